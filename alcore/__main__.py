@@ -1,0 +1,5 @@
+import sys
+
+from alcore.cli import main
+
+sys.exit(main())

@@ -1,0 +1,146 @@
+"""ExperimentConfig: every knob of a run, validated once at the door, to and from JSON."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+MODELS = ("logreg", "mlp", "cnn")
+OPTIMIZERS = ("adam", "sgd")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A config field has a value the engine cannot run; the message names the field and the valid choices."""
+
+
+@dataclass
+class ExperimentConfig:
+    """One active-learning run. Defaults are the app's first screen: digits, MLP, BADGE, cold start."""
+
+    dataset: str = "digits"
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    model: str = "mlp"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    strategy: str = "badge"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 20
+    cycles: int = 10
+    initial_labels: int = 0
+    target_size: int = 0
+    target_classes: list[int] | None = None
+    test_size: float = 0.2
+    epochs: int = 100
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    train_batch_size: int = 64
+    warm_start: bool = False
+    n_checkpoints: int = 4
+    cold_start_strategy: str = "auto"
+    display_size: int = 5000
+    seed: int = 0
+    device: str = "auto"
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # --- validation -------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check every field; raise ConfigError naming the first bad one and what is allowed."""
+        from alcore import data, strategies  # late: the registries import this module's neighbours
+
+        _check(self.dataset in data.available(), "dataset", self.dataset, sorted(data.available()))
+        _check(self.model in MODELS, "model", self.model, MODELS)
+        _check(self.strategy in strategies.available(), "strategy", self.strategy, sorted(strategies.available()))
+        if self.cold_start_strategy != "auto":
+            _check(self.cold_start_strategy in strategies.available(), "cold_start_strategy",
+                   self.cold_start_strategy, ["auto", *sorted(strategies.available())])
+        _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, OPTIMIZERS)
+        _check(self.device in DEVICES, "device", self.device, DEVICES)
+        for name in ("batch_size", "cycles", "epochs", "train_batch_size", "n_checkpoints", "display_size"):
+            _positive_int(name, getattr(self, name))
+        for name in ("initial_labels", "target_size", "seed"):
+            _nonnegative_int(name, getattr(self, name))
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not (isinstance(self.test_size, (int, float)) and 0 < self.test_size < 1):
+            raise ConfigError(f"test_size must be a fraction in (0, 1), got {self.test_size!r}")
+        for name in ("dataset_options", "model_options", "strategy_options"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"{name} must be a dict of options, got {type(getattr(self, name)).__name__}")
+        if self.target_classes is not None:
+            if not all(isinstance(c, int) and c >= 0 for c in self.target_classes) or not self.target_classes:
+                raise ConfigError(f"target_classes must be a non-empty list of class ids, got {self.target_classes!r}")
+        strategy_cls = strategies.get_class(self.strategy)
+        if strategy_cls.needs_target and self.target_size == 0:
+            raise ConfigError(
+                f"strategy {self.strategy!r} scores the pool against a labelled target set: "
+                "set target_size > 0 (e.g. 50), optionally with target_classes"
+            )
+        try:
+            strategy_cls(**self.strategy_options)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"strategy_options for {self.strategy!r}: {err}") from None
+
+    def check_budget(self, pool_size: int) -> None:
+        """A budget larger than the pool is a config error (the last cycle alone may be clamped)."""
+        budget = self.initial_labels + self.batch_size * self.cycles
+        if self.initial_labels > pool_size:
+            raise ConfigError(f"initial_labels={self.initial_labels} exceeds the pool ({pool_size} points)")
+        if budget - self.batch_size >= pool_size:
+            raise ConfigError(
+                f"the budget initial_labels + batch_size * cycles = {budget} is larger than the pool "
+                f"({pool_size} points): lower cycles to at most {max(1, -(-(pool_size - self.initial_labels) // self.batch_size))} "
+                "or batch_size"
+            )
+
+    # --- JSON -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ExperimentConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {unknown}; valid fields: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path) -> "ExperimentConfig":
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            text = Path(text_or_path).read_text()
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"config is not valid JSON: {err}") from None
+        if not isinstance(values, dict):
+            raise ConfigError("config JSON must be an object of field: value")
+        return cls.from_dict(values)
+
+
+def _check(ok: bool, name: str, value: Any, choices) -> None:
+    if not ok:
+        raise ConfigError(f"{name}={value!r} is not valid; choose one of {list(choices)}")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _nonnegative_int(name: str, value: Any) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")

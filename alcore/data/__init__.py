@@ -1,0 +1,88 @@
+"""The dataset registry: one `load(name, **options)` for bundled, synthetic, file and downloaded data.
+
+>>> ds = load("digits")
+>>> ds.sample_shape, ds.n_classes
+((8, 8), 10)
+
+Each loader takes its options as keyword arguments; the registry reads them from the loader's
+signature, so the accepted options and their defaults are written in one place.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Callable
+
+from . import bundled, downloads, synthetic
+from .dataset import Dataset, DatasetError, validate_arrays
+from .files import MAX_FILE_BYTES, load_bytes, load_file
+from .splits import Split, make_splits, standardize
+
+__all__ = [
+    "DEFAULT_DATASET",
+    "Dataset",
+    "DatasetError",
+    "MAX_FILE_BYTES",
+    "Split",
+    "available",
+    "default_options",
+    "load",
+    "load_bytes",
+    "make_splits",
+    "standardize",
+    "validate_arrays",
+]
+
+DEFAULT_DATASET = "digits"
+
+_FILE_DESCRIPTION = "Your own .csv (header row, a label column) or .npz (arrays X and y) file; option path"
+
+_LOADERS: dict[str, Callable[..., Dataset]] = {
+    **bundled.LOADERS,
+    **synthetic.LOADERS,
+    "file": load_file,
+    **downloads.LOADERS,
+}
+
+_DESCRIPTIONS: dict[str, str] = {
+    **bundled.DESCRIPTIONS,
+    **synthetic.DESCRIPTIONS,
+    "file": _FILE_DESCRIPTION,
+    **downloads.DESCRIPTIONS,
+}
+
+
+def available() -> dict[str, str]:
+    """Dataset name -> one-line description, in display order (bundled, synthetic, file, downloads)."""
+    return dict(_DESCRIPTIONS)
+
+
+def default_options(name: str) -> dict[str, object]:
+    """The options `name` accepts, with their defaults (required options map to None)."""
+    parameters = inspect.signature(_loader(name)).parameters.values()
+    return {p.name: (None if p.default is inspect.Parameter.empty else p.default) for p in parameters}
+
+
+def load(name: str, **options) -> Dataset:
+    """Load dataset `name` with its `options`; raise `DatasetError` for unknown names or options."""
+    loader = _loader(name)
+    parameters = inspect.signature(loader).parameters
+    unknown = sorted(set(options) - set(parameters))
+    if unknown:
+        accepted = ", ".join(parameters) or "none"
+        raise DatasetError(
+            f"dataset {name!r} got unknown option(s) {', '.join(map(repr, unknown))}; accepted options: {accepted}."
+        )
+    missing = [p for p, spec in parameters.items() if spec.default is inspect.Parameter.empty and p not in options]
+    if missing:
+        raise DatasetError(f"dataset {name!r} needs option(s) {', '.join(map(repr, missing))}.")
+    return loader(**options)
+
+
+def _loader(name: str) -> Callable[..., Dataset]:
+    if isinstance(name, str) and name in _LOADERS:
+        return _LOADERS[name]
+    close = difflib.get_close_matches(str(name).lower(), list(_LOADERS), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise DatasetError(f"unknown dataset {name!r}; valid names: {', '.join(_LOADERS)}.{hint}")

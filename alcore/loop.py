@@ -1,0 +1,249 @@
+"""The acquisition cycle, one step at a time: train, score the pool, select, reveal labels, evaluate, store."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from alcore import data, metrics, strategies
+from alcore.config import ExperimentConfig
+from alcore.models import ALModel, build_model, predict, resolve_device
+from alcore.records import CycleRecord
+from alcore.spaces import fixed_embedding
+from alcore.store import RunStore
+from alcore.strategies.base import PoolState, strategy_rng
+from alcore.train import TrainResult, TrainSettings, load_state_arrays, state_arrays, train_model
+
+WARM_STATE = "model_state"
+
+
+class Experiment:
+    """One run of ``config``. ``step()`` runs one cycle; ``run()`` the rest; ``resume(run_dir)`` continues a stored run.
+
+    A run of ``cycles`` acquisition cycles yields ``cycles + 1`` records: the last one only evaluates the model
+    trained on every label bought, so the learning curve ends at ``initial_labels + cycles * batch_size``.
+    """
+
+    def __init__(self, config: ExperimentConfig, run_dir: str | Path | None = None,
+                 dataset: data.Dataset | None = None) -> None:
+        self.config = config
+        self.dataset = dataset if dataset is not None else data.load(config.dataset, **config.dataset_options)
+        self.split = data.make_splits(self.dataset.y, test_size=config.test_size, target_size=config.target_size,
+                                      target_classes=config.target_classes, random_state=config.seed)
+        config.check_budget(len(self.split.pool))
+        self.y = self.dataset.y
+        self.n_classes = self.dataset.n_classes
+        self.X = torch.from_numpy(data.standardize(self.dataset.X, self.split.pool))
+        self.device = resolve_device(config.device)
+        self.strategy = strategies.get(config.strategy, **config.strategy_options)
+        self.train_settings = TrainSettings(epochs=config.epochs, lr=config.lr, optimizer=config.optimizer,
+                                            batch_size=config.train_batch_size, weight_decay=config.weight_decay,
+                                            n_checkpoints=config.n_checkpoints)
+        init_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
+        self.initial_labeled = np.sort(init_rng.choice(self.split.pool, config.initial_labels, replace=False))
+        self.labeled = self.initial_labeled.copy()
+        self.display_idx = _display_subset(self.y, self.split.pool, config.display_size, config.seed)
+        self.records: list[CycleRecord] = []
+        self._fixed: np.ndarray | None = None
+        self._warm_model: ALModel | None = None
+        self.store = RunStore(run_dir) if run_dir is not None else None
+        if self.store is not None and not self.store.exists():
+            self.store.create(config.to_dict(), {"dataset": self.dataset_info()})
+
+    # --- state ------------------------------------------------------------------------------
+    @property
+    def pool(self) -> np.ndarray:
+        """Unlabelled candidates: the pool split minus everything labelled so far."""
+        return np.setdiff1d(self.split.pool, self.labeled, assume_unique=True)
+
+    @property
+    def cycle(self) -> int:
+        return len(self.records)
+
+    @property
+    def done(self) -> bool:
+        return bool(self.records) and self.records[-1].is_final
+
+    def dataset_info(self) -> dict:
+        d = self.dataset
+        return {"name": d.name, "n_samples": int(len(d.y)), "n_features": int(d.X.shape[1]),
+                "n_classes": int(d.n_classes), "class_names": list(d.class_names),
+                "sample_shape": list(d.sample_shape), "pool": int(len(self.split.pool)),
+                "target": int(len(self.split.target)), "test": int(len(self.split.test))}
+
+    def fixed_space(self) -> np.ndarray:
+        if self._fixed is None:
+            self._fixed = fixed_embedding(self.X.numpy(), random_state=self.config.seed)
+        return self._fixed
+
+    # --- the cycle --------------------------------------------------------------------------
+    def step(self) -> CycleRecord:
+        """Run one cycle and return its record (stored on disk before it is returned)."""
+        if self.done:
+            raise RuntimeError("the run is complete: every cycle has been run")
+        cfg, cycle, timings = self.config, self.cycle, {}
+        pool = self.pool
+        is_final = cycle >= cfg.cycles or len(pool) == 0
+
+        t = time.perf_counter()
+        model, train_result = self._train(cycle)
+        timings["train"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        test = metrics.evaluate(model, self.X[self.split.test], self.y[self.split.test], self.device)
+        target = metrics.evaluate(model, self.X[self.split.target], self.y[self.split.target], self.device)
+        timings["evaluate"] = time.perf_counter() - t
+
+        record = CycleRecord(
+            cycle=cycle, n_labeled=len(self.labeled), strategy=self.strategy.name, is_final=is_final,
+            test_loss=test["loss"], test_accuracy=test["accuracy"], test_macro_f1=test["macro_f1"],
+            target_loss=target["loss"], target_accuracy=target["accuracy"],
+            labeled_idx=self.labeled.copy(), train_loss=train_result.loss_history, pool_idx=pool,
+        )
+        if not is_final:
+            self._select_into(record, model, train_result, pool, timings)
+
+        t = time.perf_counter()
+        record.display_idx = self.display_idx
+        record.display_probs, record.display_a, record.display_h = _factors(model, self.X[self.display_idx],
+                                                                            self.device)
+        timings["display"] = time.perf_counter() - t
+        record.timings = timings
+
+        t = time.perf_counter()
+        self._commit(record, model)
+        record.timings["store"] = time.perf_counter() - t
+        return record
+
+    def _select_into(self, record: CycleRecord, model: ALModel, train_result: TrainResult, pool: np.ndarray,
+                     timings: dict[str, float]) -> None:
+        cfg = self.config
+        t = time.perf_counter()
+        state = PoolState(
+            X=self.X, pool_idx=pool, labeled_idx=self.labeled, labeled_y=self.y[self.labeled],
+            target_idx=self.split.target, target_y=self.y[self.split.target], n_classes=self.n_classes,
+            model=model, train_result=train_result, train_settings=self.train_settings,
+            sample_shape=tuple(self.dataset.sample_shape), device=self.device, cycle=record.cycle,
+            seed=cfg.seed, cold_start_strategy=cfg.cold_start_strategy, _fixed=self._fixed,
+        )
+        selection = self.strategy.select(state, cfg.batch_size, strategy_rng(cfg.seed, record.cycle,
+                                                                             self.strategy.name))
+        self._fixed = state._fixed
+        timings["select"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        chosen = selection.indices
+        _, record.selected_a, record.selected_h = _factors(model, self.X[chosen], self.device)
+        labeled_after = np.concatenate([self.labeled, chosen])
+        record.selected, record.selected_labels = chosen, self.y[chosen]
+        record.utilities, record.fallback_reason = selection.utilities, selection.fallback_reason
+        record.diagnostics = _plain(selection.diagnostics)
+        record.diversity = metrics.batch_diversity(
+            record.selected_a, record.selected_h, fixed=self.fixed_space(),
+            reference_idx=np.concatenate([self.split.pool]), covered_idx=labeled_after,
+            batch_labels=record.selected_labels, labeled_labels=self.y[labeled_after], n_classes=self.n_classes)
+        timings["diversity"] = time.perf_counter() - t
+
+    def _train(self, cycle: int) -> tuple[ALModel, TrainResult]:
+        """Retrain from the seeded initialisation (default) or continue from last cycle's weights (warm start)."""
+        cfg = self.config
+        if cfg.warm_start and self._warm_model is not None:
+            model = self._warm_model
+        else:
+            model = build_model(cfg.model, self.X.shape[1], self.n_classes, self.dataset.sample_shape,
+                                seed=cfg.seed, **cfg.model_options)
+        model.to(self.device)
+        idx = self.labeled
+        result = train_model(model, self.X[idx], torch.as_tensor(self.y[idx], dtype=torch.long),
+                             self.train_settings, seed=_cycle_seed(cfg.seed, cycle), device=self.device)
+        return model, result
+
+    def _commit(self, record: CycleRecord, model: ALModel) -> None:
+        if self.store is not None:
+            if self.config.warm_start:
+                self.store.write_array(WARM_STATE, state_arrays(model))
+            self.store.append(record)
+        self.records.append(record)
+        if self.config.warm_start:
+            self._warm_model = model
+        self.labeled = np.concatenate([self.labeled, record.selected])
+
+    def run(self, n: int | None = None, on_cycle: Callable[[CycleRecord], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> list[CycleRecord]:
+        """Run ``n`` more cycles (default: to the end), calling ``on_cycle`` after each is stored."""
+        out = []
+        for record in self.iter_cycles(n, should_stop):
+            out.append(record)
+            if on_cycle is not None:
+                on_cycle(record)
+        return out
+
+    def iter_cycles(self, n: int | None = None, should_stop: Callable[[], bool] | None = None) -> Iterator[CycleRecord]:
+        done = 0
+        while not self.done and (n is None or done < n):
+            if should_stop is not None and should_stop():
+                break
+            yield self.step()
+            done += 1
+
+    # --- resume -----------------------------------------------------------------------------
+    @classmethod
+    def resume(cls, run_dir: str | Path, dataset: data.Dataset | None = None) -> "Experiment":
+        """Continue a stored run from its last complete cycle."""
+        store = RunStore(run_dir)
+        if not store.exists():
+            raise FileNotFoundError(f"no run at {run_dir} (manifest.json missing)")
+        config = ExperimentConfig.from_dict(store.manifest()["config"])
+        exp = cls(config, run_dir=run_dir, dataset=dataset)
+        exp.records = store.load_records()
+        for record in exp.records:
+            exp.labeled = np.concatenate([exp.labeled, record.selected])
+        warm = store.read_array(WARM_STATE)
+        if config.warm_start and warm is not None and exp.records:
+            model = build_model(config.model, exp.X.shape[1], exp.n_classes, exp.dataset.sample_shape,
+                                seed=config.seed, **config.model_options)
+            load_state_arrays(model, warm)
+            exp._warm_model = model.to(exp.device)
+        return exp
+
+
+def _cycle_seed(seed: int, cycle: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(cycle), 7]).generate_state(1)[0])
+
+
+@torch.no_grad()
+def _factors(model: ALModel, X: torch.Tensor, device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(probs, a, h) for rows X: a = p - onehot(argmax p), h = penultimate features."""
+    logits, h = predict(model, X, device)
+    p = torch.softmax(logits.double(), dim=1)
+    a = p.clone()
+    if len(p):
+        a[torch.arange(len(p)), p.argmax(dim=1)] -= 1.0
+    return p.float().numpy(), a.float().numpy(), h.numpy()
+
+
+def _display_subset(y: np.ndarray, candidates: np.ndarray, n_max: int, seed: int) -> np.ndarray:
+    try:
+        from alcore.projection import display_subset
+    except ImportError:  # TEMP until projection lands
+        rng = np.random.default_rng(seed)
+        return np.sort(candidates if len(candidates) <= n_max else rng.choice(candidates, n_max, replace=False))
+    return display_subset(y, candidates, n_max=n_max, random_state=seed)
+
+
+def _plain(obj):
+    """Diagnostics as JSON-safe values (numpy scalars and small arrays to Python)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist() if obj.size <= 10_000 else f"array{obj.shape}"
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, torch.Tensor):
+        return _plain(obj.detach().cpu().numpy())
+    return obj

@@ -1,0 +1,125 @@
+"""Training loop: Adam (default) or SGD, with per-epoch loss, checkpoints and optimizer moments for LESS."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from alcore.models import ALModel
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 100
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    batch_size: int = 64
+    weight_decay: float = 0.0
+    n_checkpoints: int = 4
+
+
+@dataclass
+class Checkpoint:
+    """Parameters and optimizer moments at the end of an epoch (STRATEGIES.md §6.2).
+
+    ``exp_avg``/``exp_avg_sq`` are keyed by parameter name (empty for SGD); ``step`` is Adam's step count;
+    ``mean_lr`` the mean learning rate during the epoch that ended here (LESS weights checkpoints by it).
+    """
+
+    epoch: int
+    params: dict[str, torch.Tensor]
+    exp_avg: dict[str, torch.Tensor] = field(default_factory=dict)
+    exp_avg_sq: dict[str, torch.Tensor] = field(default_factory=dict)
+    step: int = 0
+    mean_lr: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+
+@dataclass
+class TrainResult:
+    loss_history: np.ndarray
+    checkpoints: list[Checkpoint]
+    optimizer: str
+
+    @property
+    def trained(self) -> bool:
+        return len(self.loss_history) > 0
+
+
+def checkpoint_epochs(epochs: int, n: int) -> list[int]:
+    """``min(n, epochs)`` evenly spaced epochs (1-based), always including the last."""
+    n = max(1, min(n, epochs))
+    return sorted({int(round(e)) for e in np.linspace(epochs, epochs / n, n)})
+
+
+def make_optimizer(model: ALModel, settings: TrainSettings) -> torch.optim.Optimizer:
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
+
+
+def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: TrainSettings, seed: int,
+                device: torch.device | str = "cpu") -> TrainResult:
+    """Fit ``model`` on (X, y) in place. Zero labels train nothing: the model stays at its initialisation.
+
+    Shuffling and dropout draw from a fork of torch's RNG seeded with ``seed``, so the global state is untouched
+    and the same inputs give the same weights on CPU.
+    """
+    n = len(y)
+    if n == 0:
+        return TrainResult(np.zeros(0), [], settings.optimizer)
+    model.to(device).train()
+    opt = make_optimizer(model, settings)
+    X, y = X.to(device), y.to(device)
+    save_at = set(checkpoint_epochs(settings.epochs, settings.n_checkpoints))
+    losses, checkpoints = [], []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        for epoch in range(1, settings.epochs + 1):
+            order = torch.randperm(n, generator=gen).to(device)
+            total = 0.0
+            for start in range(0, n, settings.batch_size):
+                idx = order[start:start + settings.batch_size]
+                opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(X[idx]), y[idx])
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+            losses.append(total / n)
+            if epoch in save_at:
+                checkpoints.append(_checkpoint(model, opt, epoch))
+    model.eval()
+    return TrainResult(np.asarray(losses), checkpoints, settings.optimizer)
+
+
+def _checkpoint(model: ALModel, opt: torch.optim.Optimizer, epoch: int) -> Checkpoint:
+    group = opt.param_groups[0]
+    ckpt = Checkpoint(epoch=epoch, params={k: v.detach().clone() for k, v in model.named_parameters()},
+                      mean_lr=float(group["lr"]))
+    if isinstance(opt, torch.optim.Adam):
+        ckpt.betas, ckpt.eps = tuple(group["betas"]), float(group["eps"])
+        for name, p in model.named_parameters():
+            state = opt.state.get(p, {})
+            if state:
+                ckpt.exp_avg[name] = state["exp_avg"].detach().clone()
+                ckpt.exp_avg_sq[name] = state["exp_avg_sq"].detach().clone()
+                ckpt.step = int(state["step"])
+    return ckpt
+
+
+def state_arrays(model: ALModel) -> dict[str, np.ndarray]:
+    """Model weights as plain arrays (stored in NPZ; nothing is ever unpickled)."""
+    return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+
+
+def load_state_arrays(model: ALModel, arrays: dict[str, np.ndarray]) -> None:
+    model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items()})
+
+
+def clone_model(model: ALModel) -> ALModel:
+    return copy.deepcopy(model)
