@@ -90,8 +90,9 @@ class ExperimentConfig:
     def check_budget(self, pool_size: int) -> None:
         """A budget larger than the pool is a config error (the last cycle alone may be clamped)."""
         budget = self.initial_labels + self.batch_size * self.cycles
-        if self.initial_labels > pool_size:
-            raise ConfigError(f"initial_labels={self.initial_labels} exceeds the pool ({pool_size} points)")
+        if self.initial_labels >= pool_size:
+            raise ConfigError(f"initial_labels={self.initial_labels} leaves nothing to select from the pool "
+                              f"({pool_size} points)")
         if budget - self.batch_size >= pool_size:
             raise ConfigError(
                 f"the budget initial_labels + batch_size * cycles = {budget} is larger than the pool "

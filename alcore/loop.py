@@ -39,6 +39,8 @@ class Experiment:
         self.X = torch.from_numpy(data.standardize(self.dataset.X, self.split.pool))
         self.device = resolve_device(config.device)
         self.strategy = strategies.get(config.strategy, **config.strategy_options)
+        build_model(config.model, self.X.shape[1], self.n_classes, self.dataset.sample_shape, seed=config.seed,
+                    **config.model_options)  # fail here, not at the first step: cnn on tabular data, bad options
         self.train_settings = TrainSettings(epochs=config.epochs, lr=config.lr, optimizer=config.optimizer,
                                             batch_size=config.train_batch_size, weight_decay=config.weight_decay,
                                             n_checkpoints=config.n_checkpoints)
@@ -164,7 +166,7 @@ class Experiment:
     def _commit(self, record: CycleRecord, model: ALModel) -> None:
         if self.store is not None:
             if self.config.warm_start:
-                self.store.write_array(WARM_STATE, state_arrays(model))
+                self.store.write_array(f"{WARM_STATE}_{record.cycle:05d}", state_arrays(model))  # per cycle: see resume
             self.store.append(record)
         self.records.append(record)
         if self.config.warm_start:
@@ -201,7 +203,7 @@ class Experiment:
         exp.records = store.load_records()
         for record in exp.records:
             exp.labeled = np.concatenate([exp.labeled, record.selected])
-        warm = store.read_array(WARM_STATE)
+        warm = store.read_array(f"{WARM_STATE}_{len(exp.records) - 1:05d}")  # not the weights of an uncommitted cycle
         if config.warm_start and warm is not None and exp.records:
             model = build_model(config.model, exp.X.shape[1], exp.n_classes, exp.dataset.sample_shape,
                                 seed=config.seed, **config.model_options)

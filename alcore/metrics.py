@@ -134,8 +134,11 @@ def aulc(n, acc, n_lo: float | None = None, n_hi: float | None = None, log_x: bo
     Trapezoidal rule on the linearly interpolated curve, divided by the width; endpoints inside the curve's range are
     interpolated, never extrapolated (``ValueError`` outside it). Defaults: the curve's own range. ``log_x=True``
     integrates ``acc d(log n)`` (interpolating linearly in ``log n``), which weights the cold-start regime; it needs
-    ``n_lo > 0`` and uses only the points with ``n > 0``. A constant curve ``c`` gives ``c``; a zero-width range gives the accuracy at that point.
+    ``n_lo > 0`` and uses only the points with ``n > 0``. A constant curve ``c`` gives ``c``; a zero-width range
+    gives the accuracy at that point.
     """
+    if log_x and n_lo is not None and n_lo <= 0:
+        raise ValueError(f"log_x=True needs n_lo > 0; got n_lo={n_lo:g}")
     n, acc = _curve(n, acc)
     if log_x:  # the curve is piecewise linear in log n, which starts at the first positive label count
         n, acc = n[n > 0], acc[n > 0]
@@ -149,8 +152,6 @@ def aulc(n, acc, n_lo: float | None = None, n_hi: float | None = None, log_x: bo
         raise ValueError(f"[n_lo, n_hi] = [{lo:g}, {hi:g}] lies outside the curve's range [{n[0]:g}, {n[-1]:g}]; "
                          "AULC never extrapolates")
     if log_x:
-        if lo <= 0:
-            raise ValueError(f"log_x=True needs n_lo > 0; got n_lo={lo:g}")
         x, lo, hi = np.log(n), np.log(lo), np.log(hi)
     else:
         x = n
@@ -311,6 +312,8 @@ def summary_table(df, full_accuracy: float | None = None, x_percent: float = 90,
     curves = [c for r in runs.values() for c in r.values() if len(c[0])]
     if log_x:
         curves = [(c[0][c[0] > 0], c[1][c[0] > 0]) for c in curves]
+    if any(len(c[0]) == 0 for c in curves) or not curves:
+        raise ValueError("every run needs at least one point with a finite metric (and n > 0 for log_x)")
     n_lo = max(c[0][0] for c in curves)
     n_hi = min(c[0][-1] for c in curves)
     if n_lo > n_hi:

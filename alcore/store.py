@@ -156,8 +156,10 @@ def list_runs(root: str | Path) -> list[dict[str, Any]]:
     for manifest in root.glob(f"*/{MANIFEST}"):
         try:
             info = json.loads(manifest.read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):  # JSONDecodeError, or UnicodeDecodeError on binary garbage
             continue  # a half-created folder of another process: skip, never crash the listing
+        if not isinstance(info, dict):
+            continue
         info["path"] = str(manifest.parent)
         runs.append(info)
     return sorted(runs, key=lambda m: m.get("created", 0), reverse=True)

@@ -101,7 +101,7 @@ class Coreset(Strategy):
 
     @dataclass
     class Options:
-        embedding: str = "auto"   # "auto": model features h once labels exist, fixed embedding before; or "model"/"fixed"
+        embedding: str = "auto"   # "auto": model features h once labelled, fixed embedding before; "model"; "fixed"
         first: str = "random"     # first centre when nothing is labelled: "random" or "medoid"
 
     def validate_options(self) -> None:

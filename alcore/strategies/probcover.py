@@ -18,7 +18,7 @@ from alcore.strategies.coreset import sq_distances
 from alcore.strategies.typiclust import cluster
 
 _CHUNK_ENTRIES = 2**22
-DEFAULT_DELTAS = tuple(np.round(np.arange(0.2, 2.2, 0.2), 10))  # scikit-activeml's grid
+DEFAULT_DELTAS = tuple(round(0.2 * i, 10) for i in range(1, 11))  # scikit-activeml's grid 0.2, 0.4, ..., 2.0
 DEGREE_WARNING = 1000
 
 
@@ -69,8 +69,12 @@ def choose_delta(purity: np.ndarray, deltas: np.ndarray, alpha: float, edges: np
     if edges is not None and max_edges is not None:
         fits = ok & (edges <= max_edges)
         if not fits.any():
-            notes["warning"] = f"every pure delta gives more than max_edges={max_edges} edges; using the smallest"
-            return float(deltas[ok].min()), notes
+            small = edges <= max_edges
+            if not small.any():
+                return float(deltas.min()), notes  # coverage_graph will say the graph is too large
+            notes["warning"] = (f"every delta with purity >= {alpha} gives more than max_edges={max_edges} edges; "
+                                f"using the largest delta that fits, {deltas[small].max():g}")
+            return float(deltas[small].max()), notes
         if deltas[fits].max() < deltas[ok].max():
             notes["delta_reduced_for_memory"] = float(deltas[ok].max())
         ok = fits
@@ -197,19 +201,23 @@ class ProbCover(Strategy):
         avg_degree = graph.nnz / max(graph.shape[0], 1)
         notes["average_degree"] = avg_degree
         if avg_degree > DEGREE_WARNING:
-            notes["warning"] = f"average degree {avg_degree:.0f} > {DEGREE_WARNING}: delta is probably too large"
+            notes["degree_warning"] = (f"average degree {avg_degree:.0f} > {DEGREE_WARNING}: delta is probably "
+                                       "too large")
         self._cache = (key, delta, notes, graph)
         return delta, notes, graph
 
     def _select(self, state: PoolState, k: int, rng: np.random.Generator) -> Selection:
-        rows = np.concatenate([np.asarray(state.labeled_idx, np.int64), np.asarray(state.pool_idx, np.int64)])
+        # rows in global-index order: the same every cycle of a run (L ∪ U is the pool split), so δ and the graph
+        # are computed once and reused
+        pool = np.asarray(state.pool_idx, np.int64)
+        rows = np.sort(np.concatenate([np.asarray(state.labeled_idx, np.int64), pool]))
         Z = l2_normalize(np.asarray(state.fixed_embedding(), dtype=np.float64)[rows])
         delta, notes, graph = self.graph(state, Z, rows)
-        covered = covered_by(graph, np.arange(state.n_labeled))
-        is_candidate = np.zeros(len(rows), dtype=bool)
-        is_candidate[state.n_labeled:] = True
+        is_candidate = np.isin(rows, pool)
+        covered = covered_by(graph, np.flatnonzero(~is_candidate))
         picks, gains, trace, n_fallback = greedy_max_coverage(graph, covered, is_candidate, k, rng)
-        positions = picks - state.n_labeled
+        order = np.argsort(pool, kind="stable")
+        positions = order[np.searchsorted(pool, rows[picks], sorter=order)]
         utilities = np.full(state.n_pool, np.nan)
         utilities[positions] = gains
         diagnostics = {"delta": delta, "gains": gains, "coverage_before": float(covered.mean()),

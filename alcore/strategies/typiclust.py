@@ -17,7 +17,7 @@ from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random
 from alcore.strategies.coreset import sq_distances
 
 _CHUNK_ENTRIES = 2**22
-_SINGLE_THREAD_WORK = 2_000_000  # rows × clusters below which k-means runs on one thread
+_SINGLE_THREAD_WORK = 20_000_000  # rows × clusters below which k-means runs on one thread
 
 
 def typicality(Z: np.ndarray, k_nn: int = 20, distance: str = "euclidean") -> np.ndarray:

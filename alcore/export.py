@@ -1,0 +1,162 @@
+"""Exports of a stored run: its records as tables (CSV, Parquet), the config JSON that reproduces it, and the GIF.
+
+Everything here reads the run folder only (``alcore.store``); the app and the CLI call the same functions.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from alcore.store import RunStore
+
+
+def records_frame(run_dir: str | Path) -> pd.DataFrame:
+    """One row per complete cycle: labels used, test/target metrics, fallback reason, diversity, timings,
+    and the batch chosen (``selected``: dataset indices separated by spaces, so the CSV stays flat)."""
+    store = _store(run_dir)
+    rows = []
+    for record in store.load_records():
+        row = record.summary()
+        row["batch_size"] = int(len(record.selected))
+        row["selected"] = " ".join(map(str, np.asarray(record.selected).tolist()))
+        row["selected_labels"] = " ".join(map(str, np.asarray(record.selected_labels).tolist()))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame.insert(0, "run_id", store.run_id)
+    return frame
+
+
+def selections_frame(run_dir: str | Path) -> pd.DataFrame:
+    """One row per labelled point: the cycle it was picked in, its rank in the batch, its label and its utility."""
+    store = _store(run_dir)
+    rows = []
+    for record in store.load_records():
+        if not len(record.selected):
+            continue
+        utility = _utilities_of(record.pool_idx, record.utilities, record.selected)
+        for rank, (index, label, u) in enumerate(zip(record.selected, record.selected_labels, utility)):
+            rows.append({"run_id": store.run_id, "cycle": record.cycle, "rank": rank, "index": int(index),
+                         "label": int(label), "utility": float(u), "strategy": record.strategy,
+                         "fallback_reason": record.fallback_reason})
+    return pd.DataFrame(rows, columns=["run_id", "cycle", "rank", "index", "label", "utility", "strategy",
+                                       "fallback_reason"])
+
+
+def batch_table(records) -> pd.DataFrame:
+    """The per-cycle batch table: labels before the cycle, the batch chosen, its classes, utilities and the
+    fallback reason (why the strategy handed over, e.g. a cold start)."""
+    rows = []
+    for r in records:
+        utility = _utilities_of(r.pool_idx, r.utilities, r.selected)
+        labels = np.asarray(r.selected_labels)
+        rows.append({
+            "cycle": r.cycle, "labels": r.n_labeled, "strategy": r.strategy,
+            "fallback": r.fallback_reason or (r.diagnostics or {}).get("fallback_strategy") or "",
+            "batch": len(r.selected),
+            "classes in batch": int(len(np.unique(labels))) if len(labels) else 0,
+            "mean utility": float(np.nanmean(utility)) if len(utility) and np.isfinite(utility).any() else np.nan,
+            "test accuracy": r.test_accuracy, "test loss": r.test_loss,
+            "selected": " ".join(map(str, np.asarray(r.selected).tolist())),
+        })
+    return pd.DataFrame(rows)
+
+
+def point_table(records, indices, cycle: int, y: np.ndarray, class_names=None) -> pd.DataFrame:
+    """What is known about dataset points ``indices`` at ``cycle``: class, the model's prediction and confidence
+    (display subset), the utility the strategy gave it, and the cycle it was picked in (if ever)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    names = list(class_names) if class_names is not None else None
+    record = records[cycle]
+    picked = np.full(len(indices), -1)
+    for r in records:
+        hit = np.isin(indices, r.selected) & (picked < 0)
+        picked[hit] = r.cycle
+    pred = np.full(len(indices), -1)
+    conf = np.full(len(indices), np.nan)
+    display_idx, probs = np.asarray(record.display_idx), np.asarray(record.display_probs)
+    if len(display_idx) and probs.ndim == 2 and len(probs) == len(display_idx):
+        order = np.argsort(display_idx)
+        pos = np.clip(np.searchsorted(display_idx[order], indices), 0, len(display_idx) - 1)
+        hit = display_idx[order][pos] == indices
+        rows = order[pos[hit]]
+        pred[hit], conf[hit] = probs[rows].argmax(1), probs[rows].max(1)
+    label = lambda c: (names[c] if names is not None and 0 <= c < len(names) else str(c)) if c >= 0 else ""  # noqa: E731
+    labelled_before = np.isin(indices, record.labeled_idx)
+    return pd.DataFrame({
+        "index": indices,
+        "class": [label(int(c)) for c in np.asarray(y)[indices]],
+        "prediction": [label(int(c)) for c in pred],
+        "confidence": conf,
+        "utility": _utilities_of(record.pool_idx, record.utilities, indices),
+        "state": np.where(labelled_before, "labelled", np.where(np.isin(indices, record.selected), "chosen now",
+                                                                  "unlabelled")),
+        "picked in cycle": [int(c) if c >= 0 else None for c in picked],
+    })
+
+
+def sample_images(X: np.ndarray, indices, sample_shape) -> list[np.ndarray]:
+    """Rows of ``X`` as (h, w) images scaled to [0, 1] for display (standardised or raw pixels alike)."""
+    images = []
+    for i in np.asarray(indices, dtype=np.int64):
+        img = np.asarray(X[i], dtype=np.float64).reshape(tuple(sample_shape))
+        lo, hi = float(img.min()), float(img.max())
+        images.append((img - lo) / (hi - lo) if hi > lo else np.zeros_like(img))
+    return images
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def config_json(run_dir: str | Path) -> str:
+    """The run's ExperimentConfig as JSON: ``python -m alcore run --config it.json --out DIR`` repeats the run."""
+    from alcore.config import ExperimentConfig
+
+    config = ExperimentConfig.from_dict(_store(run_dir).manifest()["config"])
+    return config.to_json()
+
+
+def run_gif_bytes(run_dir: str | Path, space: str = "gradient", size: tuple[int, int] = (720, 480),
+                  fps: float = 2.0, color_by: str = "label", max_points: int | None = None,
+                  show_curve: bool = True) -> bytes:
+    """The run's animated map (one frame per cycle, the batch drawn on top) as GIF bytes, rendered without a
+    browser (``alcore.viz.gif``) from the cached projection frames (``alcore.projection``)."""
+    from alcore.viz import gif
+
+    return gif.run_gif_bytes(run_dir, space=space, size=size, fps=fps, color_by=color_by, max_points=max_points,
+                             show_curve=show_curve)
+
+
+def _store(run_dir: str | Path) -> RunStore:
+    store = RunStore(run_dir)
+    if not store.exists():
+        raise FileNotFoundError(f"no run at {run_dir} (manifest.json missing)")
+    return store
+
+
+def _utilities_of(pool_idx: np.ndarray, utilities: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Utility of each chosen index (``utilities`` is aligned with ``pool_idx``); NaN where not scored."""
+    pool_idx, utilities, chosen = np.asarray(pool_idx), np.asarray(utilities, dtype=float), np.asarray(chosen)
+    out = np.full(len(chosen), np.nan)
+    if len(pool_idx) and len(utilities) == len(pool_idx):
+        order = np.argsort(pool_idx)
+        pos = np.searchsorted(pool_idx[order], chosen)
+        pos = np.clip(pos, 0, len(pool_idx) - 1)
+        hit = pool_idx[order][pos] == chosen
+        out[hit] = utilities[order][pos[hit]]
+    return out
+
+
+def config_dict(run_dir: str | Path) -> dict:
+    return json.loads(config_json(run_dir))

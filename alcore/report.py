@@ -1,0 +1,340 @@
+"""A sweep's summary: every cycle of every run as a table, learning curves with bands, the AULC / labels-to-X% /
+label-savings table and the pairwise penalty matrix (STRATEGIES.md §8.2), written next to the runs.
+
+``python -m alcore report runs/sweep1`` writes into ``runs/sweep1/report/``:
+
+    cycles.csv, cycles.parquet   one row per cycle of every run (incomplete and failed runs included, with status)
+    curves.png                   mean learning curve per strategy, 95% t-band over seeds, one panel per dataset
+    curves.html                  the same as interactive plotly figures, self-contained (plotly.js inlined)
+    summary.csv                  per dataset and strategy: AULC, final accuracy, labels to X%, label savings
+    penalty.csv                  per dataset, and summed over datasets: winner rows x loser columns
+    report.md                    what was summarised, and where each file is
+
+The numbers come from ``alcore.metrics`` (``summary_table``, ``penalty_matrix``, ``mean_ci``); only complete runs
+enter them, so that every curve spans the same budget.
+"""
+from __future__ import annotations
+
+import html
+import inspect
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alcore import metrics
+from alcore.store import RunStore, list_runs
+
+REPORT_DIR = "report"
+KEYS = ["dataset", "strategy", "seed", "run_id", "status"]
+
+
+# --- the table ----------------------------------------------------------------------------------------------------
+
+def collect_cycles(root: str | Path) -> pd.DataFrame:
+    """One row per stored cycle of every run under ``root``, with the run's dataset, strategy, seed and status.
+
+    When runs of one dataset differ in other settings (two sweeps with different epochs into one root), the
+    strategy label carries the settings hash, ``"entropy [1a2b3c4d]"``, so that unlike runs are never averaged.
+    """
+    from alcore.sweep import settings_hash
+
+    frames = []
+    for manifest in list_runs(root):
+        config = manifest.get("config") or {}
+        rows = RunStore(manifest["path"]).summary_rows()
+        if not rows:
+            continue
+        frame = pd.DataFrame(rows)
+        frame.insert(0, "dataset", (manifest.get("dataset") or {}).get("name") or config.get("dataset"))
+        frame.insert(1, "strategy_name", config.get("strategy", frame["strategy"].iloc[0]))
+        frame.insert(2, "seed", int(config.get("seed", 0)))
+        frame.insert(3, "run_id", manifest.get("run_id", Path(manifest["path"]).name))
+        frame.insert(4, "status", manifest.get("status"))
+        frame.insert(5, "settings_hash", settings_hash(config))
+        # labels bought in each cycle: the stored summary rows cannot count them (the selection is an array)
+        frame["batch_size"] = (frame["n_labeled"].shift(-1) - frame["n_labeled"]).fillna(0).astype(int)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=KEYS + ["cycle", "n_labeled"])
+    df = pd.concat(frames, ignore_index=True)
+    df = df.drop(columns=["strategy"])
+    variants = df.groupby("dataset")["settings_hash"].transform("nunique")
+    df.insert(1, "strategy", np.where(variants > 1, df["strategy_name"] + " [" + df["settings_hash"] + "]",
+                                      df["strategy_name"]))
+    return df.sort_values(["dataset", "strategy", "seed", "cycle"], kind="stable").reset_index(drop=True)
+
+
+def complete_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of runs that reached their final cycle."""
+    return df[df["status"] == "complete"] if len(df) else df
+
+
+# --- numbers ------------------------------------------------------------------------------------------------------
+
+def curve_bands(df: pd.DataFrame, metric: str = "test_accuracy", confidence: float = 0.95) -> pd.DataFrame:
+    """Per dataset, strategy and label count: the mean of ``metric`` over seeds and its t-interval ``[lo, hi]``
+    (no band, NaN, below two seeds). Accuracies and F1 scores are fractions: their bands are clipped to [0, 1]
+    (with two seeds the t-interval is 12.7 standard errors wide)."""
+    lo_bound, hi_bound = (0.0, 1.0) if any(k in metric for k in ("accuracy", "f1")) else (-np.inf, np.inf)
+    rows = []
+    for (dataset, strategy, n), group in df.groupby(["dataset", "strategy", "n_labeled"], sort=True):
+        mean, half = metrics.mean_ci(group[metric].to_numpy(dtype=float), confidence)
+        rows.append({"dataset": dataset, "strategy": strategy, "n_labeled": n, "mean": mean,
+                     "lo": max(mean - half, lo_bound), "hi": min(mean + half, hi_bound),
+                     "n_seeds": int(group[metric].notna().sum())})
+    return pd.DataFrame(rows, columns=["dataset", "strategy", "n_labeled", "mean", "lo", "hi", "n_seeds"])
+
+
+def summary_tables(df: pd.DataFrame, metric: str = "test_accuracy", x_percent: float = 90.0,
+                   baseline: str = "random") -> tuple[pd.DataFrame, list[str]]:
+    """``metrics.summary_table`` per dataset, stacked with a ``dataset`` column; and a line per dataset saying what
+    the labels-to-X% target was (or why the dataset has no table)."""
+    tables, notes = [], []
+    for dataset, group in df.groupby("dataset", sort=True):
+        try:
+            table = metrics.summary_table(group, x_percent=x_percent, metric=metric, baseline=baseline)
+        except ValueError as err:
+            notes.append(f"{dataset}: no summary ({err})")
+            continue
+        a = table.attrs
+        notes.append(f"{dataset}: AULC over {a['n_lo']:g}..{a['n_hi']:g} labels; labels-to-{x_percent:g}% target "
+                     f"{metric} = {a['target_accuracy']:.4f} ({x_percent:g}% of {a['reference']} "
+                     f"{a['full_accuracy']:.4f})")
+        tables.append(table.reset_index().assign(dataset=dataset))
+    if not tables:
+        return pd.DataFrame(), notes
+    out = pd.concat(tables, ignore_index=True)
+    return out[["dataset", *[c for c in out.columns if c != "dataset"]]], notes
+
+
+def penalty_tables(df: pd.DataFrame, metric: str = "test_accuracy",
+                   baseline: str = "random") -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """``metrics.penalty_matrix`` per dataset, plus ``"all"``: their sum over datasets (BADGE, Sec. 4, sums over
+    experiments, so a cell of ``"all"`` is at most the number of datasets)."""
+    matrices, notes = {}, []
+    for dataset, group in df.groupby("dataset", sort=True):
+        matrix = metrics.penalty_matrix(group, metric=metric, baseline=baseline)
+        matrices[str(dataset)] = matrix
+        checkpoints = ", ".join(f"{c:g}" for c in matrix.attrs.get("checkpoints", []))
+        notes.append(f"{dataset}: checkpoints at {checkpoints or 'none'} labels")
+    if matrices:
+        names = sorted({n for m in matrices.values() for n in m.index})
+        total = sum(m.reindex(index=names, columns=names, fill_value=0.0) for m in matrices.values())
+        total.index.name, total.columns.name = "winner", "loser"
+        matrices["all"] = total
+    return matrices, notes
+
+
+def penalty_long(matrices: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The matrices as one CSV-ready table: ``dataset, winner, <loser columns>``."""
+    frames = [m.reset_index().assign(dataset=name) for name, m in matrices.items()]
+    if not frames:
+        return pd.DataFrame(columns=["dataset", "winner"])
+    out = pd.concat(frames, ignore_index=True)
+    return out[["dataset", "winner", *[c for c in out.columns if c not in ("dataset", "winner")]]]
+
+
+# --- figures ------------------------------------------------------------------------------------------------------
+
+def curves_png(df: pd.DataFrame, path: str | Path, metric: str = "test_accuracy") -> Path:
+    """Learning curves with 95% bands, one panel per dataset (matplotlib, Agg: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bands = curve_bands(df, metric)
+    datasets = sorted(bands["dataset"].unique()) or ["(no complete runs)"]
+    ncols = min(3, len(datasets))
+    nrows = math.ceil(len(datasets) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.8 * nrows), squeeze=False)
+    colours = _colours(sorted(bands["strategy"].unique()))
+    for ax, dataset in zip(axes.flat, datasets):
+        for strategy, curve in bands[bands["dataset"] == dataset].groupby("strategy", sort=True):
+            curve = curve.sort_values("n_labeled")
+            n_seeds = int(curve["n_seeds"].max())
+            ax.plot(curve["n_labeled"], curve["mean"], marker="o", ms=3, color=colours[strategy],
+                    label=f"{strategy} ({n_seeds} seed{'s' if n_seeds != 1 else ''})")
+            ax.fill_between(curve["n_labeled"], curve["lo"], curve["hi"], color=colours[strategy], alpha=0.2,
+                            linewidth=0)
+        ax.set_title(str(dataset))
+        ax.set_xlabel("labels used")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(datasets):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{metric.replace('_', ' ')}: mean over seeds, 95% t-band")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def curve_figure(df: pd.DataFrame, metric: str = "test_accuracy"):
+    """The plotly learning-curve figure of one dataset's runs: ``alcore.viz.figures.learning_curve_figure`` when
+    it is there, else mean lines with 95% bands drawn here."""
+    try:
+        from alcore.viz.figures import learning_curve_figure
+    except ImportError:
+        learning_curve_figure = None
+    if learning_curve_figure is not None:
+        params = inspect.signature(learning_curve_figure).parameters
+        return learning_curve_figure(df, metric=metric) if "metric" in params else learning_curve_figure(df)
+    return _band_figure(df, metric)
+
+
+def _band_figure(df: pd.DataFrame, metric: str):
+    import plotly.graph_objects as go
+
+    bands = curve_bands(df, metric)
+    colours = _colours(sorted(bands["strategy"].unique()))
+    fig = go.Figure()
+    for strategy, curve in bands.groupby("strategy", sort=True):
+        curve = curve.sort_values("n_labeled")
+        rgb = tuple(int(255 * c) for c in colours[strategy][:3])
+        ok = curve["lo"].notna()
+        if ok.any():
+            x = list(curve["n_labeled"][ok]) + list(curve["n_labeled"][ok])[::-1]
+            y = list(curve["hi"][ok]) + list(curve["lo"][ok])[::-1]
+            fig.add_trace(go.Scatter(x=x, y=y, fill="toself", fillcolor=f"rgba{rgb + (0.2,)}", line_width=0,
+                                     hoverinfo="skip", showlegend=False, legendgroup=strategy))
+        fig.add_trace(go.Scatter(x=curve["n_labeled"], y=curve["mean"], mode="lines+markers", name=strategy,
+                                 legendgroup=strategy, line_color=f"rgb{rgb}",
+                                 customdata=np.stack([curve["lo"], curve["hi"], curve["n_seeds"]], axis=1),
+                                 hovertemplate="%{y:.4f} [%{customdata[0]:.4f}, %{customdata[1]:.4f}] "
+                                               "over %{customdata[2]} seeds<extra>" + html.escape(strategy)
+                                               + "</extra>"))
+    fig.update_layout(xaxis_title="labels used", yaxis_title=metric.replace("_", " "), template="plotly_white",
+                      height=420, margin=dict(l=60, r=20, t=40, b=50))
+    return fig
+
+
+def curves_html(df: pd.DataFrame, path: str | Path, metric: str = "test_accuracy",
+                summary: pd.DataFrame | None = None, penalty: dict[str, pd.DataFrame] | None = None,
+                title: str = "Sweep report") -> Path:
+    """One self-contained page: plotly.js inlined once, a figure per dataset, then the tables."""
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    first = True
+    for dataset, group in df.groupby("dataset", sort=True):
+        fig = curve_figure(group, metric)
+        fig.update_layout(title=f"{dataset}: {metric.replace('_', ' ')} (mean over seeds, 95% band)")
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first else False))
+        first = False
+    if first:
+        parts.append("<p>No complete runs to plot.</p>")
+    if summary is not None and len(summary):
+        parts += ["<h2>Summary</h2>", summary.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")]
+    for name, matrix in (penalty or {}).items():
+        parts += [f"<h2>Penalty matrix: {html.escape(name)}</h2>",
+                  "<p>Rows win against columns; a cell is the fraction of checkpoints with a significant win.</p>",
+                  matrix.to_html(float_format=lambda v: f"{v:.3g}")]
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+            "</style></head><body>" + "\n".join(parts) + "</body></html>")
+    path = Path(path)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _colours(names: list[str]) -> dict[str, tuple[float, ...]]:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
+
+
+# --- the report ---------------------------------------------------------------------------------------------------
+
+def write_report(root: str | Path, out: str | Path | None = None, metric: str = "test_accuracy",
+                 x_percent: float = 90.0, baseline: str = "random") -> dict[str, Path]:
+    """Write every output of the report into ``out`` (default ``<root>/report``); return ``{name: path}``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no sweep at {root}")
+    out = Path(out) if out is not None else root / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    df = collect_cycles(root)
+    if len(df) and metric not in df.columns:
+        raise ValueError(f"metric {metric!r} is not a column of the cycle table; choose one of "
+                         f"{[c for c in df.columns if df[c].dtype.kind == 'f']}")
+    paths = {"cycles.csv": out / "cycles.csv", "cycles.parquet": out / "cycles.parquet"}
+    df.to_csv(paths["cycles.csv"], index=False)
+    df.to_parquet(paths["cycles.parquet"], index=False)
+
+    done = complete_runs(df)
+    summary, summary_notes = summary_tables(done, metric, x_percent, baseline) if len(done) else (pd.DataFrame(), [])
+    penalty, penalty_notes = penalty_tables(done, metric, baseline) if len(done) else ({}, [])
+    paths["summary.csv"] = out / "summary.csv"
+    summary.to_csv(paths["summary.csv"], index=False)
+    paths["penalty.csv"] = out / "penalty.csv"
+    penalty_long(penalty).to_csv(paths["penalty.csv"], index=False)
+    paths["curves.png"] = curves_png(done, out / "curves.png", metric)
+    paths["curves.html"] = curves_html(done, out / "curves.html", metric, summary, penalty,
+                                       title=f"Sweep report: {root.name}")
+    paths["report.md"] = out / "report.md"
+    paths["report.md"].write_text(_markdown(root, out, df, summary, penalty, summary_notes + penalty_notes, metric,
+                                            x_percent, baseline))
+    return paths
+
+
+def _markdown(root: Path, out: Path, df: pd.DataFrame, summary: pd.DataFrame, penalty: dict[str, pd.DataFrame],
+              notes: list[str], metric: str, x_percent: float, baseline: str) -> str:
+    runs = df.drop_duplicates("run_id") if len(df) else df
+    status = runs["status"].value_counts().to_dict() if len(runs) else {}
+    failures = _failures(root)
+    lines = [f"# Sweep report: {root.name}", "",
+             f"{len(runs)} runs with stored cycles under `{root}`: "
+             + (", ".join(f"{v} {k}" for k, v in sorted(status.items())) or "none") + ". "
+             f"Only complete runs enter the curves and tables; the metric is `{metric}`, labels-to-{x_percent:g}% "
+             f"and label savings are measured against `{baseline}`.", ""]
+    if failures:
+        lines += [f"**{len(failures)} failed job(s)** (from `failures.json`):", ""]
+        lines += [f"- `{run_id}`: {str(f.get('error', '')).splitlines()[0] if f.get('error') else '?'}"
+                  for run_id, f in sorted(failures.items())]
+        lines.append("")
+    if len(df) and (df["strategy"] != df["strategy_name"]).any():
+        lines += ["Runs of one dataset differ in settings other than strategy and seed; their strategy labels carry "
+                  "the settings hash in brackets, and unlike runs are never averaged.", ""]
+    lines += ["## Files", ""]
+    described = {"cycles.csv": "every cycle of every run (also `cycles.parquet`)",
+                 "curves.png": "learning curves, mean over seeds with 95% t-bands",
+                 "curves.html": "the same curves, interactive, self-contained (open in any browser, offline)",
+                 "summary.csv": "AULC, final accuracy, labels to X%, label savings per dataset and strategy "
+                                "(mean and 95% half-width over seeds)",
+                 "penalty.csv": "pairwise penalty matrices per dataset and summed (`all`): rows win against columns"}
+    lines += [f"- [`{name}`]({name}): {text}" for name, text in described.items()]
+    lines += ["", "![learning curves](curves.png)", ""]
+    if notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    if len(summary):
+        lines += ["## Summary", "", _md_table(summary), ""]
+    for name, matrix in penalty.items():
+        lines += [f"## Penalty matrix: {name}", "", _md_table(matrix.reset_index()), ""]
+    return "\n".join(lines)
+
+
+def _failures(root: Path) -> dict[str, Any]:
+    try:
+        return json.loads((root / "failures.json").read_text()).get("failures", {}) or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "" if not np.isfinite(v) else f"{v:.4g}"
+        return str(v).replace("|", "\\|")
+
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])

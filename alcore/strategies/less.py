@@ -1,0 +1,251 @@
+"""LESS-style target-aware selection (STRATEGIES.md §6, Xia et al. 2024).
+
+Per training checkpoint ``i`` of the current cycle: pool features ``φ_i(x) = normalize(R Γ_i(x, ŷ_i(x)))`` (Adam-
+preconditioned per-sample gradients, §1.5, or plain / sign gradients) and target features
+``ψ_i(z) = normalize(R ∇ℓ(z, y_z))`` (always plain gradients, as LESS does for its validation side), one seeded
+projection ``R`` shared by pool, target and every checkpoint (§1.4). Score
+``s(x) = max_groups Σ_i w_i · mean_{z in group} <φ_i(x), ψ_i(z)>`` with ``w_i`` the checkpoints' mean learning rates
+normalised to sum 1; the mean over a group's examples is taken as ``<φ, mean_z ψ(z)>`` (not renormalised, so it
+equals the reference's mean of cosines), with each group's mean computed explicitly (unequal group sizes are fine,
+unlike the reference's ``reshape``). Top-k with §0.4 ties: LESS has no diversity term.
+
+Fast path (plain gradients of the last layer): ``cos(g_x, g_z) = cos(a_x, a_z) cos(h~_x, h~_z)``, so a group's mean
+cosine is the bilinear form ``â_x^T M_g ĥ_x`` with ``M_g = mean_z â_z ĥ_z^T``: no projection, no materialisation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from alcore.gradients import (ADAM_MODES, RademacherProjection, adam_features, flatten, gradient_factors,
+                              iter_per_sample_gradients, model_at, n_params, normalize_rows, param_names, with_bias)
+from alcore.strategies.alignment import _choice, head_outputs
+from alcore.strategies.base import PoolState, Selection, Strategy, top_k
+from alcore.train import Checkpoint
+
+
+def checkpoint_weights(mean_lrs) -> np.ndarray:
+    """``w_i = η̄_i / Σ_j η̄_j``; uniform when every learning rate is 0."""
+    lr = np.asarray(mean_lrs, dtype=np.float64)
+    return lr / lr.sum() if lr.sum() > 0 else np.full(len(lr), 1.0 / max(len(lr), 1))
+
+
+def target_groups(target_y, groups: str = "one") -> tuple[np.ndarray, np.ndarray]:
+    """Group id of every target example and the group labels: one group, or one per class present."""
+    y = np.asarray(target_y)
+    if groups == "one":
+        return np.zeros(len(y), dtype=np.int64), np.zeros(1, dtype=np.int64)
+    if groups == "class":
+        labels, ids = np.unique(y, return_inverse=True)
+        return ids.astype(np.int64), labels
+    raise ValueError(f"groups={groups!r} is not valid; choose 'one' or 'class'")
+
+
+def group_means(psi: torch.Tensor, ids: np.ndarray, n_groups: int) -> torch.Tensor:
+    """Mean row of ``psi`` per group, each over its own members (§6.3)."""
+    idx = torch.as_tensor(ids, device=psi.device)
+    sums = torch.zeros(n_groups, psi.shape[1], dtype=psi.dtype, device=psi.device).index_add_(0, idx, psi)
+    counts = torch.bincount(idx, minlength=n_groups).clamp(min=1).to(psi.dtype)
+    return sums / counts[:, None]
+
+
+def less_scores(phis, psis, weights, ids) -> np.ndarray:
+    """The reference matching written out (for small inputs and tests): ``Σ_i w_i φ_i ψ_i^T`` (n x m), mean over each
+    group's target columns, max over groups. ``phis``/``psis``: per-checkpoint feature matrices (rows already
+    normalised), ``ids``: group id per target row."""
+    ids = np.asarray(ids)
+    w = np.asarray(weights, dtype=np.float64)
+    total = sum(wi * (np.asarray(p, np.float64) @ np.asarray(q, np.float64).T) for wi, p, q in zip(w, phis, psis))
+    return np.max(np.stack([total[:, ids == g].mean(1) for g in np.unique(ids)], axis=1), axis=1)
+
+
+def _label_combine(s_all: torch.Tensor, probs: torch.Tensor, label_mode: str) -> torch.Tensor:
+    """Per-label scores (n, C) -> per point: the argmax label's, the best label's ("max" is kept per label here
+    and maximised at the end), or the probability-weighted mean ("expected_cosine")."""
+    if label_mode == "argmax":
+        return s_all.gather(1, probs.argmax(1, keepdim=True)).squeeze(1)
+    if label_mode == "expected_cosine":
+        return (probs * s_all).sum(1)
+    return s_all  # "max": combined after the sum over checkpoints and the max over groups
+
+
+class Less(Strategy):
+    name = "less"
+    description = "LESS: pool points whose (Adam-preconditioned) gradients point like the target set's, by cosine."
+    needs_target = True
+
+    @dataclass
+    class Options:
+        gradient_type: str = "auto"       # "auto" (adam when the run kept Adam moments, else sgd), "adam", "sgd", "sign"
+        adam_mode: str = "less_code"      # "less_code" | "paper" | "frozen" (§1.5)
+        params: str = "all"               # "all" trainable parameters or "last_layer"
+        proj_dim: int | None = None       # None: 8192 on CUDA, 1024 on CPU; identity when P <= dim
+        proj_seed: int | None = None      # None: the run seed (one matrix for the whole run)
+        groups: str = "one"               # target subsets: "one" or "class"
+        target_agg: str = "mean_cosine"   # "mean_cosine" (reference code) or "normalized_mean" (paper reading)
+        label_mode: str = "argmax"        # pool pseudo-label: "argmax", "max", "expected_cosine"
+        max_checkpoints: int = 4
+        warmup_min: int = 20              # falls back to the cold-start strategy until |L| >= max(C, warmup_min)
+        chunk_size: int = 256
+
+    def validate_options(self) -> None:
+        o = self.options
+        if o.label_mode == "expected_gradient":
+            raise ValueError("label_mode='expected_gradient' is not valid: E_y~p[∇ℓ(x, y)] = 0 exactly for softmax "
+                             "models, so every score would be 0 (STRATEGIES.md §6.2); use 'expected_cosine'")
+        _choice("label_mode", o.label_mode, ("argmax", "max", "expected_cosine"))
+        _choice("gradient_type", o.gradient_type, ("auto", "adam", "sgd", "sign"))
+        _choice("adam_mode", o.adam_mode, ADAM_MODES)
+        _choice("params", o.params, ("all", "last_layer"))
+        _choice("groups", o.groups, ("one", "class"))
+        _choice("target_agg", o.target_agg, ("mean_cosine", "normalized_mean"))
+        if o.proj_dim is not None and o.proj_dim < 1:
+            raise ValueError(f"proj_dim must be >= 1 or None, got {o.proj_dim}")
+        for name in ("max_checkpoints", "chunk_size"):
+            if getattr(o, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(o, name)}")
+        if o.warmup_min < 0:
+            raise ValueError(f"warmup_min must be >= 0, got {o.warmup_min}")
+
+    def min_labels(self, state: PoolState) -> int:
+        return max(state.n_classes, self.options.warmup_min)
+
+    def fallback_reason(self, state: PoolState) -> str | None:
+        if len(state.target_idx) == 0:
+            return "no_target"
+        return super().fallback_reason(state)
+
+    # ------------------------------------------------------------------------------------------
+    def checkpoints(self, state: PoolState) -> tuple[list[Checkpoint | None], str]:
+        """The checkpoints to score with (``None`` = the final model) and the gradient type actually used."""
+        o = self.options
+        result = state.train_result
+        ckpts = list(result.checkpoints) if result is not None else []
+        has_adam = bool(ckpts) and all(c.exp_avg for c in ckpts)
+        gtype = o.gradient_type
+        if gtype == "auto":
+            gtype = "adam" if has_adam else "sgd"
+        if not has_adam:  # no optimizer moments (SGD trainer, untrained): plain gradients of the final model (§6.2)
+            return [None], ("sgd" if gtype == "adam" else gtype)
+        if len(ckpts) > o.max_checkpoints:  # evenly spaced, always including the last
+            keep = np.unique(np.round(np.linspace(len(ckpts) - 1, 0, o.max_checkpoints)).astype(int))
+            ckpts = [ckpts[i] for i in sorted(keep)]
+        return ckpts, gtype
+
+    def scores(self, state: PoolState) -> tuple[np.ndarray, dict]:
+        o = self.options
+        ckpts, gtype = self.checkpoints(state)
+        weights = checkpoint_weights([c.mean_lr for c in ckpts]) if ckpts[0] is not None else np.ones(1)
+        ids, _ = target_groups(state.target_y, o.groups)
+        n_groups = int(ids.max()) + 1 if len(ids) else 1
+        X_pool = state.X[torch.as_tensor(state.pool_idx)]
+        X_T = state.X[torch.as_tensor(state.target_idx)]
+        y_T = torch.as_tensor(np.asarray(state.target_y), dtype=torch.long)
+        fast = gtype == "sgd" and o.params == "last_layer"
+        names = param_names(state.model, o.params)
+        P = n_params(state.model, names)
+        device = torch.device(state.device)
+        dim = o.proj_dim if o.proj_dim is not None else (8192 if device.type == "cuda" else 1024)
+        proj = None if fast else RademacherProjection(P, dim, seed=state.seed if o.proj_seed is None else o.proj_seed,
+                                                      device=device)
+        C = state.n_classes
+        shape = (state.n_pool, n_groups, C) if o.label_mode == "max" else (state.n_pool, n_groups)
+        acc = torch.zeros(shape, dtype=torch.float64)
+        spread = []
+        for w, ckpt in zip(weights, ckpts):
+            model = state.model if ckpt is None else model_at(state.model, ckpt.params)
+            if fast:
+                part = self._fast_scores(model, X_pool, X_T, y_T, ids, n_groups)
+            else:
+                part = self._projected_scores(model, ckpt, gtype, names, proj, X_pool, X_T, y_T, ids, n_groups)
+            acc += w * part
+            spread.append(float(part.std()) if part.numel() > 1 else 0.0)
+        s = acc.max(1).values  # max over groups
+        if o.label_mode == "max":
+            s = s.max(1).values
+        diagnostics = {"gradient_type": gtype, "n_checkpoints": len(ckpts), "checkpoint_weights": weights.tolist(),
+                       "fast_path": fast, "proj_dim": None if proj is None else proj.dim, "n_params": P,
+                       "n_groups": n_groups, "score_std_per_checkpoint": spread}
+        return s.numpy(), diagnostics
+
+    def _fast_scores(self, model, X_pool, X_T, y_T, ids, n_groups) -> torch.Tensor:
+        """§6.2 fast path: plain last-layer gradients, cosine by the factorisation, per group and label."""
+        o = self.options
+        zT, hT = head_outputs(model, X_T)
+        aT, htT = gradient_factors(torch.softmax(zT.double().cpu(), 1), hT.double().cpu(), y_T, bias=True)
+        z, h = head_outputs(model, X_pool)
+        p = torch.softmax(z.double().cpu(), 1)
+        ht = with_bias(h.double().cpu())
+        h_norm = torch.linalg.vector_norm(ht, dim=1, keepdim=True)
+        a_norms = torch.sqrt(((p * p).sum(1, keepdim=True) - 2 * p + 1).clamp(min=0))  # ||p - e_y|| for each y
+        denom = a_norms * h_norm
+        parts = []
+        for g in range(n_groups):
+            members = torch.as_tensor(ids == g)
+            if o.target_agg == "mean_cosine":
+                M = normalize_rows(aT[members]).T @ normalize_rows(htT[members]) / max(int(members.sum()), 1)
+            else:  # normalize(mean gradient): the paper's reading
+                M = aT[members].T @ htT[members]
+                norm = torch.linalg.matrix_norm(M)
+                M = M / norm if norm > 0 else M
+            dz = ht @ M.T
+            s_all = (p * dz).sum(1, keepdim=True) - dz  # (p - e_y)^T M h~ for every label y
+            s_all = torch.where(denom > 0, s_all / torch.where(denom > 0, denom, 1.0), 0.0)
+            parts.append(_label_combine(s_all, p, o.label_mode))
+        return torch.stack(parts, dim=1)
+
+    def _projected_scores(self, model, ckpt, gtype, names, proj, X_pool, X_T, y_T, ids, n_groups) -> torch.Tensor:
+        """General path: per-sample gradients in chunks -> (Adam | sign) -> projection -> normalise -> match."""
+        o = self.options
+        psi_bar = self._target_means(model, names, proj, X_T, y_T, ids, n_groups)
+        if gtype == "adam":
+            m, v = flatten(ckpt.exp_avg, names), flatten(ckpt.exp_avg_sq, names)
+        z, _ = head_outputs(model, X_pool)
+        p = torch.softmax(z.double().cpu(), 1)
+        labels_sets = ([p.argmax(1)] if o.label_mode == "argmax"
+                       else [torch.full((len(p),), y, dtype=torch.long) for y in range(p.shape[1])])
+        per_label = []
+        for labels in labels_sets:
+            out, start = torch.empty(len(p), n_groups, dtype=torch.float64), 0
+            for G in iter_per_sample_gradients(model, X_pool, labels, names, o.chunk_size):
+                if gtype == "adam":
+                    G = adam_features(G, m, v, o.adam_mode, ckpt.betas, ckpt.eps, ckpt.step)
+                elif gtype == "sign":
+                    G = torch.sign(G)
+                phi = normalize_rows(proj(G))
+                out[start:start + len(G)] = (phi @ psi_bar.T).double().cpu()
+                start += len(G)
+            per_label.append(out)
+        if o.label_mode == "argmax":
+            return per_label[0]
+        s_all = torch.stack(per_label, dim=2)  # (n, groups, C)
+        if o.label_mode == "expected_cosine":
+            return (s_all * p[:, None, :]).sum(2)
+        return s_all
+
+    def _target_means(self, model, names, proj, X_T, y_T, ids, n_groups) -> torch.Tensor:
+        """ψ̄_g: mean of the normalised projected target gradients of each group, or (``normalized_mean``) the
+        normalised projected normalised mean gradient."""
+        o = self.options
+        ids_t = torch.as_tensor(ids)
+        sums, counts, start = None, torch.bincount(ids_t, minlength=n_groups).clamp(min=1), 0
+        for G in iter_per_sample_gradients(model, X_T, y_T, names, o.chunk_size):
+            rows = G if o.target_agg == "normalized_mean" else normalize_rows(proj(G))
+            if sums is None:
+                sums = torch.zeros(n_groups, rows.shape[1], dtype=rows.dtype, device=rows.device)
+            sums.index_add_(0, ids_t[start:start + len(G)].to(rows.device), rows)
+            start += len(G)
+        if sums is None:  # empty target set: nothing to align with
+            return torch.zeros(n_groups, proj.dim, device=proj.device)
+        means = sums / counts.to(sums.device, sums.dtype)[:, None]
+        if o.target_agg == "mean_cosine":
+            return means
+        return normalize_rows(proj(normalize_rows(means)))
+
+    def _select(self, state: PoolState, k: int, rng: np.random.Generator) -> Selection:
+        s, diagnostics = self.scores(state)
+        reason = "degenerate_scores" if np.all(s == s[0]) else None
+        chosen = top_k(s, k, rng)
+        return Selection(state.pool_idx[chosen], s, diagnostics, reason)

@@ -1,0 +1,191 @@
+"""Benchmark: the app's latency as a user feels it, measured in a real browser (Playwright + Debian's chromium).
+
+    python bench/app_latency.py              # three repeats of each measurement
+    python bench/app_latency.py --repeats 1  # smoke run
+
+Measured (issue targets on a 2-core machine: under 3 s each):
+  first render   page.goto(Run page) until the Step button and the setup form are on screen; the first load after
+                 the server starts (cold: imports, first script run) and later loads in a fresh tab (warm)
+  cycle to map   click Step on the default digits run until the map of the new cycle is drawn (the "Batch of cycle
+                 k" line and the plotly map of that script run are on screen)
+Baselines measured in the same run, printed as ratios:
+  blank page     first render of a one-line Streamlit script served the same way (what Streamlit itself costs)
+  engine cycle   ``Experiment.step`` of the same config without the app (what the cycle itself costs)
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CHROMIUM = "/usr/bin/chromium"
+TARGET_S = 3.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_app(script: str | Path = "app.py", runs_dir: str | Path | None = None, log: str | Path | None = None,
+              env: dict[str, str] | None = None, timeout_s: float = 60.0, cwd: str | Path = REPO) -> Iterator[str]:
+    """``streamlit run script`` on a free localhost port in a subprocess; yields its URL, stops it afterwards."""
+    port = free_port()
+    child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    if runs_dir is not None:
+        child_env["ALCORE_RUNS_DIR"] = str(runs_dir)
+    child_env.pop("ALCORE_SYNC", None)
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "localhost", "--browser.gatherUsageStats", "false"],
+        cwd=cwd, env=child_env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {proc.returncode} (log: {log})")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"streamlit did not answer on {url} within {timeout_s:.0f} s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if log:
+            out.close()
+
+
+def launch_browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+
+
+def wait_for_run_page(page, timeout_ms: float = 60_000) -> None:
+    """The Run page is usable: the Step button and the strategy box of the setup form are visible."""
+    page.get_by_role("button", name="Step").wait_for(state="visible", timeout=timeout_ms)
+    page.get_by_text("Strategy", exact=True).first.wait_for(state="visible", timeout=timeout_ms)
+
+
+def wait_for_map_of_cycle(page, cycle: int, timeout_ms: float = 120_000) -> None:
+    """The live view of the script run that stored ``cycle`` is drawn: its batch line and its map."""
+    page.get_by_text(f"Batch of cycle {cycle}").first.wait_for(state="visible", timeout=timeout_ms)
+    page.locator("[data-testid='stPlotlyChart'] .main-svg").first.wait_for(state="visible", timeout=timeout_ms)
+
+
+def click_step(page) -> None:
+    button = page.get_by_role("button", name="Step")
+    page.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=120_000)
+    button.click()
+
+
+def measure_app(repeats: int, runs_dir: Path) -> dict[str, list[float]]:
+    from playwright.sync_api import sync_playwright
+
+    times: dict[str, list[float]] = {"first render (cold)": [], "first render (warm)": [], "cycle to map": []}
+    with serve_app("app.py", runs_dir, log=runs_dir / "server.log") as url, sync_playwright() as p:
+        browser = launch_browser(p)
+        for i in range(repeats + 1):
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            t = time.perf_counter()
+            page.goto(url)
+            wait_for_run_page(page)
+            times["first render (cold)" if i == 0 else "first render (warm)"].append(time.perf_counter() - t)
+            if i == 0:
+                continue
+            for cycle in range(2):  # cycle 0 is the cold start; cycle 1 trains and runs BADGE
+                t = time.perf_counter()
+                click_step(page)
+                wait_for_map_of_cycle(page, cycle)
+                if cycle == 1:
+                    times["cycle to map"].append(time.perf_counter() - t)
+            page.close()
+        browser.close()
+    return times
+
+
+def measure_blank(repeats: int, tmp: Path) -> list[float]:
+    from playwright.sync_api import sync_playwright
+
+    script = tmp / "blank_app.py"
+    script.write_text("import streamlit as st\nst.button('Step')\n")
+    out = []
+    with serve_app(script, tmp) as url, sync_playwright() as p:
+        browser = launch_browser(p)
+        for _ in range(repeats + 1):
+            page = browser.new_page()
+            t = time.perf_counter()
+            page.goto(url)
+            page.get_by_role("button", name="Step").wait_for(state="visible", timeout=60_000)
+            out.append(time.perf_counter() - t)
+            page.close()
+        browser.close()
+    return out[1:]  # warm loads, like "first render (warm)"
+
+
+def measure_engine(repeats: int, tmp: Path) -> list[float]:
+    """One BADGE cycle after the cold start, with the app's default config, no app around it."""
+    from alcore.config import ExperimentConfig
+    from alcore.loop import Experiment
+
+    out = []
+    for i in range(repeats):
+        exp = Experiment(ExperimentConfig(), run_dir=tmp / f"engine-{i}")
+        exp.step()
+        t = time.perf_counter()
+        exp.step()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} not found: apt-get install -y chromium", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="alcore-bench-") as tmp:
+        tmp = Path(tmp)
+        app = measure_app(args.repeats, tmp / "runs")
+        blank = measure_blank(args.repeats, tmp / "blank")
+        engine = measure_engine(args.repeats, tmp / "engine")
+    med = {k: statistics.median(v) for k, v in app.items()}
+    blank_s, engine_s = statistics.median(blank), statistics.median(engine)
+    print(f"{'measurement':<22}{'median s':>10}{'runs':>6}  {'target':>8}  vs baseline")
+    for name, value in med.items():
+        base_name, base = ("engine cycle", engine_s) if name == "cycle to map" else ("blank page", blank_s)
+        verdict = "ok" if value < TARGET_S else "SLOW"
+        print(f"{name:<22}{value:>10.2f}{len(app[name]):>6}  <{TARGET_S:.0f} s {verdict:<4}  "
+              f"{value / base:5.1f}x {base_name} ({base:.2f} s)")
+    print(f"{'blank page':<22}{blank_s:>10.2f}{len(blank):>6}")
+    print(f"{'engine cycle':<22}{engine_s:>10.2f}{len(engine):>6}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,579 @@
+"""UI helpers shared by every page: where runs live, the job registry, the current run, cached loading,
+errors without tracebacks, and the experiment form.
+
+State flows one way: the URL (``st.query_params["run"]``) names the run, the disk holds its cycles, the job
+registry (one per server, ``st.cache_resource``) runs it in the background. ``st.session_state`` only holds
+widget values, so a browser reload loses nothing that matters.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import inspect
+import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from alcore import data, strategies
+from alcore.config import MODELS, OPTIMIZERS, ConfigError, ExperimentConfig
+from alcore.data import DatasetError
+from alcore.jobs import JobRegistry
+from alcore.records import CycleRecord
+from alcore.store import RunStore, list_runs
+
+_log = logging.getLogger("alcore.app")
+RUN_PARAM = "run"
+_SESSION_RUN = "_alcore_run"
+UPLOADS = ".uploads"  # staged uploads, before a run folder exists; a run copies its file to <run>/upload.<ext>
+_RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+MODEL_HELP = {
+    "logreg": "Logistic regression: a single linear layer (features h are the inputs).",
+    "mlp": "Multi-layer perceptron: hidden ReLU layers, then a linear head (the default).",
+    "cnn": "Small convolutional network for image datasets (digits, MNIST, NPZ images).",
+}
+
+
+# --- where things are ---------------------------------------------------------------------------
+def runs_root() -> Path:
+    """Folder holding every run: ``$ALCORE_RUNS_DIR`` or ``./runs``."""
+    root = Path(os.environ.get("ALCORE_RUNS_DIR", "runs"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@st.cache_resource(show_spinner=False)
+def registry() -> JobRegistry:
+    """The server's one job registry: background workers outlive reruns, reloads and sessions."""
+    return JobRegistry()
+
+
+def run_dir_for(run_id: str) -> Path | None:
+    """The folder of ``run_id`` under ``runs_root()``, or None for an unknown or malformed id."""
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or run_id in (".", ".."):
+        return None
+    path = runs_root() / run_id
+    return path if RunStore(path).exists() else None
+
+
+def current_run_dir() -> Path | None:
+    """The run named in the URL (``?run=<id>``), if it exists on disk."""
+    run_id = st.query_params.get(RUN_PARAM)
+    return run_dir_for(run_id) if run_id else None
+
+
+def set_current_run(run_dir: str | Path | None) -> None:
+    """Put the run in the URL so a reload, a second tab or another page finds it."""
+    if run_dir is None:
+        st.query_params.pop(RUN_PARAM, None)
+        st.session_state.pop(_SESSION_RUN, None)
+    else:
+        st.query_params[RUN_PARAM] = Path(run_dir).name
+        st.session_state[_SESSION_RUN] = Path(run_dir).name
+
+
+def sync_run_param() -> None:
+    """Keep ``?run=`` in the URL across page switches (navigation clears query parameters).
+
+    Called by ``app.py`` before every page: the URL wins (a reload or a shared link), the session fills in
+    when a page switch dropped the parameter.
+    """
+    in_url = st.query_params.get(RUN_PARAM)
+    if in_url:
+        st.session_state[_SESSION_RUN] = in_url
+    elif st.session_state.get(_SESSION_RUN):
+        st.query_params[RUN_PARAM] = st.session_state[_SESSION_RUN]
+
+
+def past_runs() -> list[dict[str, Any]]:
+    """Manifests of the stored runs, newest first (see ``alcore.store.list_runs``)."""
+    return list_runs(runs_root())
+
+
+def run_label(info: dict[str, Any]) -> str:
+    """One line naming a run in a select box."""
+    cfg = info.get("config", {})
+    name = cfg.get("name") or f"{cfg.get('strategy', '?')} on {cfg.get('dataset', '?')}"
+    return f"{name} · seed {cfg.get('seed', 0)} · {info.get('n_cycles', 0)} cycles · {info.get('status', '?')} " \
+           f"({info.get('run_id', Path(info.get('path', '?')).name)})"
+
+
+def n_complete(run_dir: str | Path) -> int:
+    """Complete cycles on disk (cheap: counts files); the cache key of everything derived from a run."""
+    return RunStore(run_dir).n_cycles()
+
+
+def run_config(run_dir: str | Path) -> ExperimentConfig:
+    return ExperimentConfig.from_dict(RunStore(run_dir).manifest()["config"])
+
+
+# --- cached loading -------------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_records(run_dir: str | Path, n_cycles: int) -> list[CycleRecord]:
+    """The first ``n_cycles`` complete records of a run (cached by folder and cycle count)."""
+    return RunStore(run_dir).load_records()[:n_cycles]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def load_summary(run_dir: str | Path, n_cycles: int) -> pd.DataFrame:
+    """One row per complete cycle (no arrays): labels, test/target metrics, diversity, timings."""
+    rows = RunStore(run_dir).summary_rows()[:n_cycles]
+    return pd.DataFrame(rows)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _dataset(name: str, options_json: str) -> data.Dataset:
+    return data.load(name, **json.loads(options_json))
+
+
+def dataset_for(config: ExperimentConfig) -> data.Dataset:
+    """The config's dataset, loaded once per server (a Dataset is read-only, so it is shared, not copied)."""
+    return _dataset(config.dataset, json.dumps(config.dataset_options, sort_keys=True, default=str))
+
+
+# --- errors ---------------------------------------------------------------------------------------
+_WHAT_TO_DO = {
+    ConfigError: "Change the setting named above and try again.",
+    DatasetError: "Fix the file or the dataset options as described, then upload or choose again.",
+    FileNotFoundError: "The run folder is gone or incomplete: pick another run or start a new one.",
+    MemoryError: "The data does not fit in memory: subsample it or choose a smaller display size.",
+}
+
+
+@contextlib.contextmanager
+def guard() -> Iterator[None]:
+    """Turn an unexpected exception into ``show_error`` (the traceback goes to the server log, not the page).
+
+    Streamlit's own control flow (rerun, stop, page switch) derives from BaseException and passes through.
+    """
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001  the page must never show a traceback
+        _log.exception("page error")
+        show_error(err)
+
+
+def show_error(err: BaseException | str, what_to_do: str | None = None) -> None:
+    """``st.error`` with the message and what to do next; never a traceback."""
+    if isinstance(err, BaseException):
+        message = str(err) or type(err).__name__
+        if what_to_do is None:
+            what_to_do = next((v for k, v in _WHAT_TO_DO.items() if isinstance(err, k)), None)
+        if what_to_do is None:
+            message = f"{type(err).__name__}: {message}"
+            what_to_do = "Check the settings; if this keeps happening, report it with the run's config JSON."
+    else:
+        message = str(err)
+    st.error(f"{message}\n\n**What to do:** {what_to_do}" if what_to_do else message, icon=":material/error:")
+
+
+# --- the experiment form --------------------------------------------------------------------------
+def option_help(cls: type) -> dict[str, str]:
+    """Trailing ``# comments`` of an ``Options`` dataclass's fields, used as the widgets' help text."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    found = {}
+    for line in source.splitlines():
+        m = re.match(r"\s*(\w+)\s*:[^#]*#\s*(.+)$", line)
+        if m:
+            found[m.group(1)] = m.group(2).strip()
+    return found
+
+
+def _option_widget(key: str, name: str, default: Any, help_text: str) -> Any:
+    """One widget for one option, by the type of its default; JSON text for anything not a plain scalar."""
+    label = name.replace("_", " ")
+    if isinstance(default, bool):
+        return st.checkbox(label, value=default, key=key, help=help_text)
+    if isinstance(default, int):
+        return int(st.number_input(label, value=default, step=1, key=key, help=help_text))
+    if isinstance(default, float):
+        return float(st.number_input(label, value=default, key=key, help=help_text, format="%g"))
+    if isinstance(default, str):
+        return st.text_input(label, value=default, key=key, help=help_text)
+    text = st.text_input(label, value="" if default is None else json.dumps(default, default=list), key=key,
+                         help=f"{help_text} (JSON; empty for the default)".strip())
+    if not text.strip():
+        return default
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ConfigError(f"option {name!r}: {text!r} is not valid JSON (e.g. 0.5, [1, 2], null)") from None
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None
+
+
+def _differs(value: Any, default: Any) -> bool:
+    """Compare through JSON, so [128] equals (128,) and 1 equals 1.0."""
+    as_json = lambda v: json.dumps(v, sort_keys=True, default=list)  # noqa: E731
+    try:
+        return as_json(value) != as_json(default) and not (
+            isinstance(value, (int, float)) and isinstance(default, (int, float)) and float(value) == float(default))
+    except (TypeError, ValueError):
+        return True
+
+
+def _model_defaults(model: str) -> dict[str, Any]:
+    """The keyword options of a model class with their defaults (read from its signature)."""
+    from alcore import models
+
+    cls = {"logreg": models.LogReg, "mlp": models.MLP, "cnn": models.CNN}[model]
+    return {p.name: p.default for p in inspect.signature(cls).parameters.values()
+            if p.default is not inspect.Parameter.empty}
+
+
+def _stage_upload(upload) -> tuple[Path, data.Dataset]:
+    """Validate an uploaded file with ``load_bytes`` and stage its bytes on disk by content hash."""
+    raw = upload.getvalue()
+    dataset = data.load_bytes(raw, upload.name)  # raises DatasetError with what to fix
+    suffix = Path(upload.name).suffix.lower()
+    folder = runs_root() / UPLOADS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(raw).hexdigest()[:16]}{suffix}"
+    if not path.exists():
+        from alcore.store import atomic_write_bytes
+
+        atomic_write_bytes(path, raw)
+    return path, dataset
+
+
+def attach_upload(config: ExperimentConfig, run_dir: str | Path) -> ExperimentConfig:
+    """Copy a staged upload into ``<run>/upload.<ext>`` and point the config at it (the run is self-contained)."""
+    if config.dataset != "file" or "path" not in config.dataset_options:
+        return config
+    src = Path(config.dataset_options["path"])
+    dst = Path(run_dir) / f"upload{src.suffix.lower()}"
+    if src.resolve() != dst.resolve():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    options = {**config.dataset_options, "path": str(dst)}
+    return dataclasses.replace(config, dataset_options=options)
+
+
+def config_form(key_prefix: str, defaults: ExperimentConfig | None = None) -> ExperimentConfig | None:
+    """Dataset, model and strategy controls with help text; the validated config, or None after an ``st.error``.
+
+    Widgets live in the caller's container (sidebar, expander, column). Keys start with ``key_prefix`` so two
+    forms on one page do not collide.
+    """
+    d = defaults or ExperimentConfig()
+    k = f"{key_prefix}_"
+    values: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    # dataset
+    names = list(data.available())
+    dataset = st.selectbox("Dataset", names, index=names.index(d.dataset) if d.dataset in names else 0,
+                           key=k + "dataset", help="Bundled and synthetic datasets work offline; 'file' takes "
+                           "your own CSV or NPZ upload; mnist/fashion_mnist need a network download.",
+                           format_func=lambda n: n)
+    st.caption(data.available()[dataset])
+    values["dataset"] = dataset
+    dataset_options: dict[str, Any] = {}
+    if dataset == "file":
+        upload = st.file_uploader(
+            "Data file (CSV or NPZ)", type=["csv", "npz"], key=k + "upload",
+            help=f"CSV: a header row, numeric feature columns and a label column (default: the last). NPZ: arrays "
+                 f"X (n x features, or n x h x w images) and y. At most {data.MAX_FILE_BYTES // 2**20} MB.")
+        label_column = st.text_input("Label column", value="", key=k + "label_column",
+                                     help="CSV: the column holding the labels (empty: the last column). "
+                                          "NPZ: the array holding the labels (empty: y).").strip() or None
+        if upload is not None:
+            try:
+                path, ds = _stage_upload(upload)
+                if label_column is not None:
+                    ds = data.load_file(path=path, label_column=label_column)
+                dataset_options = {"path": str(path)}
+                if label_column is not None:
+                    dataset_options["label_column"] = label_column
+                st.caption(ds.description)
+            except DatasetError as err:
+                errors.append(err)
+        elif d.dataset == "file" and d.dataset_options.get("path"):
+            dataset_options = dict(d.dataset_options)
+        else:
+            st.info("Upload a CSV or NPZ file to use your own data.", icon=":material/upload:")
+            return None
+    else:
+        opts = data.default_options(dataset)
+        if opts:
+            with st.expander("Dataset options"):
+                for name, default in opts.items():
+                    if d.dataset == dataset and name in d.dataset_options:
+                        default = d.dataset_options[name]
+                    try:
+                        value = _option_widget(f"{k}ds_{dataset}_{name}", name, default,
+                                               f"Option {name} of the {dataset} dataset.")
+                    except ConfigError as err:
+                        errors.append(err)
+                        continue
+                    if _differs(value, opts[name]):
+                        dataset_options[name] = value
+    values["dataset_options"] = dataset_options
+
+    # model
+    model = st.selectbox("Model", MODELS, index=MODELS.index(d.model), key=k + "model",
+                         help=" ".join(MODEL_HELP.values()), format_func=lambda m: m)
+    model_defaults = _model_defaults(model)
+    given = {**model_defaults, **(d.model_options if d.model == model else {})}
+    model_options: dict[str, Any] = {}
+    with st.expander("Model and training options"):
+        if isinstance(model_defaults.get("hidden"), int):
+            model_options["hidden"] = int(st.number_input(
+                "Hidden units", 1, 100_000, int(given["hidden"]), key=k + f"hidden_{model}",
+                help="Width of the dense layer after the convolutions: the size of the features h."))
+        elif "hidden" in model_defaults:
+            hidden = st.text_input("Hidden layer sizes", value=", ".join(map(str, given["hidden"])),
+                                   key=k + "hidden", help="Comma-separated widths of the hidden layers, e.g. 128 or "
+                                   "256, 128. The last one is the size of the features h used by BADGE and the map.")
+            try:
+                sizes = [int(x) for x in hidden.replace(" ", "").split(",") if x]
+                if not sizes or min(sizes) < 1:
+                    raise ValueError
+                model_options["hidden"] = sizes
+            except ValueError:
+                errors.append(ConfigError(f"hidden layer sizes {hidden!r}: give positive integers separated by commas"))
+        if "channels" in model_defaults:
+            channels = st.text_input("Convolution channels", value=", ".join(map(str, given["channels"])),
+                                     key=k + "channels", help="Comma-separated channel counts of the conv layers.")
+            try:
+                sizes = [int(x) for x in channels.replace(" ", "").split(",") if x]
+                if not sizes or min(sizes) < 1:
+                    raise ValueError
+                model_options["channels"] = sizes
+            except ValueError:
+                errors.append(ConfigError(f"convolution channels {channels!r}: give positive integers separated by "
+                                          "commas"))
+        if "dropout" in model_defaults:
+            model_options["dropout"] = st.slider(
+                "Dropout", 0.0, 0.9, float(given["dropout"]), 0.05, key=k + f"dropout_{model}",
+                help="Dropout probability during training (BALD also uses it for its MC passes).")
+        # options equal to the model's defaults are left out, so a run started elsewhere compares equal
+        model_options = {n: v for n, v in model_options.items() if _differs(v, model_defaults.get(n))}
+        values["epochs"] = int(st.number_input("Epochs per cycle", 1, 10_000, d.epochs, key=k + "epochs",
+                                               help="Training epochs on the labelled set at every cycle."))
+        values["lr"] = float(st.number_input("Learning rate", 1e-6, 10.0, float(d.lr), format="%g", key=k + "lr",
+                                             help="Step size of the optimizer."))
+        values["optimizer"] = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(d.optimizer),
+                                           key=k + "optimizer", help="Adam (default) or plain SGD.")
+        values["warm_start"] = st.checkbox("Warm start", value=d.warm_start, key=k + "warm_start",
+                                           help="Continue training from last cycle's weights instead of "
+                                                "retraining from the seeded initialisation.")
+    values["model"], values["model_options"] = model, model_options
+
+    # strategy
+    names = list(strategies.available())
+    strategy = st.selectbox("Strategy", names, index=names.index(d.strategy) if d.strategy in names else 0,
+                            key=k + "strategy", help="How the next batch is chosen from the unlabelled pool.")
+    cls = strategies.get_class(strategy)
+    st.caption(cls.description)
+    values["strategy"] = strategy
+    strategy_options: dict[str, Any] = {}
+    option_fields = [f for f in dataclasses.fields(cls.Options)]
+    if option_fields:
+        helps = option_help(cls.Options)
+        with st.expander(f"{strategy} options"):
+            for f in option_fields:
+                default = _field_default(f)
+                if d.strategy == strategy and f.name in d.strategy_options:
+                    default = d.strategy_options[f.name]
+                try:
+                    value = _option_widget(f"{k}st_{strategy}_{f.name}", f.name, default,
+                                           helps.get(f.name, f"Option {f.name} of {strategy}."))
+                except ConfigError as err:
+                    errors.append(err)
+                    continue
+                if _differs(value, _field_default(f)):
+                    strategy_options[f.name] = value
+    values["strategy_options"] = strategy_options
+
+    # budget
+    c1, c2, c3 = st.columns(3)
+    values["batch_size"] = int(c1.number_input("Batch size", 1, 100_000, d.batch_size, key=k + "batch_size",
+                                               help="Labels bought per cycle."))
+    values["cycles"] = int(c2.number_input("Cycles", 1, 10_000, d.cycles, key=k + "cycles",
+                                           help="Acquisition cycles in the run (one more evaluates the last batch)."))
+    values["initial_labels"] = int(c3.number_input("Initial labels", 0, 1_000_000, d.initial_labels,
+                                                   key=k + "initial_labels",
+                                                   help="Random labels before the first cycle; 0 is a cold start."))
+    with st.expander("More settings"):
+        values["seed"] = int(st.number_input("Seed", 0, 2**31 - 1, d.seed, key=k + "seed",
+                                             help="One seed decides the split, the model's initialisation and every "
+                                                  "random choice: the same seed gives the same run."))
+        values["target_size"] = int(st.number_input(
+            "Target set size", 0, 1_000_000, d.target_size, key=k + "target_size",
+            help="Labelled points held out as the target distribution (needed by target-aware strategies)."))
+        values["test_size"] = float(st.slider("Test fraction", 0.05, 0.5, float(d.test_size), 0.05,
+                                              key=k + "test_size", help="Share of the data kept for the test curve."))
+        values["display_size"] = int(st.number_input("Points on the map", 100, 100_000, d.display_size, step=500,
+                                                     key=k + "display_size",
+                                                     help="The map shows a fixed, stratified subset of the pool "
+                                                          "of at most this many points (the batch is always shown)."))
+        cold = ["auto", *names]
+        values["cold_start_strategy"] = st.selectbox(
+            "Cold-start strategy", cold, index=cold.index(d.cold_start_strategy) if d.cold_start_strategy in cold
+            else 0, key=k + "cold_start", help="Used while the model cannot score the pool (no or one class "
+            "labelled). auto: TypiClust on tabular data, random on images.")
+        values["name"] = st.text_input("Run name", value=d.name, key=k + "name",
+                                       help="Optional: a name shown in the list of past runs.")
+    values.update({f: getattr(d, f) for f in ("target_classes", "train_batch_size", "weight_decay",
+                                              "n_checkpoints", "device")})
+    if errors:
+        for err in errors:
+            show_error(err)
+        return None
+    try:
+        return ExperimentConfig(**values)
+    except (ConfigError, DatasetError) as err:
+        show_error(err)
+        return None
+
+
+# --- picking a run on pages that show one ---------------------------------------------------------
+def pick_run(key: str) -> Path | None:
+    """When the URL names no run: a select box of past runs (choosing one puts it in the URL), or a hint."""
+    runs = past_runs()
+    if not runs:
+        st.info("No runs yet. Start one on the **Run** page (press Step).", icon=":material/info:")
+        return None
+    paths = [r["path"] for r in runs]
+    labels = {r["path"]: run_label(r) for r in runs}
+    choice = st.selectbox("Run", paths, index=None, format_func=labels.get, key=f"{key}_pick_run",
+                          placeholder="Choose a run", help="Runs stored on disk, newest first.")
+    if choice is None:
+        return None
+    set_current_run(choice)
+    return Path(choice)
+
+
+def feature_names(dataset: data.Dataset) -> list[str]:
+    return [f"x{j}" for j in range(dataset.n_features)]
+
+
+# --- exports ----------------------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=16)
+def tables_for(run_dir: str, n_cycles: int) -> dict[str, pd.DataFrame]:
+    """The run's records as tables (``alcore.export``): one row per cycle, one row per labelled point."""
+    from alcore import export
+
+    return {"cycles": export.records_frame(run_dir), "selections": export.selections_frame(run_dir)}
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def gif_bytes(run_dir: str, n_cycles: int, **options: Any) -> bytes:
+    """GIF bytes of the run's animation (``alcore.export.run_gif_bytes``), cached by run, cycles and options."""
+    from alcore import export
+
+    return export.run_gif_bytes(run_dir, **options)
+
+
+# --- the live view's parts (Run page; Explore reuses the map) -----------------------------------------
+def latest_batch(records: list[CycleRecord]) -> CycleRecord | None:
+    """The record of the batch chosen last (the final record only evaluates)."""
+    return next((r for r in reversed(records) if len(r.selected)), None)
+
+
+def batch_view(run_dir: Path, n_cycles: int) -> None:
+    """The batch just chosen: why (fallback, utility), its classes, and its images or feature values."""
+    from alcore.export import point_table, sample_images
+
+    records = load_records(run_dir, n_cycles)
+    record = latest_batch(records)
+    if record is None:
+        st.info("The run ended without choosing a batch.")
+        return
+    config = run_config(run_dir)
+    dataset = dataset_for(config)
+    st.markdown(f"**Batch of cycle {record.cycle}** · {len(record.selected)} points · {record.strategy}")
+    if record.fallback_reason:
+        st.caption(f"Fallback: **{record.fallback_reason}** (the strategy could not score the pool, so "
+                   f"{record.diagnostics.get('fallback_strategy', 'a cold-start rule')} chose this batch).")
+    table = point_table(records, record.selected, record.cycle, dataset.y, dataset.class_names)
+    if dataset.is_image:
+        st.image(sample_images(dataset.X, record.selected, dataset.sample_shape), width=52, clamp=True,
+                 caption=[f"{c} · {u:.3g}" for c, u in zip(table["class"], table["utility"])])
+        st.caption("Each image: true class · utility (the strategy's score).")
+    st.dataframe(table[["index", "class", "prediction", "confidence", "utility"]], hide_index=True,
+                 width="stretch", height=240,
+                 column_config={"confidence": st.column_config.NumberColumn(format="%.2f"),
+                                "utility": st.column_config.NumberColumn(format="%.4g")})
+
+
+def selected_points(event: Any) -> np.ndarray:
+    """Dataset indices of the points inside a box or lasso on the map (each point carries its index as the
+    first entry of ``customdata``), without repeats, in the order they were reported."""
+    if not event:
+        return np.zeros(0, dtype=np.int64)
+    selection = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", {})
+    points = selection.get("points", []) if isinstance(selection, dict) else getattr(selection, "points", [])
+    found: list[int] = []
+    for point in points or []:
+        custom = point.get("customdata") if isinstance(point, dict) else None
+        if isinstance(custom, (list, tuple)):
+            custom = custom[0] if custom else None
+        try:
+            index = int(custom)
+        except (TypeError, ValueError):
+            continue
+        if index not in found:
+            found.append(index)
+    return np.asarray(found, dtype=np.int64)
+
+
+# --- the map and the curves (alcore.projection + alcore.viz.figures) ----------------------------------
+COLOR_BY = {"label": "True class", "prediction": "Predicted class", "utility": "Utility (the strategy's score)",
+            "state": "Labelled, chosen or pool"}
+SPACES = {"gradient": "Gradient embedding g = a ⊗ h", "features": "Penultimate features h", "inputs": "Inputs x"}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def map_figure(run_dir: str | Path, n_cycles: int, color_by: str = "label", space: str = "gradient"):
+    """The animated t-SNE map of the first ``n_cycles`` cycles (projection frames are cached on disk too)."""
+    from alcore import projection
+    from alcore.viz import figures
+
+    records = load_records(run_dir, n_cycles)
+    frames = projection.run_frames(run_dir, records, space=space)
+    return figures.map_figure(frames, records, color_by=color_by)
+
+
+def map_view(run_dir: Path, n_cycles: int, key: str, color_by: str = "label", space: str = "gradient") -> None:
+    try:
+        figure = map_figure(str(run_dir), n_cycles, color_by=color_by, space=space)
+    except (ValueError, MemoryError) as err:
+        show_error(err, "Try another space, or a run with fewer points on the map.")
+        return
+    st.plotly_chart(figure, key=key, width="stretch")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _curve_figures(run_dir: str, n_cycles: int):
+    from alcore.viz import figures
+
+    summary = load_summary(run_dir, n_cycles)
+    return figures.run_curves_figure(summary), figures.diversity_figure(summary)
+
+
+def curves_view(run_dir: Path, n_cycles: int) -> None:
+    """Test accuracy and loss against labels used, and the batch diversity per cycle."""
+    curves, diversity = _curve_figures(str(run_dir), n_cycles)
+    left, right = st.columns(2)
+    left.plotly_chart(curves, key="run_curves", width="stretch")
+    right.plotly_chart(diversity, key="run_diversity", width="stretch")

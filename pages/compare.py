@@ -1,0 +1,305 @@
+"""Compare: several strategies x seeds on one dataset and model, run in the background, compared as they finish.
+
+The comparison's id sits in the URL (``?compare=<id>``) and its manifest on disk (``alcore.compare``), so a reload
+or a server restart finds it; its runs are ordinary runs, each one can be opened on the other pages.
+"""
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from alcore import compare, presets, strategies
+from alcore.config import ConfigError, ExperimentConfig
+from pages._shared import config_form, n_complete, registry, runs_root, set_current_run, show_error
+
+COMPARE_PARAM = "compare"
+POLL_S = 2.0
+DEFAULT_STRATEGIES = ["badge", "entropy", "random"]
+METRIC_LABELS = {
+    "test_accuracy": "test accuracy", "test_loss": "test loss", "test_macro_f1": "test macro-F1",
+    "target_loss": "target loss", "target_accuracy": "target accuracy",
+}
+DIVERSITY_LABELS = {
+    "div_mean_pairwise_distance": "mean pairwise gradient distance (§8.1.1)",
+    "div_mean_gradient_norm": "mean gradient norm ||a||·||h|| (uncertainty)",
+    "div_logdet": "log-det of the normalised gradient Gram matrix (§8.1.2)",
+    "div_coverage_radius": "coverage radius in the fixed space (§8.1.3)",
+    "div_mean_nearest_labeled": "mean distance to the nearest label (§8.1.3)",
+    "div_class_entropy": "class entropy of the batch (§8.1.4)",
+    "div_class_coverage": "share of classes labelled so far",
+    "div_batch_classes": "classes in the batch",
+}
+
+
+def _sync() -> bool:
+    """Run comparisons inline (tests, scripted use): ``ALCORE_SYNC=1``."""
+    return os.environ.get("ALCORE_SYNC", "") not in ("", "0")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _frame(run_dirs: tuple[str, ...], cycles: tuple[int, ...]) -> pd.DataFrame:
+    """Every stored cycle of the comparison's runs (cached by how many cycles each run has)."""
+    return compare.comparison_frame(run_dirs)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _tables(run_dirs: tuple[str, ...], cycles: tuple[int, ...], x_percent: float, metric: str) -> dict:
+    return compare.comparison_tables(_frame(run_dirs, cycles), x_percent=x_percent, metric=metric)
+
+
+@st.cache_data(show_spinner=False)
+def _compare_presets() -> dict[str, dict]:
+    out = {}
+    for name in presets.list_presets():
+        try:
+            p = presets.load_preset(name)
+        except ConfigError:
+            continue
+        if p["page"] == "compare":
+            out[name] = {"title": p["title"], "shows": p["shows"], "metrics": p["metrics"]}
+    return out
+
+
+def _start(comparison: compare.Comparison) -> None:
+    """Hand the comparison's runs to the background worker (resuming any already on disk)."""
+    dirs, configs = compare.job_arguments(comparison)
+    job = registry().start_group(dirs, configs, job_id=comparison.group_id)
+    if _sync():
+        with st.spinner("Running the comparison…"):
+            job.wait()
+
+
+def _open(comparison: compare.Comparison) -> None:
+    st.query_params[COMPARE_PARAM] = comparison.group_id
+    st.session_state["compare_open"] = comparison.group_id
+
+
+def _current() -> compare.Comparison | None:
+    group_id = st.query_params.get(COMPARE_PARAM) or st.session_state.get("compare_open")
+    if not group_id:
+        return None
+    try:
+        comparison = compare.load_comparison(runs_root(), group_id)
+    except FileNotFoundError:
+        st.warning(f"No comparison {group_id!r} on disk: start a new one below.", icon=":material/warning:")
+        return None
+    st.query_params[COMPARE_PARAM] = comparison.group_id  # navigation drops query parameters: put it back
+    return comparison
+
+
+# --- starting a comparison -------------------------------------------------------------------------------------
+
+def _setup(has_current: bool) -> None:
+    with st.expander("New comparison", expanded=not has_current, icon=":material/add:"):
+        from_preset, custom, past = st.tabs(["From a preset", "Your own", "Past comparisons"])
+        with from_preset:
+            options = _compare_presets()
+            if options:
+                name = st.selectbox("Demo", list(options), format_func=lambda n: options[n]["title"],
+                                    key="compare_preset", help="Ready-made teaching demos from assets/presets.")
+                st.caption(options[name]["shows"])
+                if st.button("Run this demo", key="compare_run_preset", icon=":material/play_arrow:", type="primary"):
+                    try:
+                        p = presets.load_preset(name)
+                        comparison = compare.create_comparison(runs_root(), p["base"], p["strategies"], p["seeds"],
+                                                               p["strategy_options"], title=p["title"], preset=name)
+                    except ConfigError as err:
+                        show_error(err)
+                    else:
+                        _start(comparison)
+                        _open(comparison)
+                        st.rerun()
+        with custom:
+            st.caption("Dataset, model and training are shared by every run; the Strategy box below only sets that "
+                       "strategy's options. Choose the strategies to compare and the number of seeds further down.")
+            base = config_form("compare", ExperimentConfig())
+            names = list(strategies.available())
+            chosen = st.multiselect("Strategies to compare", names,
+                                    default=[s for s in DEFAULT_STRATEGIES if s in names], key="compare_strategies",
+                                    help="Each strategy runs once per seed. Target-aware strategies (alignment, "
+                                         "LESS) give every run the same target set, so the pools stay identical.")
+            n_seeds = int(st.number_input("Seeds", 1, 20, 3, key="compare_seeds",
+                                          help="Seeds 0, 1, …: each gives every strategy the same split, model "
+                                               "initialisation and first batch, so differences are the strategy's."))
+            if st.button("Start comparison", key="compare_start", icon=":material/play_arrow:", type="primary",
+                         disabled=base is None or not chosen):
+                try:
+                    comparison = compare.create_comparison(runs_root(), base, chosen, range(n_seeds))
+                except ConfigError as err:
+                    show_error(err)
+                else:
+                    _start(comparison)
+                    _open(comparison)
+                    st.rerun()
+        with past:
+            groups = compare.list_comparisons(runs_root())
+            if not groups:
+                st.caption("No comparison yet.")
+            else:
+                ids = [g.group_id for g in groups]
+                titles = {g.group_id: f"{g.title} ({g.group_id})" for g in groups}
+                pick = st.selectbox("Comparison", ids, index=None, format_func=titles.get, key="compare_past",
+                                    placeholder="Choose a past comparison")
+                if pick is not None and st.button("Open", key="compare_open_past"):
+                    st.query_params[COMPARE_PARAM] = pick
+                    st.session_state["compare_open"] = pick
+                    st.rerun()
+
+
+# --- showing one ----------------------------------------------------------------------------------------------
+
+def _status(comparison: compare.Comparison) -> bool:
+    """Progress of the runs; returns whether a worker is still running them."""
+    job = registry().get(comparison.group_id)
+    running = job is not None and job.running
+    table = compare.progress(comparison)
+    done = int(table["cycles_done"].sum())
+    total = int(table["cycles_total"].sum())
+    finished = bool((table["status"] == "complete").all())
+    st.progress(done / total if total else 0.0,
+                text=f"{done} of {total} cycles · {int((table['status'] == 'complete').sum())} of {len(table)} runs "
+                     "complete" + (" · running" if running else ""))
+    if job is not None and job.status == "failed":
+        show_error(job.error or "a run failed", "Check the settings of the failed run below, then start a new "
+                   "comparison (finished runs are kept).")
+    c1, c2 = st.columns(2)
+    if running:
+        if c1.button("Stop", key="compare_stop", icon=":material/stop:",
+                     help="Stop after the cycle in progress; finished cycles stay on disk."):
+            job.stop()
+            st.rerun()
+    elif not finished:
+        if c1.button("Resume", key="compare_resume", icon=":material/play_arrow:", type="primary",
+                     help="Continue every unfinished run from its last stored cycle."):
+            _start(comparison)
+            st.rerun()
+    with st.expander("Runs"):
+        st.dataframe(table, hide_index=True, width="stretch")
+        open_id = st.selectbox("Open a run on the other pages", table["run_id"].tolist(), index=None,
+                               key="compare_open_run", placeholder="Choose a run")
+        if open_id is not None and n_complete(runs_root() / open_id):
+            set_current_run(runs_root() / open_id)
+            st.caption(f"Run **{open_id}** is now the current run of the Run, Explore, Learn and Export pages.")
+    return running
+
+
+def _curve(df: pd.DataFrame, metric: str):
+    """Mean over seeds with its 95% band against labels used (``alcore.report.curve_figure``, which uses
+    ``alcore.viz.figures`` when it is there)."""
+    from alcore import report
+
+    fig = report.curve_figure(df[df[metric].notna()], metric=metric)
+    fig.update_layout(height=380, margin=dict(l=50, r=10, t=30, b=40))
+    return fig
+
+
+def _diversity(df: pd.DataFrame, metric: str):
+    try:
+        from alcore.viz.figures import diversity_figure
+    except ImportError:
+        return _curve(df, metric)
+    return diversity_figure(df[df[metric].notna()], metric=metric)
+
+
+def _results(comparison: compare.Comparison, metrics_wanted: list[str]) -> None:
+    dirs = tuple(str(d) for d in comparison.run_dirs)
+    cycles = tuple(n_complete(d) for d in dirs)
+    df = _frame(dirs, cycles)
+    if df.empty:
+        st.info("No cycle stored yet: the curves appear as the first run progresses.", icon=":material/hourglass:")
+        return
+    curve_options = [m for m in compare.CURVE_METRICS if m in df and df[m].notna().any()]
+    div_options = [c for c in DIVERSITY_LABELS if c in df and df[c].notna().any()]
+    want_curve = next((m for m in metrics_wanted if m in curve_options), "test_accuracy")
+    want_div = next((m for m in metrics_wanted if m in div_options), div_options[0] if div_options else None)
+    left, right = st.columns(2)
+    with left:
+        metric = st.selectbox("Learning curve", curve_options, index=curve_options.index(want_curve)
+                              if want_curve in curve_options else 0, format_func=lambda m: METRIC_LABELS.get(m, m),
+                              key="compare_curve_metric")
+        st.plotly_chart(_curve(df, metric), width="stretch", key="compare_curve")
+        st.caption("Mean over seeds with its 95% band, against labels used.")
+    with right:
+        if div_options:
+            div = st.selectbox("Diversity per cycle", div_options, index=div_options.index(want_div),
+                               format_func=lambda m: DIVERSITY_LABELS[m], key="compare_div_metric")
+            st.plotly_chart(_diversity(df, div), width="stretch", key="compare_div")
+            st.caption("Measured on each chosen batch, against the labels used when it was chosen. A cold start's "
+                       "first batch comes from the cold-start strategy.")
+    _tables_view(dirs, cycles)
+
+
+def _tables_view(dirs: tuple[str, ...], cycles: tuple[int, ...]) -> None:
+    st.subheader("Summary")
+    c1, c2 = st.columns([1, 3])
+    x_percent = float(c1.slider("Labels to reach X% of the reference accuracy", 50, 100, 90, 5, key="compare_x",
+                                help="The reference is random's mean final accuracy (BADGE's analysis does the "
+                                     "same) or, without random, the best strategy's."))
+    tables = _tables(dirs, cycles, x_percent, "test_accuracy")
+    for note in tables["notes"]:
+        st.caption(note)
+    summary = tables["summary"]
+    if len(summary):
+        attrs = summary.attrs
+        st.caption(f"Over {tables['runs']} complete runs. AULC: area under the accuracy curve over labels "
+                   f"{attrs.get('n_lo', 0):g}–{attrs.get('n_hi', 0):g}, divided by the width (1 = perfect from the "
+                   f"first label). Target accuracy {attrs.get('target_accuracy', float('nan')):.3f} "
+                   f"({x_percent:g}% of {attrs.get('reference', '?').replace('_', ' ')}). Label savings: 1 − labels "
+                   "needed / random's labels needed, paired by seed. ± is the 95% t-interval over seeds.")
+        st.dataframe(_summary_display(summary), width="stretch")
+    penalty = tables["penalty"]
+    if len(penalty):
+        st.markdown("**Pairwise penalty matrix** (Ash et al. 2020): cell (row, column) is the share of checkpoints "
+                    "where the row strategy was significantly more accurate than the column strategy (paired "
+                    "t-test over seeds, p < 0.05). Column means: how often a strategy loses.")
+        shown = penalty.copy()
+        shown.loc["column mean (losses)"] = penalty.mean(axis=0)
+        st.dataframe(shown.style.format("{:.2f}").background_gradient(cmap="Reds", axis=None),
+                     width="stretch")
+        checkpoints = penalty.attrs.get("checkpoints", [])
+        if checkpoints:
+            st.caption("Checkpoints (labels used): " + ", ".join(f"{c:g}" for c in checkpoints))
+
+
+def _summary_display(summary: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± CI as text, one column per measure (formatting only)."""
+    def pm(mean: str, ci: str, fmt: str) -> pd.Series:
+        return summary.apply(lambda r: "–" if pd.isna(r[mean]) else
+                             (fmt.format(r[mean]) + ("" if pd.isna(r[ci]) else " ± " + fmt.format(r[ci]))), axis=1)
+
+    out = pd.DataFrame(index=summary.index)
+    out["seeds"] = summary["n_seeds"]
+    out["AULC"] = pm("aulc_mean", "aulc_ci95", "{:.3f}")
+    out["final accuracy"] = pm("final_accuracy_mean", "final_accuracy_ci95", "{:.3f}")
+    out["labels to X%"] = pm("labels_to_x_mean", "labels_to_x_ci95", "{:.0f}")
+    out["seeds reaching X%"] = summary["labels_to_x_reached"]
+    out["label savings vs random"] = pm("label_savings_mean", "label_savings_ci95", "{:.0%}")
+    return out
+
+
+# --- the page ---------------------------------------------------------------------------------------------------
+
+st.title("Compare strategies")
+st.caption("Several strategies, each with the same seeds, on one dataset and model. Runs go one after another in "
+           "the background; curves and tables fill in as cycles and runs finish.")
+current = _current()
+_setup(current is not None)
+
+if current is not None:
+    st.header(current.title)
+    preset_info = _compare_presets().get(current.preset) if current.preset else None
+    if preset_info:
+        st.info(preset_info["shows"], icon=":material/lightbulb:")
+    running = _status(current)
+    wanted = preset_info["metrics"] if preset_info else ["test_accuracy", "div_mean_pairwise_distance"]
+
+    @st.fragment(run_every=POLL_S if running else None)
+    def _live() -> None:
+        _results(current, wanted)
+        job = registry().get(current.group_id)
+        if running and (job is None or not job.running):
+            st.rerun(scope="app")  # the worker finished: redraw the status and stop polling
+
+    _live()

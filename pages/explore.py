@@ -1,0 +1,66 @@
+"""Explore: the animated map of a run, colour-by, box/lasso selection of points, and the per-cycle batch table."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from alcore.export import batch_table, point_table, sample_images
+from pages._shared import (COLOR_BY, SPACES, current_run_dir, dataset_for, feature_names, load_records, map_figure, n_complete,
+                           pick_run, run_config, selected_points, show_error)
+
+st.title("Explore a run")
+run_dir = current_run_dir() or pick_run("explore")
+if run_dir is None:
+    st.stop()
+n = n_complete(run_dir)
+if n == 0:
+    st.info("This run has no stored cycle yet: press Step on the Run page.", icon=":material/hourglass_empty:")
+    st.stop()
+
+config = run_config(run_dir)
+c1, c2, c3 = st.columns(3)
+color_by = c1.selectbox("Colour by", list(COLOR_BY), format_func=COLOR_BY.get, key="explore_color",
+                        help="What the colour of a point shows, for every frame of the animation.")
+space = c2.selectbox("Space", list(SPACES), format_func=SPACES.get, key="explore_space",
+                     help="Which embedding the t-SNE map lays out.")
+c3.metric("Cycles stored", n, help="Each frame of the animation is one cycle; press ▶ on the map to play them.")
+
+try:
+    figure = map_figure(run_dir, n, color_by=color_by, space=space)
+except (ValueError, MemoryError) as err:
+    show_error(err, "Choose another space or colour, or a run with fewer display points.")
+    st.stop()
+event = st.plotly_chart(figure, key=f"explore_map_{color_by}_{space}", on_select="rerun",
+                        selection_mode=("box", "lasso"), width="stretch")
+st.caption("Drag a box or a lasso on the map (tools at its top right) to see the points inside; the slider and ▶ "
+           "play the cycles.")
+
+records = load_records(run_dir, n)
+indices = selected_points(event)
+st.subheader("Chosen points")
+if not len(indices):
+    st.caption("Nothing selected yet.")
+else:
+    cycle = st.select_slider("Details at cycle", options=list(range(n)), value=n - 1, key="explore_cycle",
+                             help="Prediction and utility are those of the model at this cycle.")
+    dataset = dataset_for(config)
+    table = point_table(records, indices, cycle, dataset.y, dataset.class_names)
+    st.caption(f"{len(indices)} point(s) selected; utility is the strategy's score when the batch of cycle "
+               f"{cycle} was chosen.")
+    if dataset.is_image:
+        shown = indices[:48]
+        st.image(sample_images(dataset.X, shown, dataset.sample_shape), width=56, clamp=True,
+                 caption=[f"{r['class']}→{r['prediction']}" for _, r in table.head(len(shown)).iterrows()])
+    else:
+        features = pd.DataFrame(dataset.X[np.asarray(indices)], index=pd.Index(indices, name="index"),
+                                columns=feature_names(dataset))
+        st.dataframe(features, width="stretch", height=200)
+    st.dataframe(table, hide_index=True, width="stretch")
+
+st.subheader("Batches, cycle by cycle")
+st.caption("A fallback names why the strategy handed over to another (e.g. a cold start with no labels).")
+st.dataframe(batch_table(records), hide_index=True, width="stretch",
+             column_config={"mean utility": st.column_config.NumberColumn(format="%.4f"),
+                            "test accuracy": st.column_config.NumberColumn(format="%.3f"),
+                            "test loss": st.column_config.NumberColumn(format="%.3f")})

@@ -1,0 +1,72 @@
+"""Export: the animated map as a GIF (with a preview), the records as CSV and Parquet, and the config JSON."""
+from __future__ import annotations
+
+import streamlit as st
+
+from alcore import export
+from pages._shared import (COLOR_BY, SPACES, current_run_dir, gif_bytes, n_complete, pick_run, show_error,
+                           tables_for)
+
+st.title("Export a run")
+run_dir = current_run_dir() or pick_run("export")
+if run_dir is None:
+    st.stop()
+n = n_complete(run_dir)
+if n == 0:
+    st.info("This run has no stored cycle yet: press Step on the Run page.", icon=":material/hourglass_empty:")
+    st.stop()
+run_id = run_dir.name
+
+st.subheader("Animated GIF")
+st.caption("The same frames as the map, rendered without a browser: one frame per cycle, the batch on top.")
+c1, c2, c3 = st.columns(3)
+color_by = c1.selectbox("Colour by", list(COLOR_BY), format_func=COLOR_BY.get, key="gif_color",
+                        help="What the colour of a point shows.")
+space = c2.selectbox("Space", list(SPACES), format_func=SPACES.get, key="gif_space",
+                     help="Which embedding the t-SNE map lays out.")
+fps = c3.slider("Frames per second", 0.5, 10.0, 2.0, 0.5, key="gif_fps", help="Playback speed: cycles per second.")
+c4, c5, c6 = st.columns(3)
+width = c4.select_slider("Width (px)", [480, 640, 720, 960, 1280], value=720, key="gif_width",
+                         help="Image width; the height keeps a 3:2 ratio.")
+max_points = c5.number_input("Most points drawn", 100, 100_000, 2000, step=100, key="gif_points",
+                             help="A seeded subset of the map's points (the batch is always drawn); fewer points "
+                                  "make a smaller file.")
+show_curve = c6.checkbox("Learning curve inset", value=True, key="gif_curve",
+                         help="Draw test accuracy against labels beside the map.")
+if st.button("Render GIF", type="primary", icon=":material/movie:", key="gif_render",
+             help="Render the frames (a few seconds for a digits run)."):
+    st.session_state["gif_options"] = dict(space=space, color_by=color_by, fps=float(fps),
+                                           size=(int(width), int(width * 2 // 3)), max_points=int(max_points),
+                                           show_curve=bool(show_curve))
+options = st.session_state.get("gif_options")
+if options is not None:
+    try:
+        with st.spinner("Rendering the GIF…"):
+            data = gif_bytes(str(run_dir), n, **options)
+    except (ValueError, MemoryError, FileNotFoundError) as err:
+        show_error(err, "Try fewer points, a smaller size or another space.")
+    else:
+        st.image(data, caption=f"{run_id}: {n} frames, {len(data) / 1e6:.2f} MB")
+        st.download_button("Download GIF", data, file_name=f"{run_id}.gif", mime="image/gif", key="gif_download",
+                           icon=":material/download:", type="primary")
+
+st.subheader("Records")
+st.caption("One row per cycle (metrics, diversity, timings, the batch), and one row per labelled point.")
+tables = tables_for(str(run_dir), n)
+for name, frame in tables.items():
+    st.markdown(f"**{name}** · {len(frame)} rows")
+    a, b = st.columns(2)
+    a.download_button(f"{name} as CSV", export.to_csv_bytes(frame), file_name=f"{run_id}-{name}.csv",
+                      mime="text/csv", key=f"csv_{name}", icon=":material/table:")
+    b.download_button(f"{name} as Parquet", export.to_parquet_bytes(frame), file_name=f"{run_id}-{name}.parquet",
+                      mime="application/vnd.apache.parquet", key=f"parquet_{name}", icon=":material/dataset:")
+with st.expander("Preview the cycles table"):
+    st.dataframe(tables["cycles"], hide_index=True, width="stretch")
+
+st.subheader("Config")
+text = export.config_json(run_dir)
+st.caption("Repeat the run with `python -m alcore run --config config.json --out runs/again` (same seed, same "
+           "selections).")
+st.download_button("config.json", text, file_name=f"{run_id}-config.json", mime="application/json",
+                   key="config_download", icon=":material/data_object:")
+st.code(text, language="json")

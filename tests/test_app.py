@@ -1,0 +1,257 @@
+"""The app through ``streamlit.testing.v1.AppTest``: the Run, Explore and Export pages, the run in the URL, errors.
+
+Runs go to a temporary folder (``ALCORE_RUNS_DIR``). ``ALCORE_SYNC=1`` makes a button wait for its background job
+before the page redraws (AppTest does not poll fragments); the job itself is the real one, from the real registry.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from alcore.loop import Experiment
+from alcore.store import RunStore, new_run_id
+
+from conftest import REPO_ROOT, make_digits_config
+
+APP = str(REPO_ROOT / "app.py")
+TIMEOUT = 90
+
+
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "runs"
+    monkeypatch.setenv("ALCORE_RUNS_DIR", str(root))
+    monkeypatch.setenv("ALCORE_SYNC", "1")
+    return root
+
+
+def open_app(run_id: str | None = None, page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if run_id is not None:
+        at.query_params["run"] = run_id
+    at.run()
+    if page is not None:
+        at.switch_page(page).run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    """No exception and no error box on the page."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def button(at: AppTest, key: str):
+    return at.button(key=key)
+
+
+def fast_settings(at: AppTest) -> None:
+    """Shrink the default digits run (fewer epochs, a small MLP, a small map) so a cycle takes well under a second."""
+    prefix = "run_new_"
+    at.number_input(key=prefix + "epochs").set_value(8)
+    at.text_input(key=prefix + "hidden").set_value("32")
+    at.number_input(key=prefix + "display_size").set_value(300)
+    at.number_input(key=prefix + "cycles").set_value(3)
+
+
+def stored_run(runs: Path, cycles_run: int = 2, **overrides) -> Path:
+    """A BADGE run on digits made by the engine directly (the pages only read it)."""
+    overrides.setdefault("strategy", "badge")
+    run_dir = runs / new_run_id("test")
+    exp = Experiment(make_digits_config(**overrides), run_dir=run_dir)
+    exp.run(cycles_run)
+    return run_dir
+
+
+def test_run_page_opens_on_the_working_default(runs: Path) -> None:
+    at = open_app()
+    assert_clean(at)
+    assert at.selectbox(key="run_new_dataset").value == "digits"
+    assert at.selectbox(key="run_new_model").value == "mlp"
+    assert at.selectbox(key="run_new_strategy").value == "badge"
+    assert at.number_input(key="run_new_batch_size").value == 20
+    assert at.number_input(key="run_new_initial_labels").value == 0
+    assert not button(at, "run_step").disabled and not button(at, "run_many").disabled
+    assert button(at, "run_stop").disabled
+    assert "run" not in at.query_params
+
+
+def test_every_control_has_help_text(runs: Path) -> None:
+    at = open_app()
+    widgets = [*at.selectbox, *at.number_input, *at.text_input, *at.slider, *at.checkbox, *at.button]
+    missing = [w.label for w in widgets if not getattr(w, "help", "")]
+    assert not missing, f"controls without help text: {missing}"
+
+
+def test_stepping_twice_adds_two_records(runs: Path) -> None:
+    at = open_app()
+    fast_settings(at)
+    button(at, "run_step").click().run()
+    assert_clean(at)
+    run_id = at.query_params["run"]
+    run_dir = runs / run_id
+    assert RunStore(run_dir).n_cycles() == 1
+    assert at.get("plotly_chart"), "the map appears after the first cycle"
+
+    button(at, "run_step").click().run()
+    assert_clean(at)
+    assert at.query_params["run"] == run_id, "a second Step continues the same run"
+    assert RunStore(run_dir).n_cycles() == 2
+    records = RunStore(run_dir).load_records(arrays=False)
+    assert [r.cycle for r in records] == [0, 1]
+    assert records[0].fallback_reason == "cold_start" and records[0].n_labeled == 0
+    assert records[1].n_labeled == 20
+
+
+def test_run_n_cycles_runs_in_the_background_and_the_page_finds_it(runs: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ALCORE_SYNC", "0")  # the real path: the click returns at once, a worker thread runs
+    at = open_app()
+    fast_settings(at)
+    at.number_input(key="run_n_cycles").set_value(2)
+    button(at, "run_many").click().run()
+    assert_clean(at)
+    run_id = at.query_params["run"]
+    from pages._shared import registry
+
+    job = registry().get(run_id)
+    assert job is not None and job.wait(60) and job.status == "done", job and job.error
+    at.run()  # what the polling fragment does on its next tick
+    assert_clean(at)
+    assert RunStore(runs / run_id).n_cycles() == 2
+    assert at.get("plotly_chart")
+
+
+def test_a_reload_finds_the_run_from_the_url(runs: Path) -> None:
+    run_dir = stored_run(runs, cycles_run=2)
+    at = open_app(run_dir.name)  # a fresh session: nothing in session state, only the URL
+    assert_clean(at)
+    assert at.get("plotly_chart"), "the stored cycles are drawn"
+    prefix = f"run_{run_dir.name}_"
+    assert at.number_input(key=prefix + "epochs").value == 10, "the form shows the run's own settings"
+    assert at.text_input(key=prefix + "hidden").value == "32"
+    assert "Continues run" in " ".join(c.value for c in at.caption)
+    button(at, "run_step").click().run()
+    assert_clean(at)
+    assert RunStore(run_dir).n_cycles() == 3, "Step resumes the stored run"
+
+
+def test_past_runs_are_listed_and_reopen(runs: Path) -> None:
+    older, newer = stored_run(runs, 1), stored_run(runs, 1, strategy="entropy")
+    at = open_app()
+    box = at.sidebar.selectbox(key="sidebar_run")
+    assert set(box.options) >= {str(older), str(newer)} or len(box.options) == 2
+    box.set_value(str(older)).run()
+    assert_clean(at)
+    assert at.query_params["run"] == older.name
+
+
+def test_changing_a_setting_starts_a_new_run(runs: Path) -> None:
+    run_dir = stored_run(runs, cycles_run=1)
+    at = open_app(run_dir.name)
+    at.selectbox(key=f"run_{run_dir.name}_strategy").set_value("entropy").run()
+    assert "new run" in " ".join(c.value for c in at.caption)
+    button(at, "run_step").click().run()
+    assert_clean(at)
+    new_id = at.query_params["run"]
+    assert new_id != run_dir.name
+    assert RunStore(runs / new_id).manifest()["config"]["strategy"] == "entropy"
+    assert RunStore(run_dir).n_cycles() == 1, "the old run is untouched"
+
+
+@pytest.mark.parametrize("name, content", [
+    ("broken.csv", b"a,b,label\n1,2\n3,x,0\n\x00\x01"),
+    ("words.csv", b"colour,size,label\nred,big,1\nblue,small,0\n"),
+    ("garbage.npz", b"PK\x03\x04 this is not a zip archive"),
+    ("empty.csv", b""),
+])
+def test_a_bad_upload_shows_an_error_not_a_traceback(runs: Path, name: str, content: bytes) -> None:
+    at = open_app()
+    at.selectbox(key="run_new_dataset").set_value("file").run()
+    at.file_uploader(key="run_new_upload").set_value((name, content, "application/octet-stream")).run()
+    assert not at.exception
+    assert at.error, "the bad file is answered with st.error"
+    assert "What to do" in at.error[0].value
+    assert "Traceback" not in at.error[0].value
+    assert button(at, "run_step").disabled
+    assert not list(runs.glob("*/manifest.json")), "no run is created from a bad file"
+
+
+def test_an_uploaded_csv_runs_and_is_kept_in_the_run_folder(runs: Path) -> None:
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (60, 3)), rng.normal(3, 1, (60, 3))])
+    y = np.repeat([0, 1], 60)
+    buf = io.StringIO()
+    buf.write("f1,f2,f3,label\n")
+    for row, label in zip(X, y):
+        buf.write(",".join(f"{v:.4f}" for v in row) + f",{label}\n")
+    at = open_app()
+    at.selectbox(key="run_new_dataset").set_value("file").run()
+    at.file_uploader(key="run_new_upload").set_value(("mine.csv", buf.getvalue().encode(), "text/csv")).run()
+    assert_clean(at)
+    at.selectbox(key="run_new_strategy").set_value("entropy")
+    at.number_input(key="run_new_epochs").set_value(5)
+    at.number_input(key="run_new_batch_size").set_value(5)
+    at.number_input(key="run_new_cycles").set_value(3)
+    button(at, "run_step").click().run()
+    assert_clean(at)
+    run_dir = runs / at.query_params["run"]
+    assert (run_dir / "upload.csv").exists()
+    assert RunStore(run_dir).manifest()["config"]["dataset_options"]["path"] == str(run_dir / "upload.csv")
+    assert RunStore(run_dir).n_cycles() == 1
+
+
+def test_impossible_options_show_an_error(runs: Path) -> None:
+    at = open_app()
+    at.selectbox(key="run_new_dataset").set_value("iris").run()
+    at.number_input(key="run_new_batch_size").set_value(100)
+    at.number_input(key="run_new_cycles").set_value(50).run()
+    button(at, "run_step").click().run()
+    assert not at.exception
+    assert at.error and "budget" in at.error[0].value
+    assert not list(runs.glob("*/manifest.json"))
+
+    at.selectbox(key="run_new_dataset").set_value("digits")
+    at.selectbox(key="run_new_model").set_value("mlp")
+    at.text_input(key="run_new_hidden").set_value("128, zero").run()
+    assert not at.exception
+    assert at.error and "hidden layer sizes" in at.error[0].value
+    assert button(at, "run_step").disabled
+
+
+def test_explore_page_shows_the_map_and_the_batch_table(runs: Path) -> None:
+    run_dir = stored_run(runs, cycles_run=3)
+    at = open_app(run_dir.name, page="pages/explore.py")
+    assert_clean(at)
+    assert at.get("plotly_chart")
+    tables = at.dataframe
+    batch = tables[-1].value
+    assert list(batch["cycle"]) == [0, 1, 2]
+    assert batch["fallback"].iloc[0] == "cold_start"
+    at.selectbox(key="explore_color").set_value("state").run()
+    assert_clean(at)
+
+
+def test_explore_shows_the_points_chosen_on_the_map(runs: Path) -> None:
+    from pages._shared import selected_points
+
+    event = {"selection": {"points": [{"customdata": [5]}, {"customdata": [17, "x"]}, {"customdata": 5}],
+                           "point_indices": [0, 1, 2], "box": [], "lasso": []}}
+    assert list(selected_points(event)) == [5, 17]
+    assert list(selected_points(None)) == []
+
+
+def test_export_page_offers_gif_tables_and_config(runs: Path) -> None:
+    run_dir = stored_run(runs, cycles_run=2)
+    at = open_app(run_dir.name, page="pages/export.py")
+    assert_clean(at)
+    labels = [b.label for b in at.get("download_button")]
+    assert any("CSV" in l for l in labels) and any("Parquet" in l for l in labels) and "config.json" in labels
+    at.number_input(key="gif_points").set_value(200)
+    at.button(key="gif_render").click().run()
+    assert_clean(at)
+    assert at.get("image"), "a preview of the GIF"
+    assert "Download GIF" in [b.label for b in at.get("download_button")]

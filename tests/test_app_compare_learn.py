@@ -1,0 +1,151 @@
+"""The Compare and Learn pages through ``streamlit.testing.v1.AppTest``.
+
+Runs go to a temporary folder (``ALCORE_RUNS_DIR``); ``ALCORE_SYNC=1`` makes a start button wait for its background
+job (the real one, from the real registry) before the page redraws, since AppTest does not poll fragments.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from alcore import presets
+from alcore.loop import Experiment
+from alcore.store import new_run_id
+
+from conftest import REPO_ROOT, make_digits_config
+
+APP = str(REPO_ROOT / "app.py")
+COMPARE = "pages/compare.py"
+LEARN = "pages/learn.py"
+TIMEOUT = 90
+
+
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "runs"
+    monkeypatch.setenv("ALCORE_RUNS_DIR", str(root))
+    monkeypatch.setenv("ALCORE_SYNC", "1")
+    return root
+
+
+def open_page(page: str, **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(page).run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+# --- Compare ------------------------------------------------------------------------------------------------------
+
+def test_compare_page_opens_on_badge_entropy_random_over_three_seeds(runs: Path) -> None:
+    at = open_page(COMPARE)
+    assert_clean(at)
+    assert at.multiselect(key="compare_strategies").value == ["badge", "entropy", "random"]
+    assert at.number_input(key="compare_seeds").value == 3
+    assert not at.button(key="compare_start").disabled
+    assert "compare" not in at.query_params
+
+
+def test_every_compare_preset_shows_on_the_page(runs: Path) -> None:
+    at = open_page(COMPARE)
+    box = at.selectbox(key="compare_preset")
+    wanted = [n for n in presets.list_presets() if presets.load_preset(n)["page"] == "compare"]
+    assert sorted(box.options) == sorted(presets.load_preset(n)["title"] for n in wanted)
+    for name in wanted:
+        at.selectbox(key="compare_preset").set_value(name).run()
+        assert_clean(at)
+        assert any(c.value == presets.load_preset(name)["shows"] for c in at.caption)
+
+
+def test_a_compare_of_two_strategies_and_two_seeds_fills_its_table(runs: Path) -> None:
+    at = open_page(COMPARE)
+    at.selectbox(key="compare_dataset").set_value("moons").run()
+    at.number_input(key="compare_ds_moons_n_samples").set_value(200)
+    at.text_input(key="compare_hidden").set_value("16")
+    at.number_input(key="compare_epochs").set_value(5)
+    at.number_input(key="compare_batch_size").set_value(5)
+    at.number_input(key="compare_cycles").set_value(2)
+    at.number_input(key="compare_display_size").set_value(100)
+    at.multiselect(key="compare_strategies").set_value(["random", "entropy"])
+    at.number_input(key="compare_seeds").set_value(2)
+    at.run()
+    assert_clean(at)
+    at.button(key="compare_start").click().run()
+    assert_clean(at)
+    group_id = at.query_params["compare"]
+    assert group_id.startswith("cmp-")
+
+    def summary(at: AppTest):
+        return next(d.value for d in at.dataframe if "AULC" in d.value.columns)
+
+    table = summary(at)
+    assert list(table.index) == ["random", "entropy"] and (table["seeds"] == 2).all()
+    assert all(v != "–" for v in table["AULC"])
+    assert any(list(d.value.columns) == ["random", "entropy"] for d in at.dataframe)  # the penalty matrix
+    assert len(at.get("plotly_chart")) == 2  # learning curve and diversity
+
+    again = open_page(COMPARE, compare=group_id)  # a reload finds the comparison on disk
+    assert_clean(again)
+    assert list(summary(again).index) == ["random", "entropy"]
+
+
+# --- Learn --------------------------------------------------------------------------------------------------------
+
+def test_learn_page_without_a_run_offers_the_demo(runs: Path) -> None:
+    at = open_page(LEARN)
+    assert_clean(at)
+    assert not at.button(key="learn_demo").disabled
+
+
+def test_the_demo_button_runs_the_learn_preset_and_opens_the_tour(runs: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    tour = json.loads((presets.PRESETS_DIR / "learn-tour.json").read_text())
+    tour["base"].update(epochs=5, cycles=1, display_size=300, model_options={"hidden": [16], "dropout": 0.0})
+    (folder / "learn-tour.json").write_text(json.dumps(tour))
+    monkeypatch.setattr(presets, "PRESETS_DIR", folder)  # the same demo, shrunk to run in a few seconds
+    at = open_page(LEARN)
+    at.button(key="learn_demo").click().run()
+    assert_clean(at)
+    assert at.query_params["run"].startswith("learn-")
+    assert at.radio(key="learn_step").value.startswith("1") and len(at.latex) >= 1
+
+
+def test_every_step_of_the_tour_shows_formulas_and_the_runs_numbers(runs: Path) -> None:
+    run_dir = runs / new_run_id("test")
+    config = make_digits_config(strategy="badge", target_size=30, initial_labels=20, cycles=2, display_size=2000)
+    Experiment(config, run_dir=run_dir).run()
+    at = open_page(LEARN, run=run_dir.name)
+    assert_clean(at)
+    assert at.selectbox(key="learn_cycle").value == 1
+    steps = at.radio(key="learn_step").options
+    assert len(steps) == 5
+    for i, step in enumerate(steps):
+        at.radio(key="learn_step").set_value(step).run()
+        assert_clean(at)
+        assert len(at.latex) >= 1, step
+        if i == 0:
+            assert {m.label for m in at.metric} >= {"hallucinated label ŷ", "true label"}
+        if i == 2:
+            assert at.success, "BADGE's picks on the map should be the run's own batch"
+            at.slider(key="learn_pick_step").set_value(5).run()
+            assert_clean(at)
+            assert any("Pick 5 had probability" in m.value for m in at.markdown)
+        if i == 3:
+            assert any(m.label == "target set" and m.value == "30 points" for m in at.metric)
+        if i == 4:
+            assert any(m.label == "checkpoints" for m in at.metric)
+        if i < 4:
+            at.button(key="learn_next").click().run()
+            assert at.radio(key="learn_step").value == steps[i + 1]
