@@ -5,9 +5,12 @@ Every page reads the current run from ``?run=<id>`` (``pages/_shared.py``), so a
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from pages._shared import current_run_dir, guard, past_runs, run_label, set_current_run, sync_run_param
+from pages._shared import (current_run_dir, guard, past_runs, run_dir_for, run_label, run_status, set_current_run,
+                           shell_ran, sync_run_param)
 
 st.set_page_config(page_title="Active-learning explorer", page_icon=":material/scatter_plot:", layout="wide")
 
@@ -19,13 +22,14 @@ PAGES = [
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
 ]
 
+shell_ran()
 sync_run_param()
 page = st.navigation(PAGES)
 
 
 def _pick_run() -> None:
     choice = st.session_state.get("sidebar_run")
-    set_current_run(None if choice is None else choice)
+    set_current_run(run_dir_for(Path(choice).name) if choice else None)
 
 
 with st.sidebar:
@@ -40,6 +44,8 @@ with st.sidebar:
                      on_change=_pick_run, placeholder="Choose a past run",
                      help="Runs stored on disk, newest first. The choice is kept in the page address, so a reload "
                           "or a second tab opens the same run.")
+        if current is not None:
+            st.caption(run_status(next(r for r in runs if r["path"] == str(current))))
     else:
         st.caption("No runs yet: press Step on the Run page to start one.")
     if current is not None and st.button("New run", icon=":material/add:", help="Leave this run (it stays on disk) "

@@ -42,7 +42,12 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    values = json.loads(Path(args.config).read_text()) if args.config else {}
+    try:
+        values = json.loads(Path(args.config).read_text()) if args.config else {}
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{args.config} is not valid JSON: {err}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{args.config} must hold a JSON object of field: value")
     for key in ("dataset", "model", "strategy", "cycles", "batch_size", "initial_labels", "target_size", "epochs",
                 "seed", "device"):
         if getattr(args, key, None) is not None:

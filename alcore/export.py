@@ -85,7 +85,12 @@ def point_table(records, indices, cycle: int, y: np.ndarray, class_names=None) -
         hit = display_idx[order][pos] == indices
         rows = order[pos[hit]]
         pred[hit], conf[hit] = probs[rows].argmax(1), probs[rows].max(1)
-    label = lambda c: (names[c] if names is not None and 0 <= c < len(names) else str(c)) if c >= 0 else ""  # noqa: E731
+
+    def label(c: int) -> str:
+        if c < 0:
+            return ""
+        return names[c] if names is not None and c < len(names) else str(c)
+
     labelled_before = np.isin(indices, record.labeled_idx)
     return pd.DataFrame({
         "index": indices,

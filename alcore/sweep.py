@@ -539,8 +539,9 @@ def _ray_results(jobs: list[SweepJob], address: str | None, threads: int, job_fn
             from err
     started = not ray.is_initialized()
     if started:
+        # ship the alcore package with the jobs, so that a cluster's workers need only its requirements
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": _source_root()}} if address is None else None)
+                 runtime_env={"py_modules": [str(Path(__file__).resolve().parent)]})
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(job_fn)
         refs = {remote.remote(job, threads): job for job in jobs}
@@ -586,11 +587,6 @@ def _dask_results(jobs: list[SweepJob], address: str | None, n_jobs: int, thread
             client.close()
             if cluster is not None:
                 cluster.close()
-
-
-def _source_root() -> str:
-    """The folder holding the ``alcore`` package, for workers that do not have it installed."""
-    return str(Path(__file__).resolve().parent.parent)
 
 
 # --- failures.json ------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,7 +78,7 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
     X, y = X.to(device), y.to(device)
     save_at = set(checkpoint_epochs(settings.epochs, settings.n_checkpoints))
     losses, checkpoints = [], []
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _small_model_threads(model, device):
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         for epoch in range(1, settings.epochs + 1):
@@ -95,6 +96,21 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
                 checkpoints.append(_checkpoint(model, opt, epoch))
     model.eval()
     return TrainResult(np.asarray(losses), checkpoints, settings.optimizer)
+
+
+@contextmanager
+def _small_model_threads(model: ALModel, device: torch.device | str, max_params: int = 1_000_000):
+    """Train small models on one CPU thread: tiny matmuls lose to thread hand-offs (about 10x on 2 cores),
+    and a fixed thread count keeps the arithmetic, hence the weights, the same on every machine."""
+    small = str(device).startswith("cpu") and sum(p.numel() for p in model.parameters()) <= max_params
+    before = torch.get_num_threads()
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small:
+            torch.set_num_threads(before)
 
 
 def _checkpoint(model: ALModel, opt: torch.optim.Optimizer, epoch: int) -> Checkpoint:

@@ -42,14 +42,16 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve_app(script: str | Path = "app.py", runs_dir: str | Path | None = None, log: str | Path | None = None,
-              env: dict[str, str] | None = None, timeout_s: float = 60.0, cwd: str | Path = REPO) -> Iterator[str]:
-    """``streamlit run script`` on a free localhost port in a subprocess; yields its URL, stops it afterwards."""
-    port = free_port()
+              env: dict[str, str] | None = None, timeout_s: float = 90.0, cwd: str | Path = REPO,
+              port: int | None = None) -> Iterator[str]:
+    """``streamlit run script`` on localhost (a free port unless given) in a subprocess; yields its URL, stops it
+    afterwards. ``ALCORE_SYNC`` is removed from the child's environment: the served app runs jobs in the background."""
+    port = port or free_port()
     child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     if runs_dir is not None:
         child_env["ALCORE_RUNS_DIR"] = str(runs_dir)
     child_env.pop("ALCORE_SYNC", None)
-    out = open(log, "wb") if log else subprocess.DEVNULL
+    out = open(log, "ab") if log else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "localhost", "--browser.gatherUsageStats", "false"],

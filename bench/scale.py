@@ -89,8 +89,12 @@ class RssSampler:
         setattr(owner, name, wrapped)
 
 
-def child(strategy: str, n_pool: int, device: str, batch_size: int, initial_labels: int, epochs: int) -> dict:
+def child(strategy: str, n_pool: int, device: str, batch_size: int, initial_labels: int, epochs: int,
+          threads: int | None = None) -> dict:
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     from alcore import data, loop, metrics, store
     from alcore.config import ExperimentConfig
@@ -153,6 +157,8 @@ def child(strategy: str, n_pool: int, device: str, batch_size: int, initial_labe
 def run_child(strategy: str, n_pool: int, device: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--child", strategy, str(n_pool), device, "--batch-size", str(args.batch_size),
            "--initial-labels", str(args.initial_labels), "--epochs", str(args.epochs)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -192,6 +198,8 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=100, dest="batch_size")
     p.add_argument("--initial-labels", type=int, default=200, dest="initial_labels")
     p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads in each run (default: torch's own, one per core)")
     p.add_argument("--cuda", action="store_true", default=None, help="add the 1,000,000-point BADGE cycle on CUDA")
     p.add_argument("--no-cuda", action="store_false", dest="cuda")
     p.add_argument("--cuda-pool", type=int, default=1_000_000, dest="cuda_pool")
@@ -202,7 +210,8 @@ def main() -> int:
     args = p.parse_args()
     if args.child:
         strategy, n_pool, device = args.child
-        print(json.dumps(child(strategy, int(n_pool), device, args.batch_size, args.initial_labels, args.epochs)))
+        print(json.dumps(child(strategy, int(n_pool), device, args.batch_size, args.initial_labels, args.epochs,
+                               args.threads)))
         return 0
 
     import torch
@@ -211,8 +220,10 @@ def main() -> int:
     if cuda and not torch.cuda.is_available():
         print("--cuda: no CUDA GPU here; skipping the 1,000,000-point cycle")
         cuda = False
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"one cycle, {args.initial_labels} initial labels, batch {args.batch_size}, {args.epochs} epochs; "
-          f"{os.cpu_count()} CPUs, torch {torch.__version__}")
+          f"{os.cpu_count()} CPUs (load average {load:.1f}), torch {torch.__version__}, "
+          f"{args.threads or torch.get_num_threads()} torch thread(s)")
     results = []
     if args.cpu:
         for strategy in [s.strip() for s in args.strategies.split(",") if s.strip()]:

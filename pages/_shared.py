@@ -43,6 +43,49 @@ MODEL_HELP = {
 }
 
 
+# --- the app shell ---------------------------------------------------------------------------------
+def _pages_directory_mode() -> bool:
+    """True while Streamlit runs page files directly, bypassing ``app.py``.
+
+    Streamlit treats any ``pages/`` folder beside the entry point as its old multipage mode until ``st.navigation``
+    is first called; so the first request of a fresh server at a page's URL (``/explore?run=...`` after a restart)
+    runs that page alone, without the shell's navigation and sidebar.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the old mode
+        return False
+    return bool(getattr(PagesManager, "uses_pages_directory", False))
+
+
+def _leave_pages_directory_mode() -> None:
+    """What ``st.navigation`` itself does on its first call: stop treating ``pages/`` as the page list."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+
+
+# Evaluated when the first page imports this module: True if that page runs without app.py.
+_ran_alone = _pages_directory_mode()
+if _ran_alone:  # from the next script run on, every page runs through app.py
+    _leave_pages_directory_mode()
+
+
+def shell_ran() -> None:
+    """Called by ``app.py`` on every run: the pages below run inside the shell."""
+    global _ran_alone
+    _ran_alone = False
+
+
+def require_shell() -> None:
+    """First line of a page: if Streamlit ran the page file alone, rerun through ``app.py`` (same URL, same page)."""
+    global _ran_alone
+    if _ran_alone or _pages_directory_mode():
+        _ran_alone = False
+        _leave_pages_directory_mode()
+        st.rerun()
+
+
 # --- where things are ---------------------------------------------------------------------------
 def runs_root() -> Path:
     """Folder holding every run: ``$ALCORE_RUNS_DIR`` or ``./runs``."""
@@ -100,11 +143,16 @@ def past_runs() -> list[dict[str, Any]]:
 
 
 def run_label(info: dict[str, Any]) -> str:
-    """One line naming a run in a select box."""
+    """One line naming a run in a select box. Stable while the run grows: the browser matches a select box's
+    choice by its text, so a label that changed with every cycle would lose the choice."""
     cfg = info.get("config", {})
     name = cfg.get("name") or f"{cfg.get('strategy', '?')} on {cfg.get('dataset', '?')}"
-    return f"{name} · seed {cfg.get('seed', 0)} · {info.get('n_cycles', 0)} cycles · {info.get('status', '?')} " \
-           f"({info.get('run_id', Path(info.get('path', '?')).name)})"
+    return f"{name} · seed {cfg.get('seed', 0)} · {info.get('run_id') or Path(info.get('path', '?')).name}"
+
+
+def run_status(info: dict[str, Any]) -> str:
+    """Cycles stored and status of a run, for a caption."""
+    return f"{info.get('n_cycles', 0)} cycles stored · {info.get('status', '?')}"
 
 
 def n_complete(run_dir: str | Path) -> int:
@@ -517,17 +565,26 @@ def batch_view(run_dir: Path, n_cycles: int) -> None:
 
 
 def selected_points(event: Any) -> np.ndarray:
-    """Dataset indices of the points inside a box or lasso on the map (each point carries its index as the
-    first entry of ``customdata``), without repeats, in the order they were reported."""
+    """Dataset indices of the points inside a box or lasso on the map, without repeats, in the order reported.
+
+    A point carries its dataset index as the first entry of ``customdata`` (the browser sends it as a list, a
+    scalar, or an object ``{"0": index}``), or else as its plotly ``id``.
+    """
     if not event:
         return np.zeros(0, dtype=np.int64)
     selection = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", {})
     points = selection.get("points", []) if isinstance(selection, dict) else getattr(selection, "points", [])
     found: list[int] = []
     for point in points or []:
-        custom = point.get("customdata") if isinstance(point, dict) else None
-        if isinstance(custom, (list, tuple)):
+        if not isinstance(point, dict):
+            continue
+        custom = point.get("customdata")
+        if isinstance(custom, dict):
+            custom = custom.get("0", next(iter(custom.values()), None))
+        elif isinstance(custom, (list, tuple)):
             custom = custom[0] if custom else None
+        if custom is None:
+            custom = point.get("id")
         try:
             index = int(custom)
         except (TypeError, ValueError):

@@ -12,7 +12,8 @@ import streamlit as st
 
 from alcore import compare, presets, strategies
 from alcore.config import ConfigError, ExperimentConfig
-from pages._shared import config_form, n_complete, registry, runs_root, set_current_run, show_error
+from pages._shared import (config_form, guard, n_complete, registry, require_shell, runs_root, set_current_run,
+                           show_error)
 
 COMPARE_PARAM = "compare"
 POLL_S = 2.0
@@ -150,31 +151,34 @@ def _setup(has_current: bool) -> None:
 
 # --- showing one ----------------------------------------------------------------------------------------------
 
-def _status(comparison: compare.Comparison) -> bool:
-    """Progress of the runs; returns whether a worker is still running them."""
+def _controls(comparison: compare.Comparison) -> bool:
+    """Stop / Resume and the failure message, if any; returns whether a worker is still running the runs."""
     job = registry().get(comparison.group_id)
     running = job is not None and job.running
-    table = compare.progress(comparison)
-    done = int(table["cycles_done"].sum())
-    total = int(table["cycles_total"].sum())
-    finished = bool((table["status"] == "complete").all())
-    st.progress(done / total if total else 0.0,
-                text=f"{done} of {total} cycles · {int((table['status'] == 'complete').sum())} of {len(table)} runs "
-                     "complete" + (" · running" if running else ""))
     if job is not None and job.status == "failed":
-        show_error(job.error or "a run failed", "Check the settings of the failed run below, then start a new "
-                   "comparison (finished runs are kept).")
-    c1, c2 = st.columns(2)
+        show_error(job.error or "a run failed", "Check the settings of the failed run (Runs, below), then start a "
+                   "new comparison; finished runs are kept.")
     if running:
-        if c1.button("Stop", key="compare_stop", icon=":material/stop:",
+        if st.button("Stop", key="compare_stop", icon=":material/stop:",
                      help="Stop after the cycle in progress; finished cycles stay on disk."):
             job.stop()
             st.rerun()
-    elif not finished:
-        if c1.button("Resume", key="compare_resume", icon=":material/play_arrow:", type="primary",
+    elif not compare.is_finished(comparison):
+        if st.button("Resume", key="compare_resume", icon=":material/play_arrow:", type="primary",
                      help="Continue every unfinished run from its last stored cycle."):
             _start(comparison)
             st.rerun()
+    return running
+
+
+def _progress(comparison: compare.Comparison, running: bool) -> None:
+    """How far the runs are (read from disk), and a way to open one of them on the other pages."""
+    table = compare.progress(comparison)
+    done, total = int(table["cycles_done"].sum()), int(table["cycles_total"].sum())
+    complete = int((table["status"] == "complete").sum())
+    st.progress(min(done / total, 1.0) if total else 0.0,
+                text=f"{done} of {total} cycles · {complete} of {len(table)} runs complete"
+                     + (" · running" if running else ""))
     with st.expander("Runs"):
         st.dataframe(table, hide_index=True, width="stretch")
         open_id = st.selectbox("Open a run on the other pages", table["run_id"].tolist(), index=None,
@@ -182,25 +186,18 @@ def _status(comparison: compare.Comparison) -> bool:
         if open_id is not None and n_complete(runs_root() / open_id):
             set_current_run(runs_root() / open_id)
             st.caption(f"Run **{open_id}** is now the current run of the Run, Explore, Learn and Export pages.")
-    return running
 
 
 def _curve(df: pd.DataFrame, metric: str):
-    """Mean over seeds with its 95% band against labels used (``alcore.report.curve_figure``, which uses
-    ``alcore.viz.figures`` when it is there)."""
+    """Mean over seeds with its 95% band against labels used, one line per strategy
+    (``alcore.report.curve_figure``, which uses ``alcore.viz.figures`` when it is there)."""
     from alcore import report
 
     fig = report.curve_figure(df[df[metric].notna()], metric=metric)
-    fig.update_layout(height=380, margin=dict(l=50, r=10, t=30, b=40))
+    label = METRIC_LABELS.get(metric) or DIVERSITY_LABELS.get(metric, metric).split(" (")[0]
+    fig.update_layout(height=380, margin=dict(l=50, r=10, t=30, b=40), yaxis_title=label,
+                      xaxis_title="labels used")
     return fig
-
-
-def _diversity(df: pd.DataFrame, metric: str):
-    try:
-        from alcore.viz.figures import diversity_figure
-    except ImportError:
-        return _curve(df, metric)
-    return diversity_figure(df[df[metric].notna()], metric=metric)
 
 
 def _results(comparison: compare.Comparison, metrics_wanted: list[str]) -> None:
@@ -225,7 +222,7 @@ def _results(comparison: compare.Comparison, metrics_wanted: list[str]) -> None:
         if div_options:
             div = st.selectbox("Diversity per cycle", div_options, index=div_options.index(want_div),
                                format_func=lambda m: DIVERSITY_LABELS[m], key="compare_div_metric")
-            st.plotly_chart(_diversity(df, div), width="stretch", key="compare_div")
+            st.plotly_chart(_curve(df, div), width="stretch", key="compare_div")
             st.caption("Measured on each chosen batch, against the labels used when it was chosen. A cold start's "
                        "first batch comes from the cold-start strategy.")
     _tables_view(dirs, cycles)
@@ -281,6 +278,7 @@ def _summary_display(summary: pd.DataFrame) -> pd.DataFrame:
 
 # --- the page ---------------------------------------------------------------------------------------------------
 
+require_shell()
 st.title("Compare strategies")
 st.caption("Several strategies, each with the same seeds, on one dataset and model. Runs go one after another in "
            "the background; curves and tables fill in as cycles and runs finish.")
@@ -292,12 +290,14 @@ if current is not None:
     preset_info = _compare_presets().get(current.preset) if current.preset else None
     if preset_info:
         st.info(preset_info["shows"], icon=":material/lightbulb:")
-    running = _status(current)
+    running = _controls(current)
     wanted = preset_info["metrics"] if preset_info else ["test_accuracy", "div_mean_pairwise_distance"]
 
     @st.fragment(run_every=POLL_S if running else None)
     def _live() -> None:
-        _results(current, wanted)
+        _progress(current, running)
+        with guard():
+            _results(current, wanted)
         job = registry().get(current.group_id)
         if running and (job is None or not job.running):
             st.rerun(scope="app")  # the worker finished: redraw the status and stop polling

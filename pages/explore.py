@@ -6,9 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from alcore.export import batch_table, point_table, sample_images
-from pages._shared import (COLOR_BY, SPACES, current_run_dir, dataset_for, feature_names, load_records, map_figure, n_complete,
-                           pick_run, run_config, selected_points, show_error)
+from pages._shared import (COLOR_BY, SPACES, current_run_dir, dataset_for, feature_names, load_records, map_figure,
+                           n_complete, pick_run, require_shell, run_config, selected_points, show_error)
 
+require_shell()
 st.title("Explore a run")
 run_dir = current_run_dir() or pick_run("explore")
 if run_dir is None:
@@ -31,6 +32,7 @@ try:
 except (ValueError, MemoryError) as err:
     show_error(err, "Choose another space or colour, or a run with fewer display points.")
     st.stop()
+figure.update_layout(dragmode="select")  # a drag draws a box; the lasso is in the map's toolbar
 event = st.plotly_chart(figure, key=f"explore_map_{color_by}_{space}", on_select="rerun",
                         selection_mode=("box", "lasso"), width="stretch")
 st.caption("Drag a box or a lasso on the map (tools at its top right) to see the points inside; the slider and ▶ "

@@ -4,9 +4,10 @@ from __future__ import annotations
 import streamlit as st
 
 from alcore import export
-from pages._shared import (COLOR_BY, SPACES, current_run_dir, gif_bytes, n_complete, pick_run, show_error,
-                           tables_for)
+from pages._shared import (COLOR_BY, SPACES, current_run_dir, gif_bytes, n_complete, pick_run, require_shell,
+                           show_error, tables_for)
 
+require_shell()
 st.title("Export a run")
 run_dir = current_run_dir() or pick_run("export")
 if run_dir is None:

@@ -17,8 +17,8 @@ import streamlit as st
 from alcore import presets, teaching
 from alcore.config import ConfigError
 from alcore.store import RunStore, new_run_id
-from pages._shared import (current_run_dir, dataset_for, load_records, n_complete, past_runs, registry, run_config,
-                           run_label, runs_root, set_current_run, show_error)
+from pages._shared import (current_run_dir, dataset_for, guard, load_records, n_complete, past_runs, registry,
+                           require_shell, run_config, run_label, runs_root, set_current_run, show_error)
 
 DEMO_PRESET = "learn-tour"
 POLL_S = 1.5
@@ -354,6 +354,7 @@ def _step_less(run_dir: str, n: int, cycle: int) -> None:
 
 # --- the page ---------------------------------------------------------------------------------------------------
 
+require_shell()
 st.title("Learn: how gradient-based strategies choose")
 st.caption("A guided tour in five steps, each with the formula and the current run's numbers.")
 run_dir = current_run_dir()
@@ -380,7 +381,7 @@ cycle = head2.selectbox("Cycle", choices, index=choices.index(default_cycle), ke
 step = st.radio("Step", STEPS, horizontal=True, key="learn_step", label_visibility="collapsed")
 st.subheader(step)
 rd = str(run_dir)
-try:
+with guard():  # an engine error becomes a message with what to do, never a traceback
     if step == STEPS[0]:
         _step_label(rd, n, cycle, dataset)
     elif step == STEPS[1]:
@@ -391,8 +392,6 @@ try:
         _step_alignment(rd, n, cycle)
     else:
         _step_less(rd, n, cycle)
-except (ValueError, RuntimeError, FileNotFoundError, MemoryError, ConfigError) as err:
-    show_error(err)
 
 index = STEPS.index(step)
 if index + 1 < len(STEPS):

@@ -16,7 +16,8 @@ from alcore.data import DatasetError
 from alcore.loop import Experiment
 from alcore.store import RunStore, new_run_id
 from pages._shared import (attach_upload, batch_view, config_form, current_run_dir, curves_view, dataset_for, guard,
-                           map_view, n_complete, registry, run_config, runs_root, set_current_run, show_error)
+                           map_view, n_complete, registry, require_shell, run_config, runs_root, set_current_run,
+                           show_error)
 
 POLL_S = 1.0        # how often the live view re-reads the disk while a job runs
 STEP_WAIT_S = 60.0  # a Step waits inline this long for its cycle (the map updates without a polling delay)
@@ -55,6 +56,7 @@ def _start(run_dir, config, n_cycles: int | None, wait_s: float | None) -> None:
     st.rerun()
 
 
+require_shell()
 st.title("Run an active-learning experiment")
 run_dir = current_run_dir()
 run_cfg = run_config(run_dir) if run_dir is not None else None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -74,11 +73,6 @@ def subprocess_env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-@pytest.fixture
-def python() -> str:
-    return sys.executable
 
 
 # --- comparing records ------------------------------------------------------------------------

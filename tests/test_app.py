@@ -238,9 +238,12 @@ def test_explore_page_shows_the_map_and_the_batch_table(runs: Path) -> None:
 def test_explore_shows_the_points_chosen_on_the_map(runs: Path) -> None:
     from pages._shared import selected_points
 
-    event = {"selection": {"points": [{"customdata": [5]}, {"customdata": [17, "x"]}, {"customdata": 5}],
-                           "point_indices": [0, 1, 2], "box": [], "lasso": []}}
-    assert list(selected_points(event)) == [5, 17]
+    # the shapes the browser sends: customdata as an object {"0": index} (what Streamlit delivers), a list, a
+    # scalar; or no customdata but the point's plotly id
+    event = {"selection": {"points": [{"customdata": {"0": 5}}, {"customdata": [17, "x"]}, {"customdata": 5},
+                                      {"id": "23"}, {"customdata": None, "id": "label"}],
+                           "point_indices": [0, 1, 2, 3, 4], "box": [], "lasso": []}}
+    assert list(selected_points(event)) == [5, 17, 23]
     assert list(selected_points(None)) == []
 
 

@@ -67,8 +67,8 @@ def test_every_compare_preset_shows_on_the_page(runs: Path) -> None:
         assert any(c.value == presets.load_preset(name)["shows"] for c in at.caption)
 
 
-def test_a_compare_of_two_strategies_and_two_seeds_fills_its_table(runs: Path) -> None:
-    at = open_page(COMPARE)
+def tiny_comparison_form(at: AppTest) -> None:
+    """Moons, 200 points, a 16-unit MLP, 5 epochs, 2 cycles of 5: random against entropy over 2 seeds."""
     at.selectbox(key="compare_dataset").set_value("moons").run()
     at.number_input(key="compare_ds_moons_n_samples").set_value(200)
     at.text_input(key="compare_hidden").set_value("16")
@@ -79,14 +79,20 @@ def test_a_compare_of_two_strategies_and_two_seeds_fills_its_table(runs: Path) -
     at.multiselect(key="compare_strategies").set_value(["random", "entropy"])
     at.number_input(key="compare_seeds").set_value(2)
     at.run()
+
+
+def summary(at: AppTest):
+    return next(d.value for d in at.dataframe if "AULC" in d.value.columns)
+
+
+def test_a_compare_of_two_strategies_and_two_seeds_fills_its_table(runs: Path) -> None:
+    at = open_page(COMPARE)
+    tiny_comparison_form(at)
     assert_clean(at)
     at.button(key="compare_start").click().run()
     assert_clean(at)
     group_id = at.query_params["compare"]
     assert group_id.startswith("cmp-")
-
-    def summary(at: AppTest):
-        return next(d.value for d in at.dataframe if "AULC" in d.value.columns)
 
     table = summary(at)
     assert list(table.index) == ["random", "entropy"] and (table["seeds"] == 2).all()
@@ -97,6 +103,22 @@ def test_a_compare_of_two_strategies_and_two_seeds_fills_its_table(runs: Path) -
     again = open_page(COMPARE, compare=group_id)  # a reload finds the comparison on disk
     assert_clean(again)
     assert list(summary(again).index) == ["random", "entropy"]
+
+
+def test_a_background_comparison_fills_in_when_its_runs_finish(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pages._shared import registry
+
+    monkeypatch.delenv("ALCORE_SYNC")  # the real path: the button returns at once, a worker thread runs
+    at = open_page(COMPARE)
+    tiny_comparison_form(at)
+    at.button(key="compare_start").click().run()
+    assert_clean(at)
+    job = registry().get(at.query_params["compare"])
+    assert job is not None and job.wait(TIMEOUT) and job.status == "done", job.error
+    at.run()  # what the polling fragment does every few seconds
+    assert_clean(at)
+    assert list(summary(at).index) == ["random", "entropy"]
+    assert not any(b.key == "compare_stop" for b in at.button) and not any(b.key == "compare_resume" for b in at.button)
 
 
 # --- Learn --------------------------------------------------------------------------------------------------------

@@ -119,9 +119,6 @@ def test_a_missing_or_broken_config_file_exits_2(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: ")
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="BUG alcore/cli.py config_from_args: a --config file holding JSON that is not an object "
-                          "reaches ExperimentConfig.from_dict / item assignment and raises TypeError (traceback)")
 @pytest.mark.parametrize("content", ["[]", '"digits"'])
 def test_a_config_file_that_is_not_a_json_object_exits_2(tmp_path, capsys, content):
     path = tmp_path / "config.json"

@@ -143,7 +143,7 @@ def _kmeanspp_torch(A: torch.Tensor, H: torch.Tensor, k: int, rng: np.random.Gen
     gn = (A * A).sum(1) * (H * H).sum(1)
     gn_host = gn.double().cpu().numpy()
     first = argmax_random_tie(gn_host, rng)  # the only host round-trip before the end
-    u = torch.from_numpy(rng.random(max(k - 1, 1))).to(device)
+    u = torch.from_numpy(rng.random(k - 1)).to(device)
     eps = _EPS_FACTOR * torch.finfo(dtype).eps
     eps_gn = gn * eps
     W = torch.zeros(Z.shape[1], 2, dtype=dtype, device=device)
@@ -181,18 +181,24 @@ def _kmeanspp_torch(A: torch.Tensor, H: torch.Tensor, k: int, rng: np.random.Gen
 
     use_graph = (cuda_graph if cuda_graph is not None else k >= 64) and device.type == "cuda" and k > 2
     if use_graph:
-        step()  # eager first step doubles as the warm-up before capture
-        remaining = k - 2
+        # The first real step runs on a side stream as the warm-up that capture needs (cuBLAS workspaces), then one
+        # step is captured and replayed: the step reads its centre, counter and uniform from device tensors.
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            step()
+        torch.cuda.current_stream(device).wait_stream(side)
         try:
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
                 step()
-            for _ in range(remaining):
+        except RuntimeError:  # capture unsupported here: nothing was executed, finish eagerly
+            graph = None
+        torch.cuda.synchronize(device)
+        for _ in range(k - 2):
+            if graph is not None:
                 graph.replay()
-        except RuntimeError:  # capture not supported here: finish eagerly from the current state
-            torch.cuda.synchronize(device)
-            done = int(t.item())
-            for _ in range(k - done):
+            else:
                 step()
     else:
         for _ in range(k - 1):
