@@ -203,8 +203,8 @@ def _band_figure(df: pd.DataFrame, metric: str):
         if ok.any():
             x = list(curve["n_labeled"][ok]) + list(curve["n_labeled"][ok])[::-1]
             y = list(curve["hi"][ok]) + list(curve["lo"][ok])[::-1]
-            fig.add_trace(go.Scatter(x=x, y=y, fill="toself", fillcolor=f"rgba{rgb + (0.2,)}", line_width=0,
-                                     hoverinfo="skip", showlegend=False, legendgroup=strategy))
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=f"rgba{rgb + (0.2,)}",
+                                     line_width=0, hoverinfo="skip", showlegend=False, legendgroup=strategy))
         fig.add_trace(go.Scatter(x=curve["n_labeled"], y=curve["mean"], mode="lines+markers", name=strategy,
                                  legendgroup=strategy, line_color=f"rgb{rgb}",
                                  customdata=np.stack([curve["lo"], curve["hi"], curve["n_seeds"]], axis=1),
@@ -296,9 +296,22 @@ def _markdown(root: Path, out: Path, df: pd.DataFrame, summary: pd.DataFrame, pe
              f"Only complete runs enter the curves and tables; the metric is `{metric}`, labels-to-{x_percent:g}% "
              f"and label savings are measured against `{baseline}`.", ""]
     if failures:
-        lines += [f"**{len(failures)} failed job(s)** (from `failures.json`):", ""]
-        lines += [f"- `{run_id}`: {str(f.get('error', '')).splitlines()[0] if f.get('error') else '?'}"
-                  for run_id, f in sorted(failures.items())]
+        done_jobs = set()
+        if len(runs):
+            complete = runs[runs["status"] == "complete"]
+            done_jobs = set(zip(complete["dataset"], complete["strategy_name"], complete["seed"]))
+        superseded = {r for r, f in failures.items()
+                      if (f.get("dataset"), f.get("strategy"), f.get("seed")) in done_jobs}
+        lines += [f"**{len(failures)} failed job(s)** (from `failures.json`)"
+                  + (f"; {len(superseded)} of them have since completed with other settings" if superseded else "")
+                  + ":", ""]
+        by_error: dict[str, list[str]] = {}
+        for run_id, f in sorted(failures.items()):
+            error = str(f.get("error") or "?").splitlines()[0]
+            by_error.setdefault(error, []).append(run_id + (" (superseded)" if run_id in superseded else ""))
+        for error, ids in by_error.items():
+            shown = ", ".join(f"`{i}`" for i in ids[:4]) + (f" and {len(ids) - 4} more" if len(ids) > 4 else "")
+            lines.append(f"- {error}: {len(ids)} job(s): {shown}")
         lines.append("")
     if len(df) and (df["strategy"] != df["strategy_name"]).any():
         lines += ["Runs of one dataset differ in settings other than strategy and seed; their strategy labels carry "

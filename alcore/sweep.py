@@ -692,7 +692,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"{job.run_id}  {'complete' if _is_complete(job) else 'to run'}")
         return 0
     where = args.address or "local"
-    width = f", {args.jobs} jobs" if args.backend != "ray" else ""
+    width = "" if args.backend == "ray" else (", one job per core" if args.jobs < 1 else f", {args.jobs} jobs")
     print(f"sweep: {len(jobs)} runs into {args.out} on {args.backend} ({where}{width})", flush=True)
     done = [0]
 

@@ -10,10 +10,10 @@ returns plain arrays and tables; the page only explains and draws them.
    ``uncertainty_frame``: gradient norm against entropy and confidence over the pool.
 3. ``kmeanspp_trace`` / ``badge_trace``: BADGE's k-means++ picks one at a time with the D² probabilities before
    each pick, on a 2-D ``gradient_map`` (kernel PCA of the factorised Gram matrix).
-4. ``alignment_scores``: ``s(x) = <∇ℓ(x, ŷ), G_T>`` with the target gradient ``G_T``, full-parameter (one JVP) and
-   last-layer (``a^T M h``), split into ``||g||·||G_T||·cos``.
-5. ``less_features``: LESS's Adam feature ``Γ = m'/sqrt(v' + ε)`` against the SGD feature ``g``: their cosine,
-   the spread of each, and how the cosine scores against the target set differ.
+4. ``alignment_scores``: ``s(x) = <∇ℓ(x, ŷ), G_T>`` with the target gradient ``G_T``, by the alignment strategy's
+   own scoring (one JVP over all parameters), and its last-layer form ``a^T M h~`` split into ``||g||·||M||·cos``.
+5. ``less_features``: LESS's scores (``Less.scores``) with Adam features ``Γ = m'/sqrt(v' + ε)`` and with plain SGD
+   features ``g``, the cosine between the two features, and the spread of each.
 
 Steps 4-5 need the model of that cycle. Records do not store weights, so ``replay`` rebuilds it: the same data,
 split, labelled set and seeds retrain the same model on CPU (``replay_error`` reports how closely its display

@@ -601,14 +601,23 @@ SPACES = {"gradient": "Gradient embedding g = a ⊗ h", "features": "Penultimate
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def map_figure(run_dir: str | Path, n_cycles: int, color_by: str = "label", space: str = "gradient"):
-    """The animated t-SNE map of the first ``n_cycles`` cycles (projection frames are cached on disk too)."""
+def _map_json(run_dir: str, n_cycles: int, color_by: str, space: str) -> str:
     from alcore import projection
     from alcore.viz import figures
 
     records = load_records(run_dir, n_cycles)
     frames = projection.run_frames(run_dir, records, space=space)
-    return figures.map_figure(frames, records, color_by=color_by)
+    return figures.map_figure(frames, records, color_by=color_by).to_json()
+
+
+def map_figure(run_dir: str | Path, n_cycles: int, color_by: str = "label", space: str = "gradient") -> dict:
+    """The animated t-SNE map of the first ``n_cycles`` cycles, as a plotly figure dict.
+
+    Cached as JSON: the chart's identity in Streamlit includes its spec, so the spec must come out byte-identical on
+    every rerun (a Figure object serialises differently before and after the cache's pickling, which silently
+    dropped the first box selection and restarted the animation).
+    """
+    return json.loads(_map_json(str(run_dir), n_cycles, color_by, space))
 
 
 def map_view(run_dir: Path, n_cycles: int, key: str, color_by: str = "label", space: str = "gradient") -> None:
@@ -621,16 +630,16 @@ def map_view(run_dir: Path, n_cycles: int, key: str, color_by: str = "label", sp
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _curve_figures(run_dir: str, n_cycles: int):
+def _curves_json(run_dir: str, n_cycles: int) -> tuple[str, str]:
     from alcore.viz import figures
 
     summary = load_summary(run_dir, n_cycles)
-    return figures.run_curves_figure(summary), figures.diversity_figure(summary)
+    return figures.run_curves_figure(summary).to_json(), figures.diversity_figure(summary).to_json()
 
 
 def curves_view(run_dir: Path, n_cycles: int) -> None:
     """Test accuracy and loss against labels used, and the batch diversity per cycle."""
-    curves, diversity = _curve_figures(str(run_dir), n_cycles)
+    curves, diversity = (json.loads(text) for text in _curves_json(str(run_dir), n_cycles))
     left, right = st.columns(2)
     left.plotly_chart(curves, key="run_curves", width="stretch")
     right.plotly_chart(diversity, key="run_diversity", width="stretch")

@@ -32,7 +32,7 @@ try:
 except (ValueError, MemoryError) as err:
     show_error(err, "Choose another space or colour, or a run with fewer display points.")
     st.stop()
-figure.update_layout(dragmode="select")  # a drag draws a box; the lasso is in the map's toolbar
+figure.setdefault("layout", {})["dragmode"] = "select"  # a drag draws a box; the lasso is in the map's toolbar
 event = st.plotly_chart(figure, key=f"explore_map_{color_by}_{space}", on_select="rerun",
                         selection_mode=("box", "lasso"), width="stretch")
 st.caption("Drag a box or a lasso on the map (tools at its top right) to see the points inside; the slider and ▶ "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -66,6 +66,12 @@ def assert_config_error(err: ConfigError) -> None:
 
 @FUZZ
 @given(config_values())
+@example({"dataset": ["digits"]})          # unhashable names
+@example({"strategy": {"name": "badge"}})
+@example({"cold_start_strategy": []})
+@example({"target_classes": 3})            # not a list
+@example({"target_classes": b"\x01"})      # bytes iterate as ints, then cannot be written as JSON
+@example({"model_options": {"hidden": b"x"}})
 def test_any_field_values_make_a_config_or_a_config_error_with_a_message(values):
     try:
         config = ExperimentConfig(**values)
@@ -91,6 +97,8 @@ def test_unknown_fields_are_a_config_error_naming_them(values, extra):
 
 
 @FUZZ
+@example("[1, 2]")  # JSON, but not an object
+@example("not json")
 @given(st.one_of(st.text(max_size=40).map(lambda t: "{" + t), st.just("[1, 2]"), st.just("{}"),
                  config_values().map(lambda v: json.dumps(v, default=str))))
 def test_any_json_text_makes_a_config_or_a_config_error(text):
@@ -233,8 +241,16 @@ def outcome(fn):
     return "dataset", ds
 
 
+def npz_of(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
 @FUZZ
 @given(FILE_CONTENTS, LABEL_COLUMN)
+@example((npz_of(X=np.zeros((12, 2)), y=np.arange(12) % 2, class_names=np.array([b"\x80", b"b"])), "upload.npz"),
+         None)  # class names that are not UTF-8
 def test_any_uploaded_bytes_load_as_a_dataset_or_a_dataset_error(content, label_column):
     raw, name = content
     kind, _ = outcome(lambda: load_bytes(raw, name, label_column=label_column))

@@ -141,3 +141,23 @@ def test_report_of_a_real_sweep(tmp_path):
     cycles = pd.read_csv(paths["cycles.csv"])
     assert len(cycles) == 4 * 3 and set(cycles["n_labeled"]) == {0, 10, 20}
     assert set(pd.read_csv(paths["summary.csv"])["strategy"]) == {"random", "entropy"}
+
+
+def test_html_uses_the_apps_learning_curve_figure_when_there_is_one(sweep_root, monkeypatch):
+    import sys
+    import types
+
+    import plotly.graph_objects as go
+
+    seen = []
+
+    def learning_curve_figure(df, metric="test_accuracy"):
+        seen.append((set(df["strategy"]), metric))
+        return go.Figure(layout_title_text="from alcore.viz.figures")
+
+    fake = types.ModuleType("alcore.viz.figures")
+    fake.learning_curve_figure = learning_curve_figure
+    monkeypatch.setitem(sys.modules, "alcore.viz.figures", fake)
+    page = write_report(sweep_root, metric="test_loss")["curves.html"].read_text()
+    assert seen == [({"random", "entropy"}, "test_loss")]
+    assert "Plotly.newPlot" in page

@@ -1,11 +1,11 @@
 """Gradient alignment (STRATEGIES.md §7): pool points whose gradient step most lowers the target-set loss.
 
-``s(x) = <∇θ ℓ(x, ŷ(x); θ), G_T>`` with ``G_T = ∇θ L_T(θ)`` the gradient of the mean target loss at the current
-parameters: to first order one SGD step on ``x`` changes the target loss by ``-η s(x)``. Computed without per-sample
-gradients (§7.2): for all parameters one forward-mode pass gives the logit tangents ``ż = dz/dε (θ + ε G_T)``, and
-for the last layer ``ż = M h~`` with ``M`` the mean target gradient of the head; every label's score then follows
-from ``<∇ℓ(x, y), G_T> = p^T ż - ż_y``. The GLISTER-style greedy variant (§7.3) re-scores after simulating a
-last-layer SGD step on each pick.
+``s(x) = <∇θ ℓ(x, ŷ(x); θ), G_T>`` with ``G_T = ∇θ L_T(θ)`` the gradient of the mean target loss at the
+current parameters: to first order one SGD step on ``x`` changes the target loss by ``-η s(x)``. Computed without
+per-sample gradients (§7.2): for all parameters one forward-mode pass gives the logit tangents
+``ż = dz/dε (θ + ε G_T)``, and for the last layer ``ż = M h~`` with ``M`` the mean target gradient of the head;
+every label's score then follows from ``<∇ℓ(x, y), G_T> = p^T ż - ż_y``. The GLISTER-style greedy variant (§7.3)
+re-scores after simulating a last-layer SGD step on each pick.
 """
 from __future__ import annotations
 
@@ -163,16 +163,16 @@ class GradientAlignment(Strategy):
             raise ValueError("label_mode='expected_gradient' is not valid: the expected gradient of a softmax model "
                              "is exactly 0 (STRATEGIES.md §6.2); choose 'argmax' or 'max'")
         _choice("label_mode", o.label_mode, ("argmax", "max"))
+        _typed("normalize_candidates", o.normalize_candidates, bool)
+        _typed("greedy", o.greedy, bool)
+        _typed("greedy_lr", o.greedy_lr, float, optional=True, minimum=0)
+        _typed("batch_size", o.batch_size, int, minimum=1)
         if o.normalize_candidates and o.label_mode == "max" and o.params == "all":
             raise ValueError("normalize_candidates=True with label_mode='max' needs params='last_layer'")
         if o.greedy and o.params != "last_layer":
             raise ValueError("greedy=True simulates last-layer steps: set params='last_layer'")
         if o.greedy and o.label_mode != "argmax":
             raise ValueError("greedy=True uses the argmax pseudo-label: set label_mode='argmax'")
-        if o.greedy_lr is not None and o.greedy_lr < 0:
-            raise ValueError(f"greedy_lr must be >= 0, got {o.greedy_lr}")
-        if o.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {o.batch_size}")
 
     def fallback_reason(self, state: PoolState) -> str | None:
         # Runs at cold start on the initial model (flagged in diagnostics, §0.5); only a missing target stops it.
@@ -215,5 +215,18 @@ class GradientAlignment(Strategy):
 
 
 def _choice(name: str, value, allowed) -> None:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"{name}={value!r} is not valid; choose one of {list(allowed)}")
+
+
+def _typed(name: str, value, kind: type, optional: bool = False, minimum: float | None = None) -> None:
+    """Options arrive from JSON configs: reject wrong types (bools are not numbers) and out-of-range numbers."""
+    if value is None and optional:
+        return
+    ok = isinstance(value, bool) if kind is bool else (isinstance(value, kind) and not isinstance(value, bool))
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok:
+        raise ValueError(f"{name}={value!r} is not valid; expected {kind.__name__}{' or None' if optional else ''}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")

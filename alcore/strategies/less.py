@@ -21,7 +21,7 @@ import torch
 
 from alcore.gradients import (ADAM_MODES, RademacherProjection, adam_features, flatten, gradient_factors,
                               iter_per_sample_gradients, model_at, n_params, normalize_rows, param_names, with_bias)
-from alcore.strategies.alignment import _choice, head_outputs
+from alcore.strategies.alignment import _choice, _typed, head_outputs
 from alcore.strategies.base import PoolState, Selection, Strategy, top_k
 from alcore.train import Checkpoint
 
@@ -78,7 +78,7 @@ class Less(Strategy):
 
     @dataclass
     class Options:
-        gradient_type: str = "auto"       # "auto" (adam when the run kept Adam moments, else sgd), "adam", "sgd", "sign"
+        gradient_type: str = "auto"       # "auto" (adam if the run kept Adam moments, else sgd), "adam", "sgd", "sign"
         adam_mode: str = "less_code"      # "less_code" | "paper" | "frozen" (§1.5)
         params: str = "all"               # "all" trainable parameters or "last_layer"
         proj_dim: int | None = None       # None: 8192 on CUDA, 1024 on CPU; identity when P <= dim
@@ -88,7 +88,7 @@ class Less(Strategy):
         label_mode: str = "argmax"        # pool pseudo-label: "argmax", "max", "expected_cosine"
         max_checkpoints: int = 4
         warmup_min: int = 20              # falls back to the cold-start strategy until |L| >= max(C, warmup_min)
-        chunk_size: int = 256
+        chunk_size: int | None = None     # rows per gradient chunk; None: about 16 MB of gradients
 
     def validate_options(self) -> None:
         o = self.options
@@ -101,13 +101,11 @@ class Less(Strategy):
         _choice("params", o.params, ("all", "last_layer"))
         _choice("groups", o.groups, ("one", "class"))
         _choice("target_agg", o.target_agg, ("mean_cosine", "normalized_mean"))
-        if o.proj_dim is not None and o.proj_dim < 1:
-            raise ValueError(f"proj_dim must be >= 1 or None, got {o.proj_dim}")
-        for name in ("max_checkpoints", "chunk_size"):
-            if getattr(o, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(o, name)}")
-        if o.warmup_min < 0:
-            raise ValueError(f"warmup_min must be >= 0, got {o.warmup_min}")
+        _typed("proj_dim", o.proj_dim, int, optional=True, minimum=1)
+        _typed("proj_seed", o.proj_seed, int, optional=True, minimum=0)
+        _typed("max_checkpoints", o.max_checkpoints, int, minimum=1)
+        _typed("warmup_min", o.warmup_min, int, minimum=0)
+        _typed("chunk_size", o.chunk_size, int, optional=True, minimum=1)
 
     def min_labels(self, state: PoolState) -> int:
         return max(state.n_classes, self.options.warmup_min)
