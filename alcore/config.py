@@ -52,11 +52,14 @@ class ExperimentConfig:
         """Check every field; raise ConfigError naming the first bad one and what is allowed."""
         from alcore import data, strategies  # late: the registries import this module's neighbours
 
-        _check(self.dataset in data.available(), "dataset", self.dataset, sorted(data.available()))
+        _check(isinstance(self.dataset, str) and self.dataset in data.available(), "dataset", self.dataset,
+               sorted(data.available()))
         _check(self.model in MODELS, "model", self.model, MODELS)
-        _check(self.strategy in strategies.available(), "strategy", self.strategy, sorted(strategies.available()))
+        _check(isinstance(self.strategy, str) and self.strategy in strategies.available(), "strategy", self.strategy,
+               sorted(strategies.available()))
         if self.cold_start_strategy != "auto":
-            _check(self.cold_start_strategy in strategies.available(), "cold_start_strategy",
+            _check(isinstance(self.cold_start_strategy, str) and self.cold_start_strategy in strategies.available(),
+                   "cold_start_strategy",
                    self.cold_start_strategy, ["auto", *sorted(strategies.available())])
         _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, OPTIMIZERS)
         _check(self.device in DEVICES, "device", self.device, DEVICES)
@@ -74,8 +77,14 @@ class ExperimentConfig:
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} must be a dict of options, got {type(getattr(self, name)).__name__}")
         if self.target_classes is not None:
-            if not all(isinstance(c, int) and c >= 0 for c in self.target_classes) or not self.target_classes:
+            if (not isinstance(self.target_classes, (list, tuple)) or not self.target_classes
+                    or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in self.target_classes)):
                 raise ConfigError(f"target_classes must be a non-empty list of class ids, got {self.target_classes!r}")
+        try:
+            json.dumps(self.to_dict())
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"every config value must be plain JSON (numbers, strings, lists, dicts): {err}") \
+                from None
         strategy_cls = strategies.get_class(self.strategy)
         if strategy_cls.needs_target and self.target_size == 0:
             raise ConfigError(
@@ -121,8 +130,11 @@ class ExperimentConfig:
     @classmethod
     def from_json(cls, text_or_path: str | Path) -> "ExperimentConfig":
         text = str(text_or_path)
-        if not text.lstrip().startswith("{"):
-            text = Path(text_or_path).read_text()
+        if not text.lstrip().startswith(("{", "[")):
+            try:
+                text = Path(text_or_path).read_text()
+            except (OSError, ValueError) as err:
+                raise ConfigError(f"config {text[:80]!r} is neither JSON nor a readable file ({err})") from None
         try:
             values = json.loads(text)
         except json.JSONDecodeError as err:

@@ -470,8 +470,19 @@ def _is_complete(job: SweepJob) -> bool:
 
 
 def _crash_result(job: SweepJob, err: BaseException) -> dict:
+    """The result of a job whose worker died; recorded in its manifest too, as the worker could not."""
+    from alcore.store import RunStore
+
     result = _result(job, "failed")
     result["error"] = f"the worker running this job died ({type(err).__name__}: {err})"
+    lock = Path(job.run_dir) / LOCK_NAME
+    with contextlib.suppress(OSError):
+        Path(job.run_dir).mkdir(parents=True, exist_ok=True)
+        if try_lock(lock) is None:  # the dead worker's lock is stale; a live one means another sweep took over
+            try:
+                _record_failure(RunStore(job.run_dir), job, result["error"], "")
+            finally:
+                release_lock(lock)
     return result
 
 

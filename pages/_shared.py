@@ -77,13 +77,23 @@ def shell_ran() -> None:
     _ran_alone = False
 
 
+APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"
+
+
 def require_shell() -> None:
-    """First line of a page: if Streamlit ran the page file alone, rerun through ``app.py`` (same URL, same page)."""
+    """First line of a page: if Streamlit ran the page file alone, run it through ``app.py`` instead.
+
+    The shell runs inside this same script run (its navigation picks this page again by its URL), then this outer
+    run stops; a rerun instead would drop the click that started the run.
+    """
     global _ran_alone
-    if _ran_alone or _pages_directory_mode():
-        _ran_alone = False
-        _leave_pages_directory_mode()
-        st.rerun()
+    if not (_ran_alone or _pages_directory_mode()):
+        return
+    _ran_alone = False
+    _leave_pages_directory_mode()
+    exec(compile(APP_SCRIPT.read_text(), str(APP_SCRIPT), "exec"), {"__name__": "__main__",  # noqa: S102
+                                                                      "__file__": str(APP_SCRIPT)})
+    st.stop()
 
 
 # --- where things are ---------------------------------------------------------------------------
@@ -151,8 +161,13 @@ def run_label(info: dict[str, Any]) -> str:
 
 
 def run_status(info: dict[str, Any]) -> str:
-    """Cycles stored and status of a run, for a caption."""
-    return f"{info.get('n_cycles', 0)} cycles stored · {info.get('status', '?')}"
+    """Cycles stored and status of a run, for a caption. A run whose manifest says running but that no worker of
+    this server runs (stopped, or the server restarted) is paused: Step or Run continues it."""
+    status = info.get("status", "?")
+    job = registry().get(info.get("run_id") or Path(info.get("path", "")).name)
+    if status in ("running", "created") and (job is None or not job.running):
+        status = "paused"
+    return f"{info.get('n_cycles', 0)} cycles stored · {status}"
 
 
 def n_complete(run_dir: str | Path) -> int:

@@ -125,6 +125,26 @@ def test_run_n_cycles_runs_in_the_background_and_the_page_finds_it(runs: Path, m
     assert at.get("plotly_chart")
 
 
+def test_stop_ends_a_background_run_after_the_cycle_in_progress(runs: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ALCORE_SYNC", "0")
+    at = open_app()
+    fast_settings(at)
+    at.number_input(key="run_new_cycles").set_value(50)
+    at.number_input(key="run_n_cycles").set_value(50)
+    button(at, "run_many").click().run()
+    run_id = at.query_params["run"]
+    assert not button(at, "run_stop").disabled, "Stop is offered while the job runs"
+    button(at, "run_stop").click().run()
+    assert_clean(at)
+    from pages._shared import registry
+
+    job = registry().get(run_id)
+    assert job.status == "stopped"
+    stored = RunStore(runs / run_id).n_cycles()
+    assert stored < 50 and stored == job.cycles_done, "every finished cycle is on disk, no more"
+    assert button(at, "run_stop").disabled and not button(at, "run_step").disabled
+
+
 def test_a_reload_finds_the_run_from_the_url(runs: Path) -> None:
     run_dir = stored_run(runs, cycles_run=2)
     at = open_app(run_dir.name)  # a fresh session: nothing in session state, only the URL

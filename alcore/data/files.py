@@ -289,7 +289,8 @@ def _read_npz_arrays(archive, name: str, label_key: str, max_bytes: int):
                 f"{name}: class_names must be a 1-D array of strings, got dtype {class_names.dtype} "
                 f"and shape {class_names.shape}."
             )
-        class_names = [c.decode() if isinstance(c, bytes) else str(c) for c in class_names.tolist()]
+        class_names = [c.decode("utf-8", errors="replace") if isinstance(c, bytes) else str(c)
+                       for c in class_names.tolist()]
     return X, y, class_names
 
 
