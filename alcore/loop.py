@@ -140,7 +140,7 @@ class Experiment:
         chosen = selection.indices
         _, record.selected_a, record.selected_h = _factors(model, self.X[chosen], self.device)
         labeled_after = np.concatenate([self.labeled, chosen])
-        record.selected, record.selected_labels = chosen, self.y[chosen]
+        record.selected, record.selected_labels, record.batch_size = chosen, self.y[chosen], len(chosen)
         record.utilities, record.fallback_reason = selection.utilities, selection.fallback_reason
         record.diagnostics = _plain(selection.diagnostics)
         record.diversity = metrics.batch_diversity(

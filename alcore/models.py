@@ -106,19 +106,24 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 @torch.no_grad()
 def predict(model: ALModel, X: np.ndarray | torch.Tensor, device: torch.device | str = "cpu",
-            batch_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits (n, C) and features h (n, d) in eval mode, batched so memory stays flat on large pools."""
+            batch_size: int = 8192, rows: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (n, C) and features h (n, d) in eval mode, batched so memory stays flat on large pools.
+
+    ``rows`` selects rows of X batch by batch, so a large pool is never copied whole before the forward pass.
+    Outputs are preallocated on the CPU and filled in place.
+    """
     was_training = model.training
     model.eval()
-    logits, feats = [], []
     Xt = torch.as_tensor(X)
-    for start in range(0, len(Xt), batch_size):
-        xb = Xt[start:start + batch_size].to(device, non_blocking=True)
+    idx = None if rows is None else torch.as_tensor(np.asarray(rows, dtype=np.int64))
+    n = len(Xt) if idx is None else len(idx)
+    logits = torch.empty(n, model.head.out_features)
+    feats = torch.empty(n, model.head.in_features)
+    for start in range(0, n, batch_size):
+        part = slice(start, start + batch_size)
+        xb = (Xt[part] if idx is None else Xt[idx[part]]).to(device, non_blocking=True)
         h = model.features(xb)
-        logits.append(model.head(h).float().cpu())
-        feats.append(h.float().cpu())
+        logits[part] = model.head(h).float().cpu()
+        feats[part] = h.float().cpu()
     model.train(was_training)
-    if not logits:
-        d = model.head.in_features
-        return torch.zeros(0, model.head.out_features), torch.zeros(0, d)
-    return torch.cat(logits), torch.cat(feats)
+    return logits, feats

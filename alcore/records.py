@@ -38,6 +38,7 @@ class CycleRecord:
     strategy: str
     fallback_reason: str | None = None
     is_final: bool = False
+    batch_size: int = 0
     test_loss: float = float("nan")
     test_accuracy: float = float("nan")
     test_macro_f1: float = float("nan")
@@ -70,7 +71,6 @@ class CycleRecord:
     def summary(self) -> dict:
         """One flat row for tables and learning curves (no arrays)."""
         row = {k: v for k, v in self.scalars().items() if k not in ("timings", "diversity", "diagnostics")}
-        row["batch_size"] = int(len(self.selected))
         row.update({f"div_{k}": v for k, v in self.diversity.items()})
         row.update({f"time_{k}": v for k, v in self.timings.items()})
         return row

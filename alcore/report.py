@@ -55,8 +55,6 @@ def collect_cycles(root: str | Path) -> pd.DataFrame:
         frame.insert(3, "run_id", manifest.get("run_id", Path(manifest["path"]).name))
         frame.insert(4, "status", manifest.get("status"))
         frame.insert(5, "settings_hash", settings_hash(config))
-        # labels bought in each cycle: the stored summary rows cannot count them (the selection is an array)
-        frame["batch_size"] = (frame["n_labeled"].shift(-1) - frame["n_labeled"]).fillna(0).astype(int)
         frames.append(frame)
     if not frames:
         return pd.DataFrame(columns=KEYS + ["cycle", "n_labeled"])

@@ -28,7 +28,8 @@ def fake_run(root, strategy: str, seed: int, accuracies, status_final: bool = Tr
     for cycle, (n, acc) in enumerate(zip(LABELS, accuracies)):
         final = status_final and cycle == len(LABELS) - 1
         store.append(CycleRecord(cycle=cycle, n_labeled=n, strategy=strategy, is_final=final, test_accuracy=acc,
-                                 test_loss=1.0 - acc, selected=np.arange(0 if final else 10)))
+                                 test_loss=1.0 - acc, selected=np.arange(0 if final else 10),
+                                 batch_size=0 if final else 10))
     return run_id
 
 

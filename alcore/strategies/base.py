@@ -69,7 +69,7 @@ class PoolState:
 
     @cached_property
     def _pool_outputs(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return predict(self.model, self.X[torch.as_tensor(self.pool_idx)], self.device)
+        return predict(self.model, self.X, self.device, rows=self.pool_idx)
 
     @property
     def pool_logits(self) -> torch.Tensor:
