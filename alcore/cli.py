@@ -41,7 +41,8 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
                    help="any other config field, e.g. --set strategy_options='{\"n_mc\": 10}'")
 
 
-def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+def config_values_from_args(args: argparse.Namespace) -> dict:
+    """Config values from --config, then the flags, then --set; not yet validated."""
     try:
         values = json.loads(Path(args.config).read_text()) if args.config else {}
     except json.JSONDecodeError as err:
@@ -58,7 +59,11 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             values[key] = json.loads(raw)
         except json.JSONDecodeError:
             values[key] = raw
-    return ExperimentConfig.from_dict(values)
+    return values
+
+
+def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+    return ExperimentConfig.from_dict(config_values_from_args(args))
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from alcore.cli import add_config_args, command, progress_line
+from alcore.cli import add_config_args, command, config_values_from_args, progress_line
 from alcore.config import ConfigError, ExperimentConfig
 
 BACKENDS = ("joblib", "ray", "dask")
@@ -650,27 +650,8 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
     add_config_args(p)
 
 
-def base_values(args: argparse.Namespace) -> dict[str, Any]:
-    """Config values from --config, the flags and --set, not yet validated (the grid fills dataset/strategy/seed).
-
-    Mirrors ``alcore.cli.config_from_args`` up to its final validation, which needs the grid's values first.
-    """
-    values = json.loads(Path(args.config).read_text()) if args.config else {}
-    for key in ("dataset", "model", "strategy", "cycles", "batch_size", "initial_labels", "target_size", "epochs",
-                "seed", "device"):
-        if getattr(args, key, None) is not None:
-            values[key] = getattr(args, key)
-    for item in args.set:
-        key, _, raw = item.partition("=")
-        try:
-            values[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[key] = raw
-    return values
-
-
 def plan_from_args(args: argparse.Namespace) -> tuple[list[SweepJob], list[str]]:
-    base = base_values(args)
+    base = config_values_from_args(args)
     defaults = ExperimentConfig.__dataclass_fields__
     datasets = parse_list(args.datasets) or [base.get("dataset", defaults["dataset"].default)]
     strategies = parse_list(args.strategies) or [base.get("strategy", defaults["strategy"].default)]
