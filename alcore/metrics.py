@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from alcore.models import ALModel, predict
 from alcore.spaces import l2_normalize
-from alcore.strategies.coreset import min_sq_distances
+from alcore.spaces import min_sq_distances
 
 
 def evaluate(model: ALModel, X: torch.Tensor, y: np.ndarray, device: torch.device | str = "cpu") -> dict[str, float]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from alcore.records import ARRAY_FIELDS, CycleRecord
+from alcore.records import CycleRecord
 
 MANIFEST = "manifest.json"
 CYCLES = "cycles"

@@ -450,8 +450,7 @@ def less_features(rep: Replay, k: int | None = None, params: str | None = None,
     used, _ = Less(**opts).checkpoints(state)
     weights = checkpoint_weights([c.mean_lr for c in used])
     names = gradients.param_names(model, params)
-    X_p, X_t = rep.X[torch.as_tensor(pool)], rep.X[torch.as_tensor(t_idx)]
-    y_t = torch.as_tensor(rep.y[t_idx], dtype=torch.long)
+    X_p = rep.X[torch.as_tensor(pool)]
     mode = opts.get("adam_mode", "less_code")
     cos_sum = np.zeros(len(pool))
     rows = []

@@ -9,7 +9,8 @@ import torch
 
 from alcore.models import LogReg
 from alcore.strategies import PoolState, get
-from alcore.strategies.coreset import k_center_greedy, min_sq_distances
+from alcore.spaces import min_sq_distances
+from alcore.strategies.coreset import k_center_greedy
 
 
 def make_state(X, labeled=(), y=None, n_classes=3, model=None) -> PoolState:

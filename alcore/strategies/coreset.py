@@ -11,44 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from alcore.models import predict
+from alcore.spaces import CHUNK_ENTRIES, min_sq_distances, sq_distances
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
-
-_CHUNK_ENTRIES = 2**22  # entries of one block of the distance matrix (32 MB in float64)
-
-
-def sq_distances(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances ``(len(P), len(Q))`` in float64, clipped at 0.
-
-    Uses ``|p|² + |q|² - 2 p·q``; values below the rounding error of that expansion are set to exactly 0, so
-    exact duplicates are at distance 0 (the k-center duplicate rule and the ProbCover graph rely on it).
-    """
-    P = np.asarray(P, dtype=np.float64)
-    Q = np.asarray(Q, dtype=np.float64)
-    pn = np.einsum("ij,ij->i", P, P)
-    qn = np.einsum("ij,ij->i", Q, Q)
-    scale = pn[:, None] + qn[None, :]
-    d2 = scale - 2.0 * (P @ Q.T)
-    d2[d2 <= 1e-12 * scale] = 0.0
-    return d2
-
-
-def min_sq_distances(P: np.ndarray, Q: np.ndarray, chunk_entries: int = _CHUNK_ENTRIES) -> np.ndarray:
-    """For each row of ``P``, the squared distance to its nearest row of ``Q`` (``inf`` when ``Q`` is empty).
-
-    Blocks of at most ``chunk_entries`` distances at a time: time ``O(|P| |Q| d)``, memory ``O(chunk_entries)``.
-    """
-    out = np.full(len(P), np.inf)
-    if len(Q) == 0 or len(P) == 0:
-        return out
-    q_step = max(1, min(len(Q), chunk_entries))
-    p_step = max(1, chunk_entries // q_step)
-    for p0 in range(0, len(P), p_step):
-        rows = P[p0:p0 + p_step]
-        best = out[p0:p0 + p_step]
-        for q0 in range(0, len(Q), q_step):
-            np.minimum(best, sq_distances(rows, Q[q0:q0 + q_step]).min(axis=1), out=best)
-    return out
-
 
 def medoid(Z: np.ndarray, rng: np.random.Generator, max_reference: int = 10_000) -> int:
     """Position of the row with the smallest summed distance to the others.
@@ -56,7 +20,7 @@ def medoid(Z: np.ndarray, rng: np.random.Generator, max_reference: int = 10_000)
     Exact for up to ``max_reference`` rows; beyond that the sums run over a seeded subsample of that size.
     """
     ref = Z if len(Z) <= max_reference else Z[rng.choice(len(Z), max_reference, replace=False)]
-    step = max(1, _CHUNK_ENTRIES // len(ref))
+    step = max(1, CHUNK_ENTRIES // len(ref))
     totals = np.concatenate([np.sqrt(sq_distances(Z[s:s + step], ref)).sum(axis=1)
                              for s in range(0, len(Z), step)])
     return argmax_random_tie(-totals, rng)

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from alcore.spaces import l2_normalize
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
-from alcore.strategies.coreset import sq_distances
+from alcore.spaces import sq_distances
 from alcore.strategies.typiclust import cluster
 
 _CHUNK_ENTRIES = 2**22

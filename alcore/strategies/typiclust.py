@@ -14,7 +14,7 @@ import numpy as np
 
 from alcore.spaces import l2_normalize
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
-from alcore.strategies.coreset import sq_distances
+from alcore.spaces import sq_distances
 
 _CHUNK_ENTRIES = 2**22
 _SINGLE_THREAD_WORK = 20_000_000  # rows × clusters below which k-means runs on one thread

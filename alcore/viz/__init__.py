@@ -13,6 +13,7 @@ _EXPORTS = {
     "thumbnail_figure": "figures",
     "learning_curve_figure": "figures",
     "diversity_figure": "figures",
+    "run_curves_figure": "figures",
     "utility_histogram": "figures",
     "render_gif": "gif",
     "write_run_gif": "gif",

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 from alcore.viz import palette
 
 COLOR_BY = ("label", "pred", "utility", "state")
+_COLOR_ALIASES = {"prediction": "pred", "class": "label", "labeled": "state"}
 FRAME_COLUMNS = ("cycle", "idx", "x", "y", "label", "pred", "utility", "state")
 #: Above this many points per frame the map switches to WebGL (SVG tweens smoothly up to about 5k).
 WEBGL_ABOVE = 5000
@@ -102,12 +103,14 @@ def frames_table(records: Sequence, result, y_true: np.ndarray, class_names: Seq
     return pd.concat(parts, ignore_index=True)
 
 
-def _check_frames_df(df: pd.DataFrame, color_by: str) -> None:
+def _check_frames_df(df: pd.DataFrame, color_by: str) -> str:
     missing = [c for c in FRAME_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"frames_df is missing columns {missing}; build it with frames_table()")
+    color_by = _COLOR_ALIASES.get(color_by, color_by)
     if color_by not in COLOR_BY:
         raise ValueError(f"color_by={color_by!r} is not valid; choose one of {list(COLOR_BY)}")
+    return color_by
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,7 +199,7 @@ def map_figure(
     'state' (pool / labelled / selected). ``webgl`` defaults to True above 5,000 points per frame (no
     tweening there). ``frame_titles`` maps a cycle to the title shown with that frame.
     """
-    _check_frames_df(frames_df, color_by)
+    color_by = _check_frames_df(frames_df, color_by)
     names, colors = _categories(frames_df, color_by, class_names) if color_by != "utility" else ([], [])
     scale = _marker_scale(color_by, colors)
     cycles = sorted(int(c) for c in frames_df["cycle"].unique())
@@ -369,6 +372,28 @@ def learning_curve_figure(
         xaxis_title="labels used" if x == "n_labeled" else x, yaxis_title=_METRIC_TITLES.get(metric, metric),
         legend=dict(title=dict(text="strategy")), margin=dict(l=10, r=10, t=40 if title else 10, b=10),
     )
+    return fig
+
+
+def run_curves_figure(summary: pd.DataFrame, *, height: int = 360) -> go.Figure:
+    """One run's test accuracy and test loss against labels used, side by side (``CycleRecord.summary()`` rows)."""
+    metrics = [m for m in ("test_accuracy", "test_loss") if m in summary.columns]
+    if "n_labeled" not in summary.columns or not metrics:
+        raise ValueError("summary needs n_labeled and test_accuracy/test_loss columns (CycleRecord.summary())")
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[_METRIC_TITLES[m] for m in metrics],
+                        horizontal_spacing=0.12)
+    strategies = list(pd.unique(summary["strategy"])) if "strategy" in summary.columns else [""]
+    for i, metric in enumerate(metrics):
+        for strategy in strategies:
+            part = summary[summary["strategy"] == strategy] if "strategy" in summary.columns else summary
+            part = part.sort_values("n_labeled")
+            color = palette.strategy_color(str(strategy))
+            fig.add_trace(go.Scatter(x=part["n_labeled"], y=part[metric], mode="lines+markers", name=str(strategy),
+                                     legendgroup=str(strategy), showlegend=(i == 0), line=dict(color=color, width=2),
+                                     marker=dict(size=5, color=color)), row=1, col=i + 1)
+        fig.update_xaxes(title_text="labels used", row=1, col=i + 1)
+    fig.update_layout(height=height, template="plotly_white", margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(title=dict(text="strategy")))
     return fig
 
 

@@ -115,6 +115,7 @@ def render_gif(
     from matplotlib.lines import Line2D
     from PIL import Image
 
+    color_by = {"prediction": "pred", "class": "label", "labeled": "state"}.get(color_by, color_by)
     if color_by not in COLOR_BY:
         raise ValueError(f"color_by={color_by!r} is not valid; choose one of {list(COLOR_BY)}")
     if not fps > 0:
