@@ -11,6 +11,7 @@ import torch
 from alcore import data, metrics, strategies
 from alcore.config import ExperimentConfig
 from alcore.models import ALModel, build_model, predict, resolve_device
+from alcore.projection import display_subset
 from alcore.records import CycleRecord
 from alcore.spaces import fixed_embedding
 from alcore.store import RunStore
@@ -47,7 +48,7 @@ class Experiment:
         init_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
         self.initial_labeled = np.sort(init_rng.choice(self.split.pool, config.initial_labels, replace=False))
         self.labeled = self.initial_labeled.copy()
-        self.display_idx = _display_subset(self.y, self.split.pool, config.display_size, config.seed)
+        self.display_idx = display_subset(self.y, self.split.pool, n_max=config.display_size, random_state=config.seed)
         self.records: list[CycleRecord] = []
         self._fixed: np.ndarray | None = None
         self._warm_model: ALModel | None = None
@@ -225,15 +226,6 @@ def _factors(model: ALModel, X: torch.Tensor, device) -> tuple[np.ndarray, np.nd
     if len(p):
         a[torch.arange(len(p)), p.argmax(dim=1)] -= 1.0
     return p.float().numpy(), a.float().numpy(), h.numpy()
-
-
-def _display_subset(y: np.ndarray, candidates: np.ndarray, n_max: int, seed: int) -> np.ndarray:
-    try:
-        from alcore.projection import display_subset
-    except ImportError:  # TEMP until projection lands
-        rng = np.random.default_rng(seed)
-        return np.sort(candidates if len(candidates) <= n_max else rng.choice(candidates, n_max, replace=False))
-    return display_subset(y, candidates, n_max=n_max, random_state=seed)
 
 
 def _plain(obj):
