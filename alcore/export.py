@@ -4,6 +4,7 @@ Everything here reads the run folder only (``alcore.store``); the app and the CL
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -132,15 +133,91 @@ def config_json(run_dir: str | Path) -> str:
     return config.to_json()
 
 
+def run_dataset(run_dir: str | Path):
+    """The dataset a stored run was made from (its manifest's config)."""
+    from alcore import data
+
+    config = _store(run_dir).manifest()["config"]
+    return data.load(config["dataset"], **config.get("dataset_options", {}))
+
+
+def run_projection(run_dir: str | Path, records=None, space: str = "gradient", dataset=None):
+    """The run's aligned t-SNE frames (``alcore.projection.cached_projection``), cached in ``<run>/projection/``.
+
+    ``records``: the cycles to map (default: every stored one); ``dataset``: the run's dataset when the caller
+    has it loaded already (its labels stratify large display sets; its inputs are the 'inputs' space).
+    """
+    from alcore import projection
+
+    store = _store(run_dir)
+    records = store.load_records() if records is None else records
+    dataset = run_dataset(run_dir) if dataset is None else dataset
+    settings = projection.ProjectionSettings(space=space)
+    return projection.cached_projection(store.path, store.run_id, settings, records,
+                                        dataset.X if space == "inputs" else None, y=dataset.y)
+
+
+def projected_cycles(run_dir: str | Path, space: str = "gradient") -> int:
+    """How many leading cycles already have a cached map frame (read from the cache folder, nothing computed)."""
+    from alcore import projection
+
+    folder = Path(run_dir) / "projection" / projection.ProjectionSettings(space=space).key()
+    n = 0
+    while (folder / f"cycle_{n:04d}.npz").exists():
+        n += 1
+    return n
+
+
+def precompute_map(run_dir: str | Path, space: str = "gradient") -> None:
+    """Compute and cache the map frames of every stored cycle (a background worker calls this after each cycle,
+    so the page finds the new frame on disk instead of computing it while the user waits)."""
+    run_projection(run_dir, space=space)
+
+
+def frame_titles(records) -> dict[int, str]:
+    """'strategy · cycle c · n labels · accuracy a' for each cycle, shown with its frame."""
+    return {int(r.cycle): f"{r.strategy} · cycle {r.cycle} · {r.n_labeled} labels · test accuracy "
+                          f"{r.test_accuracy:.3f}" for r in records}
+
+
+def run_frames_table(run_dir: str | Path, records=None, space: str = "gradient", dataset=None) -> pd.DataFrame:
+    """One row per (cycle, point) of the run's map (``alcore.viz.figures.frames_table``)."""
+    from alcore.viz.figures import frames_table
+
+    store = _store(run_dir)
+    records = store.load_records() if records is None else records
+    dataset = run_dataset(run_dir) if dataset is None else dataset
+    result = run_projection(run_dir, records, space, dataset)
+    return frames_table([_scored(r) for r in records], result, dataset.y, dataset.class_names)
+
+
+def _scored(record):
+    """The record with ``pool_idx`` emptied when it carries no utilities (the final, evaluation-only record and
+    cold-start records that scored nothing), so utility lookups find no candidates instead of failing."""
+    if len(record.utilities) == len(record.pool_idx):
+        return record
+    return dataclasses.replace(record, pool_idx=np.zeros(0, np.int64))
+
+
 def run_gif_bytes(run_dir: str | Path, space: str = "gradient", size: tuple[int, int] = (720, 480),
                   fps: float = 2.0, color_by: str = "label", max_points: int | None = None,
-                  show_curve: bool = True) -> bytes:
+                  show_curve: bool = True, records=None, dataset=None) -> bytes:
     """The run's animated map (one frame per cycle, the batch drawn on top) as GIF bytes, rendered without a
-    browser (``alcore.viz.gif``) from the cached projection frames (``alcore.projection``)."""
-    from alcore.viz import gif
+    browser (``alcore.viz.gif.render_gif``) from the cached projection frames."""
+    from alcore.viz.gif import render_gif, run_curve
 
-    return gif.run_gif_bytes(run_dir, space=space, size=size, fps=fps, color_by=color_by, max_points=max_points,
-                             show_curve=show_curve)
+    store = _store(run_dir)
+    records = store.load_records() if records is None else records
+    dataset = run_dataset(run_dir) if dataset is None else dataset
+    frames = run_frames_table(run_dir, records, space, dataset)
+    cycles = sorted(int(c) for c in frames["cycle"].unique())
+    by_cycle = {int(r.cycle): r for r in records}
+    title_info = [{"strategy": by_cycle[c].strategy, "cycle": c, "n_labeled": by_cycle[c].n_labeled,
+                   "accuracy": by_cycle[c].test_accuracy} for c in cycles]
+    curve = run_curve([r for r in records if np.isfinite(r.test_accuracy)])
+    return render_gif(frames, curve if show_curve and len(curve) else None, size=size, fps=fps, color_by=color_by,
+                      max_points=max_points, title_info=title_info, show_curve=show_curve and len(curve) > 0,
+                      class_names=dataset.class_names)
 
 
 def _store(run_dir: str | Path) -> RunStore:

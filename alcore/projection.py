@@ -12,14 +12,20 @@ How a frame is made (``project_cycles``):
   initialisation rescaled to std 1e-4 as openTSNE does, 250 early-exaggeration iterations, then the rest).
 * Frame t+1 otherwise ("warm"): starts from frame t's coordinates *at their own scale* with fresh
   affinities and ``warm_iter`` iterations, plus an anchor ``stiffness · (y - y_prev)`` added to the
-  t-SNE gradient (dynamic t-SNE, Rauber et al. 2016). Measured on drifting synthetic factors and on digits
-  (bench/projection.py): openTSNE's recommended rescaling of a custom initialisation to std 1e-4 lets the map
-  re-expand and reshuffle, which moved points only 1.5–3× less than independent runs; keeping the scale
-  without an anchor 1.5–5×; with the anchor 6–20×, at a trustworthiness cost of about 0.01 on slight drift.
-* Guard: when a warm frame's trustworthiness falls more than ``max_trust_drop`` below that of the last
-  freely optimised frame (the embedding changed too much for the previous layout to be a good start), the
-  frame is recomputed the way openTSNE recommends: previous coordinates rescaled to std 1e-4, no anchor,
-  ``warm_iter`` iterations. Such frames are labelled ``"rescaled"`` in ``ProjectionResult.method``.
+  t-SNE gradient (dynamic t-SNE, Rauber et al. 2016), which stops points drifting where the data did not
+  change. Measured on slightly drifting synthetic factors (bench/projection.py, tests/test_projection.py):
+  openTSNE's recommended rescaling of a custom initialisation to std 1e-4 lets the map re-expand and
+  reshuffle, so points moved only 1.5-3x less than in independent runs; keeping the scale without an anchor,
+  5-15x less (less at small m); with the anchor (0.005) 7-40x less, at a trustworthiness cost of 0.005-0.02.
+* Guard, because a stale layout must not pass for a map of the new embedding: a warm frame whose
+  trustworthiness falls more than ``max_trust_drop`` below that of the last freely laid-out frame is redone
+  without the anchor ("unanchored"); if that is still too low (the embedding changed too much for the
+  previous layout to be a good start, as when a model is retrained from scratch), the frame is recomputed the
+  way openTSNE recommends: previous coordinates rescaled to std 1e-4, no anchor, ``warm_iter`` iterations
+  ("rescaled"), which keeps the quality while moving about half as much as a re-layout; if even that falls
+  short (a completely reshuffled embedding), the frame is laid out from scratch ("relayout"). Each tier
+  costs ``warm_iter`` more iterations, so the guard only costs time when it fires; the next frame starts one
+  tier below the one that stood.
 * Every frame is rigidly Procrustes-aligned (rotation/reflection + translation, no scaling) to the previous
   one, and reports its mean displacement from it (in map widths) and its trustworthiness (scikit-learn)
   against the high-dimensional distances on a fixed seeded sample of ``quality_points`` points.
@@ -44,6 +50,12 @@ METRICS = ("precomputed", "euclidean", "gradient")
 GRADIENT_METHODS = ("auto", "bh", "fft")
 MAX_PCA_DIMS = 50
 _KNN_BLOCK = 1024  # rows of the distance matrix held at once
+#: How a frame after the first is made, cheapest and most stable first; the guard moves down this list
+#: while a frame's trustworthiness falls short (module docstring).
+TIERS = ("warm", "unanchored", "rescaled", "relayout")
+#: Frames started from the previous layout at its scale; the others are laid out freely and set the
+#: reference trustworthiness of the guard.
+_WARM_METHODS = ("warm", "unanchored")
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,7 +314,7 @@ class ProjectionSettings:
     stiffness: anchor of warm frames to their previous positions, as the fraction of a point's offset pulled
         back per iteration (0 disables it).
     max_trust_drop: a warm frame whose trustworthiness falls further than this below the last freely
-        optimised frame's is recomputed from openTSNE's rescaled initialisation.
+        laid-out frame's is redone without the anchor, then from openTSNE's rescaled initialisation.
     random_state: seed of openTSNE, of the initialisation and of the quality sample.
     max_points: at most this many display points per map (the engine's display set is already this size;
         larger sets are subsampled by ``display_subset`` keeping every labelled and selected point).
@@ -319,7 +331,7 @@ class ProjectionSettings:
     n_iter: int = 750
     warm_iter: int = 100
     relayout: bool = False
-    stiffness: float = 0.01
+    stiffness: float = 0.005
     max_trust_drop: float = 0.02
     random_state: int = 0
     max_points: int = 5000
@@ -375,8 +387,9 @@ class ProjectionResult:
     trustworthiness: scikit-learn's trustworthiness of the frame against the high-dimensional distances,
         on the fixed quality sample.
     seconds: wall time of the frame: affinities, optimisation, alignment and its quality measurement.
-    method: 'independent', 'warm', 'rescaled' (a warm frame that fell back, see the module docstring) or
-        'reused' (the inputs space, identical in every cycle, is laid out once).
+    method: 'independent' (first frame, or every frame with relayout), 'warm' (anchored), 'unanchored',
+        'rescaled' or 'relayout' (the guard's later tiers, see the module docstring), or 'reused' (the inputs
+        space, identical in every cycle, is laid out once).
     extra_idx, extra_xy: per frame, selected points outside the display set and where they are drawn (at
         their nearest display point in the same space); empty arrays when there are none.
     """
@@ -481,6 +494,18 @@ def _independent_frame(space, affinities, settings: ProjectionSettings) -> np.nd
                      [(early, 12.0), (settings.n_iter - early, 1.0)], settings)
 
 
+def _tier_frame(tier: str, space, affinities, prev: np.ndarray, settings: ProjectionSettings) -> np.ndarray:
+    """One frame after the first, made the way ``tier`` (one of TIERS) says."""
+    from openTSNE import initialization
+
+    m = len(space)
+    if tier == "relayout":
+        return _independent_frame(space, affinities, settings)
+    init = initialization.rescale(prev) if tier == "rescaled" else prev
+    anchor = prev if tier == "warm" else None
+    return _optimize(init, affinities, _objective(settings, m, anchor), [(settings.warm_iter, 1.0)], settings)
+
+
 def _trustworthiness(space, Y: np.ndarray, sample: np.ndarray, k: int) -> float:
     from sklearn.manifold import trustworthiness
 
@@ -510,6 +535,7 @@ def project_cycles(
     *,
     previous_frame: np.ndarray | None = None,
     reference_trust: float | None = None,
+    previous_method: str | None = None,
     cycles: Sequence[int] | None = None,
     idx: np.ndarray | None = None,
 ) -> ProjectionResult:
@@ -524,7 +550,8 @@ def project_cycles(
     settings: see ``ProjectionSettings``.
     previous_frame: continue an existing sequence: the first frame is then warm-started from (and aligned
         to) this (m, 2) frame, unless ``settings.relayout``.
-    reference_trust: trustworthiness of the last freely optimised frame of that sequence (for the guard).
+    reference_trust, previous_method: the trustworthiness of that sequence's last freely laid-out frame and
+        the method of its last frame, so that the guard carries on where it was.
     cycles, idx: labels carried into the result (default 0..T-1 and 0..m-1).
     """
     if metric not in METRICS:
@@ -535,7 +562,7 @@ def project_cycles(
     secs: list[float] = []
     methods: list[str] = []
     prev = None if previous_frame is None else np.asarray(previous_frame, dtype=np.float64)
-    ref_trust = reference_trust
+    ref_trust, prev_method = reference_trust, previous_method
     sample = None
     for item in spaces:
         start = time.perf_counter()
@@ -551,20 +578,22 @@ def project_cycles(
         affinities = _affinities(space, settings.perplexity, settings.n_jobs)
         if prev is None or settings.relayout:
             Y, method = _independent_frame(space, affinities, settings), "independent"
+            if prev is not None:
+                Y = procrustes_align(Y, prev)
+            t = _trustworthiness(original, Y, sample, settings.trust_neighbors)
         else:
-            Y = _optimize(prev, affinities, _objective(settings, m, prev), [(settings.warm_iter, 1.0)], settings)
-            method = "warm"
-        if prev is not None:
-            Y = procrustes_align(Y, prev)
-        t = _trustworthiness(original, Y, sample, settings.trust_neighbors)
-        if method == "warm" and ref_trust is not None and t < ref_trust - settings.max_trust_drop:
-            from openTSNE import initialization
-
-            Y = _optimize(initialization.rescale(prev), affinities, _objective(settings, m, None),
-                          [(settings.warm_iter, 1.0)], settings)
-            Y = procrustes_align(Y, prev)
-            t, method = _trustworthiness(original, Y, sample, settings.trust_neighbors), "rescaled"
-        if method != "warm":
+            floor = -np.inf if ref_trust is None else ref_trust - settings.max_trust_drop
+            # Start one tier below where the previous frame stood: a run whose embedding keeps changing a lot
+            # does not pay for the doomed cheaper tiers every cycle, and returns to anchoring as it settles.
+            tiers = [tier for tier in TIERS if tier != "unanchored" or settings.stiffness > 0]
+            level = max(0, tiers.index(prev_method) - 1) if prev_method in tiers else 0
+            for method in tiers[level:]:
+                Y = procrustes_align(_tier_frame(method, space, affinities, prev, settings), prev)
+                t = _trustworthiness(original, Y, sample, settings.trust_neighbors)
+                if t >= floor:
+                    break
+        prev_method = method
+        if method not in _WARM_METHODS:
             ref_trust = t
         disp.append(float("nan") if prev is None else mean_displacement(Y, prev))
         trust.append(t)
@@ -626,23 +655,23 @@ def _map_rows(records: Sequence, settings: ProjectionSettings, y: np.ndarray | N
 
 
 def _place_extras(record, rows_idx: np.ndarray, Y: np.ndarray, settings: ProjectionSettings, X_inputs, space_item):
-    """Selected points outside the display set, drawn at their nearest display point in the same space."""
+    """Selected points outside the display set, drawn at their nearest display point in the same space
+    (from ``selected_a``/``selected_h``; none when a record lacks them)."""
     selected = np.asarray(record.selected, dtype=np.int64)
     outside = ~np.isin(selected, rows_idx)
     if not outside.any():
         return np.zeros(0, np.int64), np.zeros((0, 2), np.float32)
     pos = np.flatnonzero(outside)
     space = _FactorSpace(*space_item)
-    if settings.space == "gradient":
-        if np.asarray(record.selected_a).size == 0:
-            raise ValueError(f"cycle {record.cycle}: selected points outside the display set need selected_a/h")
-        D2 = space.sq_distances_to(np.asarray(record.selected_a)[pos], np.asarray(record.selected_h)[pos])
-    elif settings.space == "features":
-        h = np.asarray(record.selected_h)[pos]
-        D2 = space.sq_distances_to(np.ones((len(h), 1)), h)
-    else:
+    if settings.space == "inputs":
         X = np.asarray(X_inputs)[selected[pos]].reshape(len(pos), -1)
         D2 = space.sq_distances_to(np.ones((len(X), 1)), X)
+    else:
+        h = np.asarray(record.selected_h)
+        a = np.asarray(record.selected_a) if settings.space == "gradient" else np.ones((len(h), 1))
+        if h.ndim != 2 or len(h) != len(selected) or len(a) != len(selected):
+            return np.zeros(0, np.int64), np.zeros((0, 2), np.float32)  # the record lacks the batch's factors
+        D2 = space.sq_distances_to(a[pos], h[pos])
     return selected[pos], Y[np.argmin(D2, axis=1)].astype(np.float32)
 
 
@@ -654,6 +683,7 @@ def project_records(
     y: np.ndarray | None = None,
     previous_frame: np.ndarray | None = None,
     reference_trust: float | None = None,
+    previous_method: str | None = None,
 ) -> ProjectionResult:
     """One frame per record that carries display data (see ``map_records``), from its ``display_*`` fields.
 
@@ -685,7 +715,8 @@ def project_records(
     else:
         items = [_record_space_item(r, rows, settings, X_inputs) for r in records]
         result = project_cycles(items, settings, "gradient", previous_frame=previous_frame,
-                                reference_trust=reference_trust, cycles=cycles, idx=idx)
+                                reference_trust=reference_trust, previous_method=previous_method,
+                                cycles=cycles, idx=idx)
     result.extra_idx, result.extra_xy = [], []
     for r, Y, item in zip(records, result.frames, items):
         e_idx, e_xy = _place_extras(r, idx, Y, settings, X_inputs, item)
@@ -766,12 +797,13 @@ def cached_projection(
         prev = cached[-1] if cached else None
         ref = None
         for c in reversed(cached):
-            if str(c["method"]) != "warm":
+            if str(c["method"]) not in _WARM_METHODS:
                 ref = float(c["trustworthiness"])
                 break
         fresh = project_records(
             records[n_cached:], X_inputs, settings, y=y,
             previous_frame=None if prev is None else prev["frame"], reference_trust=ref,
+            previous_method=None if prev is None else str(prev["method"]),
         )
         for j, r in enumerate(records[n_cached:]):
             entry = {

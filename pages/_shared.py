@@ -180,7 +180,7 @@ def run_config(run_dir: str | Path) -> ExperimentConfig:
 
 
 # --- cached loading -------------------------------------------------------------------------------
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_data(show_spinner=False, max_entries=16)
 def load_records(run_dir: str | Path, n_cycles: int) -> list[CycleRecord]:
     """The first ``n_cycles`` complete records of a run (cached by folder and cycle count)."""
     return RunStore(run_dir).load_records()[:n_cycles]
@@ -544,7 +544,8 @@ def gif_bytes(run_dir: str, n_cycles: int, **options: Any) -> bytes:
     """GIF bytes of the run's animation (``alcore.export.run_gif_bytes``), cached by run, cycles and options."""
     from alcore import export
 
-    return export.run_gif_bytes(run_dir, **options)
+    return export.run_gif_bytes(run_dir, records=load_records(run_dir, n_cycles),
+                                dataset=dataset_for(run_config(run_dir)), **options)
 
 
 # --- the live view's parts (Run page; Explore reuses the map) -----------------------------------------
@@ -609,39 +610,99 @@ def selected_points(event: Any) -> np.ndarray:
     return np.asarray(found, dtype=np.int64)
 
 
-# --- the map and the curves (alcore.projection + alcore.viz.figures) ----------------------------------
-COLOR_BY = {"label": "True class", "prediction": "Predicted class", "utility": "Utility (the strategy's score)",
+# --- the map and the curves (alcore.projection + alcore.viz.figures, wired by alcore.export) -----------------
+COLOR_BY = {"label": "True class", "pred": "Predicted class", "utility": "Utility (the strategy's score)",
             "state": "Labelled, chosen or pool"}
 SPACES = {"gradient": "Gradient embedding g = a ⊗ h", "features": "Penultimate features h", "inputs": "Inputs x"}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def frames_for(run_dir: str, n_cycles: int, space: str = "gradient") -> pd.DataFrame:
+    """One row per (cycle, point) of the map of the first ``n_cycles`` cycles; the projection frames themselves
+    are cached on disk in the run folder, so only new cycles are ever laid out."""
+    from alcore import export
+
+    return export.run_frames_table(run_dir, load_records(run_dir, n_cycles), space,
+                                   dataset_for(run_config(run_dir)))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def _map_json(run_dir: str, n_cycles: int, color_by: str, space: str) -> str:
-    from alcore import projection
+    from alcore import export
     from alcore.viz import figures
 
-    records = load_records(run_dir, n_cycles)
-    frames = projection.run_frames(run_dir, records, space=space)
-    return figures.map_figure(frames, records, color_by=color_by).to_json()
+    figure = figures.map_figure(frames_for(run_dir, n_cycles, space), color_by,
+                                class_names=dataset_for(run_config(run_dir)).class_names,
+                                frame_titles=export.frame_titles(load_records(run_dir, n_cycles)), height=560)
+    return figure.to_json()
 
 
-def map_figure(run_dir: str | Path, n_cycles: int, color_by: str = "label", space: str = "gradient") -> dict:
-    """The animated t-SNE map of the first ``n_cycles`` cycles, as a plotly figure dict.
+def map_figure(run_dir: str | Path, n_cycles: int, color_by: str = "label", space: str = "gradient",
+               open_on_last: bool = False) -> dict:
+    """The animated t-SNE map of the first ``n_cycles`` cycles, as a plotly figure dict (play button, slider).
 
     Cached as JSON: the chart's identity in Streamlit includes its spec, so the spec must come out byte-identical on
     every rerun (a Figure object serialises differently before and after the cache's pickling, which silently
-    dropped the first box selection and restarted the animation).
+    dropped the first box selection). ``open_on_last`` shows the latest cycle first (the Run page: the batch just
+    chosen) instead of cycle 0.
     """
-    return json.loads(_map_json(str(run_dir), n_cycles, color_by, space))
+    figure = json.loads(_map_json(str(run_dir), n_cycles, color_by, space))
+    frames = figure.get("frames") or []
+    if open_on_last and len(frames) > 1:
+        last = frames[-1]
+        for i, trace in enumerate(last.get("data", [])[:2]):
+            figure["data"][i] = {**figure["data"][i], **trace}
+        title = last.get("layout", {}).get("title", {})
+        if title:
+            figure["layout"].setdefault("title", {}).update(title if isinstance(title, dict) else {"text": title})
+        for slider in figure["layout"].get("sliders", []):
+            slider["active"] = len(frames) - 1
+    return figure
 
 
 def map_view(run_dir: Path, n_cycles: int, key: str, color_by: str = "label", space: str = "gradient") -> None:
+    """The map on the Run page: opens on the latest cycle; ▶ replays every cycle."""
     try:
-        figure = map_figure(str(run_dir), n_cycles, color_by=color_by, space=space)
+        figure = map_figure(str(run_dir), n_cycles, color_by=color_by, space=space, open_on_last=True)
     except (ValueError, MemoryError) as err:
         show_error(err, "Try another space, or a run with fewer points on the map.")
         return
     st.plotly_chart(figure, key=key, width="stretch")
+
+
+def job_running(run_dir: Path) -> bool:
+    job = registry().get(Path(run_dir).name)
+    return job is not None and job.running
+
+
+def mapped_cycles(run_dir: Path, n_cycles: int, running: bool | None = None) -> int:
+    """Cycles the map can show without computing: while a worker runs (and lays out each new frame right after
+    its cycle), the frames already on disk; otherwise every stored cycle."""
+    if not (job_running(run_dir) if running is None else running):
+        return n_cycles
+    from alcore import export
+
+    return min(n_cycles, export.projected_cycles(run_dir))
+
+
+def _precompute_map(job, record) -> None:
+    """Job callback after each stored cycle: lay out its map frame in the worker, not while the page waits."""
+    from alcore import export
+
+    try:
+        export.precompute_map(job.run_dirs[job.current])
+    except Exception:  # noqa: BLE001  a map problem must never stop the run; the page reports it when drawing
+        _log.exception("precomputing the map of %s failed", job.run_dirs[job.current])
+
+
+def start_job(run_dir: Path, config: ExperimentConfig | None, n_cycles: int | None):
+    """Run (or resume) ``run_dir`` for ``n_cycles`` cycles in the background worker (job id = run id)."""
+    return registry().start_group([Path(run_dir)], [config], n_cycles=n_cycles, job_id=Path(run_dir).name,
+                                  on_cycle=_precompute_map)
+
+
+#: Batch diversity shown on the Run page: uncertainty (gradient norm), spread, class balance, coverage.
+DIVERSITY_SHOWN = ("div_mean_gradient_norm", "div_mean_pairwise_distance", "div_class_entropy", "div_coverage_radius")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -649,12 +710,16 @@ def _curves_json(run_dir: str, n_cycles: int) -> tuple[str, str]:
     from alcore.viz import figures
 
     summary = load_summary(run_dir, n_cycles)
-    return figures.run_curves_figure(summary).to_json(), figures.diversity_figure(summary).to_json()
+    diversity = [m for m in DIVERSITY_SHOWN if m in summary.columns and summary[m].notna().any()]
+    curves = figures.run_curves_figure(summary).to_json()
+    return curves, (figures.diversity_figure(summary, diversity).to_json() if diversity else "")
 
 
 def curves_view(run_dir: Path, n_cycles: int) -> None:
     """Test accuracy and loss against labels used, and the batch diversity per cycle."""
-    curves, diversity = (json.loads(text) for text in _curves_json(str(run_dir), n_cycles))
-    left, right = st.columns(2)
-    left.plotly_chart(curves, key="run_curves", width="stretch")
-    right.plotly_chart(diversity, key="run_diversity", width="stretch")
+    curves, diversity = _curves_json(str(run_dir), n_cycles)
+    st.markdown("**Learning curves** · test accuracy and loss against labels used")
+    st.plotly_chart(json.loads(curves), key="run_curves", width="stretch")
+    if diversity:
+        st.markdown("**Diversity of each batch** · per cycle")
+        st.plotly_chart(json.loads(diversity), key="run_diversity", width="stretch")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from alcore.export import batch_table, point_table, sample_images
 from pages._shared import (COLOR_BY, SPACES, current_run_dir, dataset_for, feature_names, load_records, map_figure,
-                           n_complete, pick_run, require_shell, run_config, selected_points, show_error)
+                           mapped_cycles, n_complete, pick_run, require_shell, run_config, selected_points, show_error)
 
 require_shell()
 st.title("Explore a run")
@@ -20,6 +20,7 @@ if n == 0:
     st.stop()
 
 config = run_config(run_dir)
+n_map = mapped_cycles(run_dir, n)  # while a worker runs, the frames it has laid out already
 c1, c2, c3 = st.columns(3)
 color_by = c1.selectbox("Colour by", list(COLOR_BY), format_func=COLOR_BY.get, key="explore_color",
                         help="What the colour of a point shows, for every frame of the animation.")
@@ -27,16 +28,21 @@ space = c2.selectbox("Space", list(SPACES), format_func=SPACES.get, key="explore
                      help="Which embedding the t-SNE map lays out.")
 c3.metric("Cycles stored", n, help="Each frame of the animation is one cycle; press ▶ on the map to play them.")
 
-try:
-    figure = map_figure(run_dir, n, color_by=color_by, space=space)
-except (ValueError, MemoryError) as err:
-    show_error(err, "Choose another space or colour, or a run with fewer display points.")
-    st.stop()
-figure.setdefault("layout", {})["dragmode"] = "select"  # a drag draws a box; the lasso is in the map's toolbar
-event = st.plotly_chart(figure, key=f"explore_map_{color_by}_{space}", on_select="rerun",
-                        selection_mode=("box", "lasso"), width="stretch")
-st.caption("Drag a box or a lasso on the map (tools at its top right) to see the points inside; the slider and ▶ "
-           "play the cycles.")
+event = None
+if space == "gradient" and n_map == 0:
+    st.info("The run's worker is laying out the first map; reload the page in a few seconds.",
+            icon=":material/hourglass_empty:")
+else:
+    try:
+        figure = map_figure(run_dir, n_map if space == "gradient" else n, color_by=color_by, space=space)
+    except (ValueError, MemoryError) as err:
+        show_error(err, "Choose another space or colour, or a run with fewer display points.")
+        st.stop()
+    figure.setdefault("layout", {})["dragmode"] = "select"  # a drag draws a box; the lasso is in the toolbar
+    event = st.plotly_chart(figure, key=f"explore_map_{color_by}_{space}", on_select="rerun",
+                            selection_mode=("box", "lasso"), width="stretch")
+    st.caption("Drag a box or a lasso on the map (tools at its top right) to see the points inside; the slider "
+               "and ▶ play the cycles.")
 
 records = load_records(run_dir, n)
 indices = selected_points(event)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from alcore import export
-from pages._shared import (COLOR_BY, SPACES, current_run_dir, gif_bytes, n_complete, pick_run, require_shell,
-                           show_error, tables_for)
+from pages._shared import (COLOR_BY, SPACES, current_run_dir, gif_bytes, mapped_cycles, n_complete, pick_run,
+                           require_shell, show_error, tables_for)
 
 require_shell()
 st.title("Export a run")
@@ -40,14 +40,17 @@ if st.button("Render GIF", type="primary", icon=":material/movie:", key="gif_ren
                                            size=(int(width), int(width * 2 // 3)), max_points=int(max_points),
                                            show_curve=bool(show_curve))
 options = st.session_state.get("gif_options")
-if options is not None:
+n_gif = mapped_cycles(run_dir, n) if options is not None and options["space"] == "gradient" else n
+if options is not None and n_gif == 0:
+    st.info("The run's worker is laying out the first map; render again in a few seconds.")
+elif options is not None:
     try:
         with st.spinner("Rendering the GIF…"):
-            data = gif_bytes(str(run_dir), n, **options)
+            data = gif_bytes(str(run_dir), n_gif, **options)
     except (ValueError, MemoryError, FileNotFoundError) as err:
         show_error(err, "Try fewer points, a smaller size or another space.")
     else:
-        st.image(data, caption=f"{run_id}: {n} frames, {len(data) / 1e6:.2f} MB")
+        st.image(data, caption=f"{run_id}: {n_gif} frames, {len(data) / 1e6:.2f} MB")
         st.download_button("Download GIF", data, file_name=f"{run_id}.gif", mime="image/gif", key="gif_download",
                            icon=":material/download:", type="primary")
 

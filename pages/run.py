@@ -15,8 +15,8 @@ from alcore.data import DatasetError
 from alcore.loop import Experiment
 from alcore.store import RunStore, new_run_id
 from pages._shared import (attach_upload, batch_view, config_form, current_run_dir, curves_view, dataset_for, guard,
-                           map_view, n_complete, registry, require_shell, run_config, runs_root, set_current_run,
-                           show_error)
+                           map_view, mapped_cycles, n_complete, registry, require_shell, run_config, runs_root,
+                           set_current_run, show_error, start_job)
 
 POLL_S = 1.0        # how often the live view re-reads the disk while a job runs
 STEP_WAIT_S = 60.0  # a Step waits inline this long for its cycle (the map updates without a polling delay)
@@ -44,15 +44,18 @@ def _new_run(config: ExperimentConfig):
     return run_dir
 
 
-def _start(run_dir, config, n_cycles: int | None, wait_s: float | None) -> None:
-    job = registry().start(run_dir, config, n_cycles=n_cycles)
+def _start(run_dir, config, n_cycles: int | None, wait_s: float | None, same_run: bool) -> None:
+    """Start the job; a Step (or any job under ``ALCORE_SYNC``) waits for it here. The page is redrawn from the
+    top unless the job already ended on the run this page shows (then the rest of this run draws it)."""
+    job = start_job(run_dir, config, n_cycles)
     set_current_run(run_dir)
     if _sync():
         wait_s = None
     if wait_s is None or wait_s > 0:
         with st.spinner("Running the cycle…" if n_cycles == 1 else f"Running {n_cycles} cycles…"):
             job.wait(wait_s)
-    st.rerun()
+    if not (same_run and not job.running):
+        st.rerun()
 
 
 require_shell()
@@ -62,84 +65,90 @@ run_cfg = run_config(run_dir) if run_dir is not None else None
 job = registry().get(run_dir.name) if run_dir is not None else None
 running = job is not None and job.running
 
-setup, main = st.columns([1, 3], gap="large")
-with setup:
-    st.subheader("Setup")
+with st.sidebar:
+    st.subheader("Setup", help="Dataset, model and strategy of the run. Changing a setting of a stored run makes "
+                 "the next Step start a new run; the old one stays on disk.")
     config = config_form(f"run_{run_dir.name if run_dir is not None else 'new'}", run_cfg or ExperimentConfig())
 
-with main:
-    complete = False
-    if run_dir is not None:
-        manifest = RunStore(run_dir).manifest()
-        done = n_complete(run_dir)
-        complete = manifest.get("status") == "complete" or done >= run_cfg.cycles + 1
-    continues = run_dir is not None and config is not None and _same(config, run_cfg)
-    if config is None:
-        hint = "Fix the settings on the left to run."
-    elif not continues:
-        hint = ("Settings differ from this run: Step or Run starts a **new run** (this one stays on disk)."
-                if run_dir is not None else "Step runs one acquisition cycle: train, score the pool, choose a batch.")
-    elif complete:
-        hint = "This run is complete. Change a setting to start a new run, or look at it on Explore and Export."
-    else:
-        hint = f"Continues run `{run_dir.name}`."
+complete = False
+if run_dir is not None:
+    manifest = RunStore(run_dir).manifest()
+    done = n_complete(run_dir)
+    complete = manifest.get("status") == "complete" or done >= run_cfg.cycles + 1
+continues = run_dir is not None and config is not None and _same(config, run_cfg)
+if config is None:
+    hint = "Fix the settings in the sidebar to run."
+elif not continues:
+    hint = ("Settings differ from this run: Step or Run starts a **new run** (this one stays on disk)."
+            if run_dir is not None else "Step runs one acquisition cycle: train, score the pool, choose a batch.")
+elif complete:
+    hint = "This run is complete. Change a setting to start a new run, or look at it on Explore and Export."
+else:
+    hint = f"Continues run `{run_dir.name}`."
 
-    b1, b2, b3, b4 = st.columns([1, 1.4, 0.8, 1])
-    n_more = b4.number_input("Cycles to run", 1, 1000, 10, key="run_n_cycles", label_visibility="collapsed",
-                             help="How many cycles 'Run' performs.")
-    blocked = config is None or running or (continues and complete)
-    step = b1.button("Step", type="primary", key="run_step", icon=":material/skip_next:", disabled=blocked,
-                     width="stretch", help="Run one acquisition cycle and show the batch it chose.")
-    run_n = b2.button(f"Run {n_more} cycles", key="run_many", icon=":material/fast_forward:", disabled=blocked,
-                      width="stretch", help="Run several cycles in the background; the map updates after "
-                                                     "each. You can leave the page or reload it meanwhile.")
-    stop = b3.button("Stop", key="run_stop", icon=":material/stop:", disabled=not running, width="stretch",
-                     help="Stop after the cycle in progress (it is still stored).")
-    st.caption(hint)
+b1, b2, b3, b4 = st.columns([1, 1.4, 0.8, 1])
+n_more = b4.number_input("Cycles to run", 1, 1000, 10, key="run_n_cycles", label_visibility="collapsed",
+                         help="How many cycles 'Run' performs.")
+blocked = config is None or running or (continues and complete)
+step = b1.button("Step", type="primary", key="run_step", icon=":material/skip_next:", disabled=blocked,
+                 width="stretch", help="Run one acquisition cycle and show the batch it chose.")
+run_n = b2.button(f"Run {n_more} cycles", key="run_many", icon=":material/fast_forward:", disabled=blocked,
+                  width="stretch", help="Run several cycles in the background; the map updates after each. "
+                                        "You can leave the page or reload it meanwhile.")
+stop = b3.button("Stop", key="run_stop", icon=":material/stop:", disabled=not running, width="stretch",
+                 help="Stop after the cycle in progress (it is still stored).")
+st.caption(hint)
 
-    if stop and job is not None:
-        job.stop()
-        with st.spinner("Stopping after the cycle in progress…"):
-            job.wait(STEP_WAIT_S)
-        st.rerun()
-    if (step or run_n) and config is not None:
-        target = run_dir if continues else _new_run(config)
-        if target is not None:
-            n = 1 if step else int(n_more)
-            _start(target, config if not continues else None, n, STEP_WAIT_S if step else 0.0)
+if stop and job is not None:
+    job.stop()
+    with st.spinner("Stopping after the cycle in progress…"):
+        job.wait(STEP_WAIT_S)
+    st.rerun()
+if (step or run_n) and config is not None:
+    target = run_dir if continues else _new_run(config)
+    if target is not None:
+        n = 1 if step else int(n_more)
+        _start(target, config if not continues else None, n, STEP_WAIT_S if step else 0.0, same_run=continues)
+        job = registry().get(run_dir.name)
+        running = job is not None and job.running
 
-    if run_dir is None:
-        st.info("Nothing has run yet. The defaults are a cold start on **digits** with an **MLP** and **BADGE**, "
-                "20 labels per cycle: press **Step** to watch the first batch being chosen.",
-                icon=":material/lightbulb:")
-    else:
-        @st.fragment(run_every=POLL_S if running else None)
-        def live_view() -> None:
-            with guard():
-                _live_view()
+if run_dir is None:
+    st.info("Nothing has run yet. The defaults are a cold start on **digits** with an **MLP** and **BADGE**, "
+            "20 labels per cycle: press **Step** to watch the first batch being chosen.",
+            icon=":material/lightbulb:")
+else:
+    @st.fragment(run_every=POLL_S if running else None)
+    def live_view() -> None:
+        with guard():
+            _live_view()
 
-        def _live_view() -> None:
-            job = registry().get(run_dir.name)
-            if running and (job is None or not job.running):
-                st.rerun()  # the job just ended: redraw the whole page (buttons back, polling off)
-            n = n_complete(run_dir)
-            total = run_cfg.cycles + 1
-            if job is not None and job.running:
-                st.progress(job.progress, text=f"Cycle {n} of {total} stored · job {job.cycles_done}/"
-                                              f"{job.cycles_total} done")
-            if job is not None and job.status == "failed":
-                show_error(job.error or "the run failed", "Check the settings (the message names the problem) "
-                           "and start a new run; the cycles stored before the failure are kept.")
-            elif job is None and manifest.get("status") == "failed" and manifest.get("error"):
-                show_error(manifest["error"], "Start a new run with changed settings; stored cycles are kept.")
-            if n == 0:
-                st.info("The first cycle is running…" if running else "No cycle stored yet: press Step.")
-                return
-            map_col, batch_col = st.columns([3, 2], gap="medium")
-            with map_col:
-                map_view(run_dir, n, key="run_map")
-            with batch_col:
-                batch_view(run_dir, n)
-            curves_view(run_dir, n)
+    def _live_view() -> None:
+        job = registry().get(run_dir.name)
+        if running and (job is None or not job.running):
+            st.rerun()  # the job just ended: redraw the whole page (buttons back, polling off)
+        n = n_complete(run_dir)
+        total = run_cfg.cycles + 1
+        if job is not None and job.running:
+            st.progress(job.progress, text=f"Cycle {n} of {total} stored · job {job.cycles_done}/"
+                                          f"{job.cycles_total} done")
+        if job is not None and job.status == "failed":
+            show_error(job.error or "the run failed", "Check the settings (the message names the problem) "
+                       "and start a new run; the cycles stored before the failure are kept.")
+        elif job is None and manifest.get("status") == "failed" and manifest.get("error"):
+            show_error(manifest["error"], "Start a new run with changed settings; stored cycles are kept.")
+        if n == 0:
+            st.info("The first cycle is running…" if running else "No cycle stored yet: press Step.")
+            return
+        map_col, batch_col = st.columns([3, 2], gap="medium")
+        with map_col:
+            mapped = mapped_cycles(run_dir, n, job is not None and job.running)
+            if mapped:
+                # a new key per cycle count: the browser draws a fresh chart instead of patching the old one
+                map_view(run_dir, mapped, key=f"run_map_{mapped}")
+            else:
+                st.info("Laying out the first map (t-SNE of the gradient embeddings)…")
+        with batch_col:
+            batch_view(run_dir, n)
+        curves_view(run_dir, n)
 
-        live_view()
+    live_view()

@@ -242,6 +242,20 @@ def test_impossible_options_show_an_error(runs: Path) -> None:
     assert button(at, "run_step").disabled
 
 
+@pytest.mark.parametrize("page", ["pages/explore.py", "pages/export.py"])
+def test_explore_and_export_render_before_any_run_and_offer_past_runs(runs: Path, page: str) -> None:
+    at = open_app(page=page)
+    assert_clean(at)
+    assert "No runs yet" in at.info[0].value
+    run_dir = stored_run(runs, 1)
+    at = open_app(page=page)
+    assert_clean(at)
+    at.selectbox(key=f"{Path(page).stem}_pick_run").set_value(str(run_dir)).run()
+    assert_clean(at)
+    assert at.query_params["run"] == run_dir.name
+    assert at.get("plotly_chart") or at.get("download_button")
+
+
 def test_explore_page_shows_the_map_and_the_batch_table(runs: Path) -> None:
     run_dir = stored_run(runs, cycles_run=3)
     at = open_app(run_dir.name, page="pages/explore.py")
@@ -278,3 +292,49 @@ def test_export_page_offers_gif_tables_and_config(runs: Path) -> None:
     assert_clean(at)
     assert at.get("image"), "a preview of the GIF"
     assert "Download GIF" in [b.label for b in at.get("download_button")]
+
+
+# --- the engine side of the Export page (alcore.export), also behind `python -m alcore gif` -------------------
+def test_exported_tables_have_a_row_per_cycle_and_per_labelled_point(runs: Path) -> None:
+    from alcore import export
+
+    run_dir = stored_run(runs, cycles_run=3)
+    cycles = export.records_frame(run_dir)
+    assert list(cycles["cycle"]) == [0, 1, 2]
+    assert list(cycles["batch_size"]) == [20, 20, 0], "the final cycle (config cycles=2) only evaluates"
+    assert cycles["fallback_reason"].iloc[0] == "cold_start"
+    picks = export.selections_frame(run_dir)
+    assert len(picks) == 40 and picks["index"].is_unique
+    records = RunStore(run_dir).load_records()
+    assert set(picks["index"]) == set(np.concatenate([r.selected for r in records]).tolist())
+    import pandas as pd
+
+    assert pd.read_parquet(io.BytesIO(export.to_parquet_bytes(picks))).equals(picks)
+    assert pd.read_csv(io.BytesIO(export.to_csv_bytes(cycles)))["cycle"].tolist() == [0, 1, 2]
+
+
+def test_the_config_json_reproduces_the_run(runs: Path, tmp_path: Path) -> None:
+    from alcore import export
+    from alcore.config import ExperimentConfig
+
+    run_dir = stored_run(runs, cycles_run=2)
+    again = Experiment(ExperimentConfig.from_json(export.config_json(run_dir)), run_dir=tmp_path / "again")
+    again.run(2)
+    first, second = RunStore(run_dir).load_records(), RunStore(tmp_path / "again").load_records()
+    assert [list(r.selected) for r in first] == [list(r.selected) for r in second]
+
+
+def test_the_gif_has_one_frame_per_cycle_and_the_cli_writes_it(runs: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from alcore import export
+    from alcore.cli import main
+
+    run_dir = stored_run(runs, cycles_run=2)
+    data = export.run_gif_bytes(run_dir, size=(320, 240), max_points=150)
+    image = Image.open(io.BytesIO(data))
+    assert data[:6] == b"GIF89a" and image.size == (320, 240) and image.n_frames == 2
+    out = tmp_path / "run.gif"
+    assert main(["gif", str(run_dir), "--out", str(out), "--width", "320", "--height", "240",
+                 "--color-by", "state", "--no-curve"]) == 0
+    assert Image.open(out).n_frames == 2

@@ -114,7 +114,8 @@ def test_project_cycles_gives_one_aligned_frame_per_space_with_its_measurements(
     assert all(f.shape == (120, 2) and f.dtype == np.float32 for f in result.frames)
     assert np.isnan(result.displacement[0]) and all(np.isfinite(result.displacement[1:]))
     assert all(0.5 < t <= 1.0 for t in result.trustworthiness)
-    assert result.method[0] == "independent" and all(m in ("warm", "rescaled") for m in result.method[1:])
+    assert result.method[0] == "independent"
+    assert all(m in ("warm", "unanchored", "rescaled") for m in result.method[1:])
     assert all(s > 0 for s in result.seconds)
 
 
@@ -161,6 +162,29 @@ def test_a_warm_frame_that_loses_quality_is_redone_from_the_rescaled_previous_la
     result = project_cycles([(a, h), (a[shuffled], h[shuffled])], FAST, metric="gradient")
     assert result.method == ["independent", "rescaled"]
     assert result.trustworthiness[1] >= result.trustworthiness[0] - FAST.max_trust_drop
+
+
+def test_after_a_fallback_the_next_frames_step_back_down_to_the_anchored_warm_start():
+    _, factors = drifting_factors(m=200, cycles=1)
+    a, h, _ = factors[0]
+    shuffled = np.random.default_rng(5).permutation(len(a))
+    spaces = [(a, h)] + [(a[shuffled], h[shuffled])] * 3  # one upheaval, then nothing changes
+    result = project_cycles(spaces, FAST, metric="gradient")
+    assert result.method == ["independent", "rescaled", "unanchored", "warm"]
+    assert result.displacement[3] < result.displacement[2] < result.displacement[1]
+
+
+def test_an_anchor_that_costs_quality_is_dropped_before_falling_back_to_a_rescaled_start():
+    _, factors = drifting_factors(m=200, cycles=2, drift=0.05)
+    spaces = [(a, h) for a, h, _ in factors]
+    stiff = ProjectionSettings(n_iter=300, warm_iter=50, stiffness=1.0)
+    unguarded = project_cycles(spaces, ProjectionSettings(**{**stiff.to_dict(), "max_trust_drop": float("inf")}),
+                               metric="gradient")
+    guarded = project_cycles(spaces, stiff, metric="gradient")
+    assert unguarded.method == ["independent", "warm"]
+    assert unguarded.trustworthiness[1] < unguarded.trustworthiness[0] - stiff.max_trust_drop
+    assert guarded.method == ["independent", "unanchored"]
+    assert guarded.trustworthiness[1] >= guarded.trustworthiness[0] - stiff.max_trust_drop
 
 
 def test_procrustes_alignment_undoes_rotation_reflection_and_shift():

@@ -29,15 +29,15 @@ _METRIC_TITLES = {"test_accuracy": "test accuracy", "test_loss": "test loss", "t
 # --------------------------------------------------------------------------------------------
 def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray, fill) -> np.ndarray:
     """values[keys == q] for each q in query, ``fill`` where q is not a key."""
-    keys = np.asarray(keys, dtype=np.int64)
-    out = np.full(len(query), fill, dtype=np.asarray(values).dtype if len(values) else np.float64)
-    if len(keys) == 0:
+    keys, values = np.asarray(keys, dtype=np.int64), np.asarray(values)
+    out = np.full(len(query), fill, dtype=values.dtype if len(values) else np.float64)
+    if len(keys) == 0 or len(values) != len(keys):  # e.g. the final record scores nothing
         return out
     order = np.argsort(keys, kind="stable")
     pos = np.searchsorted(keys[order], query)
     pos = np.minimum(pos, len(keys) - 1)
     found = keys[order][pos] == query
-    out[found] = np.asarray(values)[order][pos[found]]
+    out[found] = values[order][pos[found]]
     return out
 
 

@@ -1,0 +1,177 @@
+"""alcore.viz.figures: the animated map and the curves, checked on their plotly structure."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from alcore.projection import ProjectionSettings, project_records
+from alcore.records import CycleRecord
+from alcore.viz import palette
+from alcore.viz.figures import (
+    diversity_figure,
+    frames_table,
+    learning_curve_figure,
+    map_figure,
+    run_curves_figure,
+    thumbnail_figure,
+    utility_histogram,
+)
+
+
+def fake_run(n_points=90, n_display=70, cycles=3, batch=5, n_classes=3, seed=0):
+    """Records with random factors and a map result with random frames: the figure code sees only arrays."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, n_points)
+    display = np.sort(rng.choice(n_points, n_display, replace=False))
+    labeled = rng.choice(display, batch, replace=False).tolist()
+    records = []
+    for t in range(cycles):
+        p = rng.dirichlet(np.ones(n_classes), n_points).astype(np.float32)
+        a = p.copy()
+        a[np.arange(n_points), p.argmax(1)] -= 1
+        h = rng.normal(size=(n_points, 4)).astype(np.float32)
+        pool = np.setdiff1d(np.arange(n_points), labeled)
+        utilities = rng.random(len(pool))
+        selected = pool[np.argsort(-utilities)[:batch]]
+        records.append(CycleRecord(cycle=t, n_labeled=len(labeled), strategy="margin", labeled_idx=np.array(labeled),
+                                   selected=selected, pool_idx=pool, utilities=utilities, display_idx=display,
+                                   display_probs=p[display], display_a=a[display], display_h=h[display],
+                                   selected_a=a[selected], selected_h=h[selected]))
+        labeled += selected.tolist()
+    return y, records
+
+
+@pytest.fixture(scope="module")
+def run():
+    y, records = fake_run()
+    result = project_records(records, settings=ProjectionSettings(n_iter=150, warm_iter=30, perplexity=10))
+    return y, records, result, frames_table(records, result, y, class_names=["cat", "dog", "owl"])
+
+
+def test_frames_table_has_one_row_per_cycle_and_point_with_the_right_states(run):
+    y, records, result, df = run
+    assert list(df.columns[:8]) == ["cycle", "idx", "x", "y", "label", "pred", "utility", "state"]
+    for r, frame in zip(records, result.frames):
+        part = df[df["cycle"] == r.cycle]
+        shown = part[part["in_display"]]
+        assert np.array_equal(shown["idx"], result.idx) and np.allclose(shown[["x", "y"]], frame)
+        assert set(part.loc[part["state"] == "selected", "idx"]) == set(r.selected.tolist())
+        labeled = part[part["state"] == "labeled"]
+        assert set(labeled["idx"]) == set(np.intersect1d(r.labeled_idx, part["idx"]).tolist())
+        assert labeled["utility"].isna().all()  # a labelled point is not a candidate
+        assert np.array_equal(shown["label"], y[result.idx])
+        assert np.array_equal(shown["pred"], r.display_probs.argmax(1))
+        assert set(part["label_name"]) <= {"cat", "dog", "owl"}
+
+
+def test_map_has_one_frame_per_cycle_with_stable_ids_fixed_axes_and_controls(run):
+    _, records, result, df = run
+    fig = map_figure(df, "label")
+    cycles = [r.cycle for r in records]
+    assert [f.name for f in fig.frames] == [str(c) for c in cycles]
+    ids = [tuple(f.data[0].ids) for f in fig.frames]
+    assert all(i == ids[0] for i in ids) and sorted(map(int, ids[0])) == result.idx.tolist()
+    assert tuple(fig.data[0].ids) == ids[0]
+    for frame, r in zip(fig.frames, records):  # the selected batch on top, per frame
+        assert sorted(int(i[1:]) for i in frame.data[1].ids) == sorted(r.selected.tolist())
+        assert list(frame.traces) == [0, 1]
+    xr, yr = fig.layout.xaxis.range, fig.layout.yaxis.range
+    assert fig.layout.xaxis.autorange is False and fig.layout.yaxis.autorange is False
+    assert xr[0] < df["x"].min() and xr[1] > df["x"].max() and yr[0] < df["y"].min() and yr[1] > df["y"].max()
+    assert all(f.layout.xaxis.range is None for f in fig.frames)  # no frame changes the ranges
+    labels = [b.label for b in fig.layout.updatemenus[0].buttons]
+    assert any("play" in b for b in labels) and any("pause" in b for b in labels)
+    assert [s.label for s in fig.layout.sliders[0].steps] == [str(c) for c in cycles]
+    assert fig.data[1].marker.symbol == "star"
+
+
+def test_map_colours_by_every_option_with_the_shared_palette(run):
+    _, _, _, df = run
+    for color_by in ("label", "pred", "utility", "state", "prediction"):
+        fig = map_figure(df, color_by)
+        values = np.asarray(fig.frames[0].data[0].marker.color, dtype=float)
+        assert len(values) == int(df[(df["cycle"] == 0) & df["in_display"]].shape[0])
+    fig = map_figure(df, "label", class_names=["cat", "dog", "owl"])
+    legend = {t.name: t.marker.color for t in fig.data[2:]}
+    assert legend == {"cat": palette.class_color(0), "dog": palette.class_color(1), "owl": palette.class_color(2)}
+    utility = np.asarray(map_figure(df, "utility").frames[0].data[0].marker.color, dtype=float)
+    labelled = (df[(df["cycle"] == 0) & df["in_display"]]["state"] == "labeled").to_numpy()
+    assert np.all(utility[labelled] == 0) and np.all((utility[~labelled] >= 0.05) & (utility[~labelled] <= 1))
+    with pytest.raises(ValueError, match="color_by"):
+        map_figure(df, "size")
+
+
+def test_map_switches_to_webgl_for_large_frames(run):
+    _, _, _, df = run
+    assert isinstance(map_figure(df).data[0], go.Scatter)
+    assert isinstance(map_figure(df, webgl=True).data[0], go.Scattergl)
+
+
+def curves_df():
+    rows = []
+    for strategy, base in (("random", 0.5), ("badge", 0.6)):
+        for seed in range(3):
+            for n in (10, 20, 30):
+                rows.append(dict(strategy=strategy, seed=seed, cycle=n // 10 - 1, n_labeled=n,
+                                 test_accuracy=base + 0.01 * n + 0.02 * seed, test_loss=1 - 0.01 * n,
+                                 div_class_entropy=0.1 * seed, div_mean_distance=n / 10))
+    return pd.DataFrame(rows)
+
+
+def test_learning_curve_shows_the_mean_over_seeds_and_a_min_max_band_in_the_strategy_colour():
+    df = curves_df()
+    fig = learning_curve_figure(df, "test_accuracy")
+    mean = {t.name: t for t in fig.data if t.showlegend is not False}
+    assert set(mean) == {"random", "badge"}
+    np.testing.assert_allclose(mean["badge"].y, [0.6 + 0.1 + 0.02, 0.6 + 0.2 + 0.02, 0.6 + 0.3 + 0.02])
+    assert mean["badge"].line.color == palette.strategy_color("badge")
+    bands = [t for t in fig.data if t.fill == "tonexty"]
+    assert len(bands) == 2
+    np.testing.assert_allclose(bands[0].y, [0.5 + 0.1, 0.5 + 0.2, 0.5 + 0.3])  # random's minimum over seeds
+    std = learning_curve_figure(df, "test_loss", band="std")
+    assert [t for t in std.data if t.fill == "tonexty"]
+    with pytest.raises(ValueError, match="band"):
+        learning_curve_figure(df, band="iqr")
+
+
+def test_a_strategy_has_the_same_colour_in_every_figure():
+    df = curves_df()
+    only_badge = df[df["strategy"] == "badge"]
+    colours = set()
+    for fig in (learning_curve_figure(df), learning_curve_figure(only_badge), diversity_figure(df),
+                run_curves_figure(only_badge)):
+        colours |= {t.line.color for t in fig.data if t.name == "badge" and t.mode == "lines+markers"}
+    assert colours == {palette.strategy_color("badge")}
+    assert palette.strategy_color("my_new_strategy") == palette.strategy_color("my_new_strategy")
+
+
+def test_diversity_figure_has_a_panel_per_metric():
+    fig = diversity_figure(curves_df())
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["class entropy", "mean distance"]
+    assert sum(1 for t in fig.data if t.showlegend) == 2  # one legend entry per strategy
+    with pytest.raises(ValueError, match="diversity"):
+        diversity_figure(curves_df().drop(columns=["div_class_entropy", "div_mean_distance"]))
+
+
+def test_utility_histogram_counts_the_pool_and_marks_the_batch():
+    u = np.array([0.1, 0.2, 0.2, 0.9, 0.95, np.nan])
+    mask = np.array([False, False, False, True, True, False])
+    fig = utility_histogram(u, mask, bins=5)
+    pool, batch, rug = fig.data
+    assert len(pool.x) == 3 and len(batch.x) == 2 and list(rug.x) == [0.9, 0.95]
+    assert pool.xbins.size == batch.xbins.size
+    with pytest.raises(ValueError, match="selected_mask"):
+        utility_histogram(u, mask[:3])
+
+
+def test_thumbnail_panel_tiles_the_images_with_captions():
+    images = np.random.default_rng(0).random((12, 8, 8))
+    fig = thumbnail_figure(images, [f"#{i}" for i in range(12)], cols=5)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (3 * (8 + 4), 5 * (8 + 1), 3) and z.dtype == np.uint8
+    assert [a.text for a in fig.layout.annotations] == [f"#{i}" for i in range(12)]
+    flat = thumbnail_figure(images.reshape(12, 64), image_shape=(8, 8))
+    assert np.asarray(flat.data[0].z).shape[2] == 3
