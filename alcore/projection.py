@@ -116,7 +116,9 @@ def _float_dtype(*arrays: np.ndarray) -> np.dtype:
     return np.result_type(*[np.asarray(x).dtype for x in arrays], np.float32)
 
 
-def gradient_gram(a: np.ndarray, h: np.ndarray, a2: np.ndarray | None = None, h2: np.ndarray | None = None) -> np.ndarray:
+def gradient_gram(
+    a: np.ndarray, h: np.ndarray, a2: np.ndarray | None = None, h2: np.ndarray | None = None
+) -> np.ndarray:
     """Gram matrix of ``g = a ⊗ h``: ``<g_i, g_j> = <a_i, a_j><h_i, h_j>`` (rows of the second set: a2, h2)."""
     dtype = _float_dtype(a, h)
     a, h = np.asarray(a, dtype), np.asarray(h, dtype)

@@ -162,7 +162,8 @@ def main() -> None:
     print("\nratios (same points, same process)")
     print(f"  warm frame {warm_seconds:.2f} s / independent frame {independent_seconds:.2f} s"
           f" = {warm_seconds / independent_seconds:.1%}")
-    print(f"  warm frame {warm_seconds:.2f} s / openTSNE TSNE.fit {full:.2f} s = {warm_seconds / full:.1%}   (target <= 30%)")
+    print(f"  warm frame {warm_seconds:.2f} s / openTSNE TSNE.fit {full:.2f} s = {warm_seconds / full:.1%}"
+          "   (target <= 30%)")
     print(f"  openTSNE warm start {own_warm:.2f} s / openTSNE TSNE.fit = {own_warm / full:.1%}   (for scale)")
     print(f"  displacement independent / warm = {moved_independent:.4f} / {moved_warm:.4f}"
           f" = {moved_independent / moved_warm:.1f}x   (target >= 5x)")
@@ -204,7 +205,8 @@ def main() -> None:
     start = time.perf_counter()
     map_figure(df, "label", webgl=False)
     map_seconds = time.perf_counter() - start
-    print(f"\ngif: {args.gif_frames} frames x {args.points} points, 720x480: {gif_seconds:.2f} s ({len(data) / 1e6:.2f} MB);"
+    print(f"\ngif: {args.gif_frames} frames x {args.points} points, 720x480: {gif_seconds:.2f} s"
+          f" ({len(data) / 1e6:.2f} MB);"
           f" with the learning-curve panel, coloured by utility: {gif_curve_seconds:.2f} s   (target < 5 s)")
     print(f"plotly map figure, {args.gif_frames} frames x {args.points} points: {map_seconds:.2f} s")
 

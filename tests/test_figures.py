@@ -94,11 +94,16 @@ def test_map_colours_by_every_option_with_the_shared_palette(run):
         values = np.asarray(fig.frames[0].data[0].marker.color, dtype=float)
         assert len(values) == int(df[(df["cycle"] == 0) & df["in_display"]].shape[0])
     fig = map_figure(df, "label", class_names=["cat", "dog", "owl"])
-    legend = {t.name: t.marker.color for t in fig.data[2:]}
+    legend = {t.name: t.marker.color for t in fig.data[3:]}
     assert legend == {"cat": palette.class_color(0), "dog": palette.class_color(1), "owl": palette.class_color(2)}
     utility = np.asarray(map_figure(df, "utility").frames[0].data[0].marker.color, dtype=float)
     labelled = (df[(df["cycle"] == 0) & df["in_display"]]["state"] == "labeled").to_numpy()
-    assert np.all(utility[labelled] == 0) and np.all((utility[~labelled] >= 0.05) & (utility[~labelled] <= 1))
+    assert np.all(utility[labelled] == 0) and np.all((utility[~labelled] >= 0.15) & (utility[~labelled] <= 1))
+    # the batch is coloured on the same per-cycle scale as every other point
+    batch = np.asarray(map_figure(df, "utility").frames[0].data[1].marker.color, dtype=float)
+    shown = df[(df["cycle"] == 0)]
+    expected = utility[np.isin(shown[shown["in_display"]]["idx"], shown[shown["state"] == "selected"]["idx"])]
+    assert sorted(batch[: len(expected)]) == sorted(expected)
     with pytest.raises(ValueError, match="color_by"):
         map_figure(df, "size")
 

@@ -18,6 +18,8 @@ from alcore.viz import palette
 COLOR_BY = ("label", "pred", "utility", "state")
 _COLOR_ALIASES = {"prediction": "pred", "class": "label", "labeled": "state"}
 FRAME_COLUMNS = ("cycle", "idx", "x", "y", "label", "pred", "utility", "state")
+#: Where utilities start on the map's colour scale; below it, a grey band for points without one.
+UTILITY_LOW = 0.15
 #: Above this many points per frame the map switches to WebGL (SVG tweens smoothly up to about 5k).
 WEBGL_ABOVE = 5000
 _METRIC_TITLES = {"test_accuracy": "test accuracy", "test_loss": "test loss", "test_macro_f1": "test macro-F1",
@@ -62,7 +64,9 @@ def _names(codes: np.ndarray, class_names: Sequence[str] | None) -> np.ndarray:
     return out
 
 
-def frames_table(records: Sequence, result, y_true: np.ndarray, class_names: Sequence[str] | None = None) -> pd.DataFrame:
+def frames_table(
+    records: Sequence, result, y_true: np.ndarray, class_names: Sequence[str] | None = None
+) -> pd.DataFrame:
     """One row per (cycle, point) of a ``ProjectionResult``: the data of the map and of the GIF.
 
     Columns: cycle, idx (global index), x, y, label (true class), pred (predicted class at that cycle),
@@ -136,9 +140,9 @@ def _categories(df: pd.DataFrame, color_by: str, class_names) -> tuple[list[str]
 
 
 def _color_values(part: pd.DataFrame, color_by: str, n_categories: int) -> np.ndarray:
-    if color_by == "utility":  # NaN -> 0 (grey band), utilities -> [0.05, 1] within the cycle
+    if color_by == "utility":  # NaN -> 0 (grey band), utilities -> [UTILITY_LOW, 1] within the cycle
         u = palette.normalise_utilities(part["utility"].to_numpy())
-        return np.where(np.isnan(u), 0.0, 0.05 + 0.95 * np.nan_to_num(u))
+        return np.where(np.isnan(u), 0.0, UTILITY_LOW + (1 - UTILITY_LOW) * np.nan_to_num(u))
     if color_by == "state":
         codes = part["state"].map({s: i for i, s in enumerate(palette.STATE_ORDER)}).to_numpy()
     else:
@@ -149,8 +153,8 @@ def _color_values(part: pd.DataFrame, color_by: str, n_categories: int) -> np.nd
 
 def _marker_scale(color_by: str, colors: list[str]) -> dict:
     if color_by == "utility":
-        stops = [[0.0, palette.MISSING_COLOR], [0.04, palette.MISSING_COLOR]]
-        grid = np.linspace(0.05, 1.0, len(palette.VIRIDIS))
+        stops = [[0.0, palette.MISSING_COLOR], [UTILITY_LOW - 0.02, palette.MISSING_COLOR]]
+        grid = np.linspace(UTILITY_LOW, 1.0, len(palette.VIRIDIS))
         stops += [[float(g), c] for g, c in zip(grid, palette.VIRIDIS)]
         return dict(colorscale=stops, cmin=0.0, cmax=1.0)
     n = len(colors)
@@ -212,16 +216,19 @@ def map_figure(
 
     def traces(cycle: int) -> list:
         part = groups[cycle]
-        points = part[in_display.loc[part.index].to_numpy()]
+        values = _color_values(part, color_by, len(colors))  # utilities scaled over the whole cycle
+        shown = in_display.loc[part.index].to_numpy()
+        on_top = (part["state"] == "selected").to_numpy()
+        points, batch = part[shown], part[on_top]
         labeled = (points["state"] == "labeled").to_numpy()
-        batch = part[(part["state"] == "selected").to_numpy()]
         marker = dict(
-            color=_color_values(points, color_by, len(colors)), size=np.where(labeled, point_size * 1.4, point_size),
+            color=values[shown], size=np.where(labeled, point_size * 1.4, point_size),
             line=dict(color=palette.EDGE_COLOR, width=np.where(labeled, 1.0, 0.0)), opacity=0.85, **scale,
         )
         if color_by == "utility":
-            marker["colorbar"] = dict(title="utility", tickvals=[0.02, 0.05, 1.0],
-                                      ticktext=["labelled", "low", "high (per cycle)"], len=0.6)
+            marker["colorbar"] = dict(title=dict(text="utility<br>(per cycle)"), len=0.6,
+                                      tickvals=[UTILITY_LOW / 2 - 0.01, UTILITY_LOW, 1.0],
+                                      ticktext=["labelled", "low", "high"])
         main = Scatter(
             x=points["x"].to_numpy(), y=points["y"].to_numpy(), ids=points["idx"].astype(str).to_numpy(),
             mode="markers", marker=marker, customdata=_hover(points), hovertemplate=_HOVER, name="points",
@@ -229,8 +236,8 @@ def map_figure(
         )
         top = Scatter(
             x=batch["x"].to_numpy(), y=batch["y"].to_numpy(), ids=("s" + batch["idx"].astype(str)).to_numpy(),
-            mode="markers", name="selected batch", customdata=_hover(batch), hovertemplate=_HOVER,
-            marker=dict(symbol="star", size=point_size * 2.6, color=_color_values(batch, color_by, len(colors)),
+            mode="markers", name="selected batch", customdata=_hover(batch), hovertemplate=_HOVER, showlegend=False,
+            marker=dict(symbol="star", size=point_size * 2.6, color=values[on_top],
                         line=dict(color=palette.EDGE_COLOR, width=1.2), **scale),
         )
         return [main, top]
@@ -241,6 +248,9 @@ def map_figure(
         return f"{title + ' · ' if title else ''}cycle {cycle}"
 
     fig = go.Figure(data=traces(cycles[0]))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="selected batch", hoverinfo="skip",
+                             marker=dict(symbol="star", size=12, color="#ffffff",
+                                         line=dict(color=palette.EDGE_COLOR, width=1.2))))
     for name, color in zip(names, colors):  # legend entries: constant, not animated
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, hoverinfo="skip",
                                  marker=dict(color=color, size=9)))
@@ -267,8 +277,8 @@ def map_figure(
         hovermode="closest", margin=dict(l=10, r=10, t=50, b=10),
         updatemenus=[dict(type="buttons", direction="left", buttons=[play, pause], showactive=False,
                           x=0.0, y=0.0, xanchor="left", yanchor="top", pad=dict(t=40, r=10))],
-        sliders=[dict(active=0, steps=steps, x=0.15, len=0.85, y=0.0, yanchor="top", pad=dict(t=30),
-                      currentvalue=dict(prefix="cycle ", visible=True),
+        sliders=[dict(active=0, steps=steps, x=0.2, len=0.8, y=0.0, yanchor="top", pad=dict(t=30),
+                      currentvalue=dict(prefix="cycle ", visible=True, xanchor="right"),
                       transition=dict(duration=transition_duration))],
     )
     return fig
