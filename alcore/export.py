@@ -4,7 +4,6 @@ Everything here reads the run folder only (``alcore.store``); the app and the CL
 """
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 from pathlib import Path
@@ -188,15 +187,7 @@ def run_frames_table(run_dir: str | Path, records=None, space: str = "gradient",
     records = store.load_records() if records is None else records
     dataset = run_dataset(run_dir) if dataset is None else dataset
     result = run_projection(run_dir, records, space, dataset)
-    return frames_table([_scored(r) for r in records], result, dataset.y, dataset.class_names)
-
-
-def _scored(record):
-    """The record with ``pool_idx`` emptied when it carries no utilities (the final, evaluation-only record and
-    cold-start records that scored nothing), so utility lookups find no candidates instead of failing."""
-    if len(record.utilities) == len(record.pool_idx):
-        return record
-    return dataclasses.replace(record, pool_idx=np.zeros(0, np.int64))
+    return frames_table(records, result, dataset.y, dataset.class_names)
 
 
 def run_gif_bytes(run_dir: str | Path, space: str = "gradient", size: tuple[int, int] = (720, 480),

@@ -323,7 +323,6 @@ def _step_less(run_dir: str, n: int, cycle: int) -> None:
     full = st.toggle("All parameters (slower)", value=False, key="learn_less_all",
                      help="Off: the last layer only (fast). On: every parameter, as LESS does by default.")
     with st.spinner("Computing Adam and SGD features at each checkpoint…"):
-        rep = _replay(run_dir, n, cycle)
         res = _less(run_dir, n, cycle, "all" if full else None)
     if not res["available"]:
         st.info(f"LESS is not available at this cycle: {res['reason']}.", icon=":material/info:")
