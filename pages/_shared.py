@@ -510,6 +510,18 @@ def config_form(key_prefix: str, defaults: ExperimentConfig | None = None) -> Ex
 
 
 # --- picking a run on pages that show one ---------------------------------------------------------
+def stored_run(key: str) -> tuple[Path, int]:
+    """The run this page shows and its number of stored cycles; stops the page with a hint when there is none."""
+    run_dir = current_run_dir() or pick_run(key)
+    if run_dir is None:
+        st.stop()
+    n = n_complete(run_dir)
+    if n == 0:
+        st.info("This run has no stored cycle yet: press Step on the Run page.", icon=":material/hourglass_empty:")
+        st.stop()
+    return run_dir, n
+
+
 def pick_run(key: str) -> Path | None:
     """When the URL names no run: a select box of past runs (choosing one puts it in the URL), or a hint."""
     runs = past_runs()

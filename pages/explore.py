@@ -6,18 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from alcore.export import batch_table, point_table, sample_images
-from pages._shared import (COLOR_BY, SPACES, current_run_dir, dataset_for, feature_names, load_records, map_figure,
-                           mapped_cycles, n_complete, pick_run, require_shell, run_config, selected_points, show_error)
+from pages._shared import (COLOR_BY, SPACES, dataset_for, feature_names, load_records, map_figure,
+                           mapped_cycles, require_shell, stored_run, run_config, selected_points, show_error)
 
 require_shell()
 st.title("Explore a run")
-run_dir = current_run_dir() or pick_run("explore")
-if run_dir is None:
-    st.stop()
-n = n_complete(run_dir)
-if n == 0:
-    st.info("This run has no stored cycle yet: press Step on the Run page.", icon=":material/hourglass_empty:")
-    st.stop()
+run_dir, n = stored_run("explore")
 
 config = run_config(run_dir)
 n_map = mapped_cycles(run_dir, n)  # while a worker runs, the frames it has laid out already

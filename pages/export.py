@@ -4,18 +4,12 @@ from __future__ import annotations
 import streamlit as st
 
 from alcore import export
-from pages._shared import (COLOR_BY, SPACES, current_run_dir, gif_bytes, mapped_cycles, n_complete, pick_run,
-                           require_shell, show_error, tables_for)
+from pages._shared import (COLOR_BY, SPACES, gif_bytes, mapped_cycles,
+                           require_shell, stored_run, show_error, tables_for)
 
 require_shell()
 st.title("Export a run")
-run_dir = current_run_dir() or pick_run("export")
-if run_dir is None:
-    st.stop()
-n = n_complete(run_dir)
-if n == 0:
-    st.info("This run has no stored cycle yet: press Step on the Run page.", icon=":material/hourglass_empty:")
-    st.stop()
+run_dir, n = stored_run("export")
 run_id = run_dir.name
 
 st.subheader("Animated GIF")

@@ -106,3 +106,12 @@ def assert_same_records(got: list[CycleRecord], want: list[CycleRecord]) -> None
 @pytest.fixture
 def same_records() -> Callable[[list[CycleRecord], list[CycleRecord]], None]:
     return assert_same_records
+
+
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private runs folder for app tests, with buttons that wait for their background job (ALCORE_SYNC)."""
+    root = tmp_path / "runs"
+    monkeypatch.setenv("ALCORE_RUNS_DIR", str(root))
+    monkeypatch.setenv("ALCORE_SYNC", "1")
+    return root

@@ -21,14 +21,6 @@ APP = str(REPO_ROOT / "app.py")
 TIMEOUT = 90
 
 
-@pytest.fixture
-def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "runs"
-    monkeypatch.setenv("ALCORE_RUNS_DIR", str(root))
-    monkeypatch.setenv("ALCORE_SYNC", "1")
-    return root
-
-
 def open_app(run_id: str | None = None, page: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     if run_id is not None:

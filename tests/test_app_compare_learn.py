@@ -23,14 +23,6 @@ LEARN = "pages/learn.py"
 TIMEOUT = 90
 
 
-@pytest.fixture
-def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "runs"
-    monkeypatch.setenv("ALCORE_RUNS_DIR", str(root))
-    monkeypatch.setenv("ALCORE_SYNC", "1")
-    return root
-
-
 def open_page(page: str, **query: str) -> AppTest:
     """The page inside the app shell (navigation, sidebar), as a user opens it."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
