@@ -115,3 +115,16 @@ def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ALCORE_RUNS_DIR", str(root))
     monkeypatch.setenv("ALCORE_SYNC", "1")
     return root
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's script runner (AppTest) installs the page it ran as ``sys.modules['__main__']``; a later test
+    that starts processes with the 'spawn' method (joblib fallbacks, Dask nannies) would re-run that page in every
+    child. Put pytest's own ``__main__`` back after each test."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
