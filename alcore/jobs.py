@@ -55,9 +55,11 @@ class Job:
 class JobRegistry:
     """Jobs by id. Thread-safe; one worker thread per job."""
 
-    def __init__(self) -> None:
+    def __init__(self, warm_up: bool = True) -> None:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        if warm_up:
+            threading.Thread(target=warm_up_imports, name="alcore-warm-up", daemon=True).start()
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -118,6 +120,19 @@ class JobRegistry:
                     store.update(status="failed", error=job.error)
         finally:
             job.finished = time.time()
+
+
+def warm_up_imports() -> None:
+    """Pay one-off import costs before the first click: torch's first optimizer pulls in torch._dynamo (about 1 s)
+    and openTSNE another second; a server that waits for a user can do both in the background."""
+    import importlib
+
+    import torch
+
+    importlib.import_module("openTSNE")
+
+    param = torch.zeros(1, requires_grad=True)
+    torch.optim.Adam([param]).step()
 
 
 def _remaining(run_dir: Path) -> int:
