@@ -277,7 +277,7 @@ def map_figure(
         hovermode="closest", margin=dict(l=10, r=10, t=50, b=10),
         updatemenus=[dict(type="buttons", direction="left", buttons=[play, pause], showactive=False,
                           x=0.0, y=0.0, xanchor="left", yanchor="top", pad=dict(t=40, r=10))],
-        sliders=[dict(active=0, steps=steps, x=0.2, len=0.8, y=0.0, yanchor="top", pad=dict(t=30),
+        sliders=[dict(active=0, steps=steps, x=0.3, len=0.7, y=0.0, yanchor="top", pad=dict(t=30),
                       currentvalue=dict(prefix="cycle ", visible=True, xanchor="right"),
                       transition=dict(duration=transition_duration))],
     )
