@@ -146,7 +146,7 @@ class Experiment:
         record.diagnostics = _plain(selection.diagnostics)
         record.diversity = metrics.batch_diversity(
             record.selected_a, record.selected_h, fixed=self.fixed_space(),
-            reference_idx=np.concatenate([self.split.pool]), covered_idx=labeled_after,
+            reference_idx=self.split.pool, covered_idx=labeled_after,
             batch_labels=record.selected_labels, labeled_labels=self.y[labeled_after], n_classes=self.n_classes)
         timings["diversity"] = time.perf_counter() - t
 

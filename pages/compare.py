@@ -77,6 +77,18 @@ def _open(comparison: compare.Comparison) -> None:
     st.session_state["compare_open"] = comparison.group_id
 
 
+def _create_and_open(*args, **kwargs) -> None:
+    """Create a comparison (``compare.create_comparison``), start its runs and show it; a bad config is an error."""
+    try:
+        comparison = compare.create_comparison(runs_root(), *args, **kwargs)
+    except ConfigError as err:
+        show_error(err)
+        return
+    _start(comparison)
+    _open(comparison)
+    st.rerun()
+
+
 def _current() -> compare.Comparison | None:
     group_id = st.query_params.get(COMPARE_PARAM) or st.session_state.get("compare_open")
     if not group_id:
@@ -102,16 +114,9 @@ def _setup(has_current: bool) -> None:
                                     key="compare_preset", help="Ready-made teaching demos from assets/presets.")
                 st.caption(options[name]["shows"])
                 if st.button("Run this demo", key="compare_run_preset", icon=":material/play_arrow:", type="primary"):
-                    try:
-                        p = presets.load_preset(name)
-                        comparison = compare.create_comparison(runs_root(), p["base"], p["strategies"], p["seeds"],
-                                                               p["strategy_options"], title=p["title"], preset=name)
-                    except ConfigError as err:
-                        show_error(err)
-                    else:
-                        _start(comparison)
-                        _open(comparison)
-                        st.rerun()
+                    p = presets.load_preset(name)
+                    _create_and_open(p["base"], p["strategies"], p["seeds"], p["strategy_options"],
+                                     title=p["title"], preset=name)
         with custom:
             st.caption("Dataset, model and training are shared by every run; the Strategy box below only sets that "
                        "strategy's options. Choose the strategies to compare and the number of seeds further down.")
@@ -126,14 +131,7 @@ def _setup(has_current: bool) -> None:
                                                "initialisation and first batch, so differences are the strategy's."))
             if st.button("Start comparison", key="compare_start", icon=":material/play_arrow:", type="primary",
                          disabled=base is None or not chosen):
-                try:
-                    comparison = compare.create_comparison(runs_root(), base, chosen, range(n_seeds))
-                except ConfigError as err:
-                    show_error(err)
-                else:
-                    _start(comparison)
-                    _open(comparison)
-                    st.rerun()
+                _create_and_open(base, chosen, range(n_seeds))
         with past:
             groups = compare.list_comparisons(runs_root())
             if not groups:
