@@ -330,6 +330,17 @@ def attach_upload(config: ExperimentConfig, run_dir: str | Path) -> ExperimentCo
     return dataclasses.replace(config, dataset_options=options)
 
 
+def _parse_sizes(text: str, what: str, option: str, options: dict, errors: list) -> None:
+    """Comma-separated positive integers into ``options[option]``, or a ConfigError naming ``what``."""
+    try:
+        sizes = [int(x) for x in text.replace(" ", "").split(",") if x]
+        if not sizes or min(sizes) < 1:
+            raise ValueError
+        options[option] = sizes
+    except ValueError:
+        errors.append(ConfigError(f"{what} {text!r}: give positive integers separated by commas"))
+
+
 def config_form(key_prefix: str, defaults: ExperimentConfig | None = None) -> ExperimentConfig | None:
     """Dataset, model and strategy controls with help text; the validated config, or None after an ``st.error``.
 
@@ -406,24 +417,11 @@ def config_form(key_prefix: str, defaults: ExperimentConfig | None = None) -> Ex
             hidden = st.text_input("Hidden layer sizes", value=", ".join(map(str, given["hidden"])),
                                    key=k + "hidden", help="Comma-separated widths of the hidden layers, e.g. 128 or "
                                    "256, 128. The last one is the size of the features h used by BADGE and the map.")
-            try:
-                sizes = [int(x) for x in hidden.replace(" ", "").split(",") if x]
-                if not sizes or min(sizes) < 1:
-                    raise ValueError
-                model_options["hidden"] = sizes
-            except ValueError:
-                errors.append(ConfigError(f"hidden layer sizes {hidden!r}: give positive integers separated by commas"))
+            _parse_sizes(hidden, "hidden layer sizes", "hidden", model_options, errors)
         if "channels" in model_defaults:
             channels = st.text_input("Convolution channels", value=", ".join(map(str, given["channels"])),
                                      key=k + "channels", help="Comma-separated channel counts of the conv layers.")
-            try:
-                sizes = [int(x) for x in channels.replace(" ", "").split(",") if x]
-                if not sizes or min(sizes) < 1:
-                    raise ValueError
-                model_options["channels"] = sizes
-            except ValueError:
-                errors.append(ConfigError(f"convolution channels {channels!r}: give positive integers separated by "
-                                          "commas"))
+            _parse_sizes(channels, "convolution channels", "channels", model_options, errors)
         if "dropout" in model_defaults:
             model_options["dropout"] = st.slider(
                 "Dropout", 0.0, 0.9, float(given["dropout"]), 0.05, key=k + f"dropout_{model}",

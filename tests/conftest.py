@@ -128,3 +128,18 @@ def _keep_main_module():
     yield
     if main is not None:
         sys.modules["__main__"] = main
+
+
+def pool_state(X, labeled=(), y=None, n_classes: int = 3, model=None, seed: int = 0):
+    """A PoolState over rows X (all of them pool except ``labeled``), labels cycling through the classes, an
+    untrained logistic regression unless ``model`` is given: the fixture of the embedding-based strategies."""
+    from alcore.models import LogReg
+    from alcore.strategies import PoolState
+
+    X = torch.as_tensor(np.asarray(X), dtype=torch.float32)
+    n = len(X)
+    labeled = np.asarray(labeled, dtype=np.int64)
+    y = np.arange(n) % n_classes if y is None else np.asarray(y)
+    return PoolState(X=X, pool_idx=np.setdiff1d(np.arange(n), labeled), labeled_idx=labeled, labeled_y=y[labeled],
+                     target_idx=np.zeros(0, np.int64), target_y=np.zeros(0, np.int64), n_classes=n_classes,
+                     model=model if model is not None else LogReg(X.shape[1], n_classes), seed=seed)

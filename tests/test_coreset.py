@@ -5,22 +5,11 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
 
-from alcore.models import LogReg
-from alcore.strategies import PoolState, get
+from alcore.strategies import get
 from alcore.spaces import min_sq_distances
 from alcore.strategies.coreset import k_center_greedy
-
-
-def make_state(X, labeled=(), y=None, n_classes=3, model=None) -> PoolState:
-    X = torch.as_tensor(np.asarray(X), dtype=torch.float32)
-    n = len(X)
-    labeled = np.asarray(labeled, dtype=np.int64)
-    y = np.arange(n) % n_classes if y is None else np.asarray(y)
-    return PoolState(X=X, pool_idx=np.setdiff1d(np.arange(n), labeled), labeled_idx=labeled, labeled_y=y[labeled],
-                     target_idx=np.zeros(0, np.int64), target_y=np.zeros(0, np.int64), n_classes=n_classes,
-                     model=model if model is not None else LogReg(X.shape[1], n_classes))
+from conftest import pool_state as make_state
 
 
 def radius(Z: np.ndarray, centres) -> float:

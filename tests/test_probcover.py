@@ -6,22 +6,11 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
-from alcore.models import LogReg
 from alcore.spaces import l2_normalize
-from alcore.strategies import PoolState, get
+from alcore.strategies import get
 from alcore.strategies import probcover as pc
-
-
-def make_state(X, labeled=(), n_classes=3, seed=0) -> PoolState:
-    X = torch.as_tensor(np.asarray(X), dtype=torch.float32)
-    n = len(X)
-    labeled = np.asarray(labeled, dtype=np.int64)
-    y = np.arange(n) % n_classes
-    return PoolState(X=X, pool_idx=np.setdiff1d(np.arange(n), labeled), labeled_idx=labeled, labeled_y=y[labeled],
-                     target_idx=np.zeros(0, np.int64), target_y=np.zeros(0, np.int64), n_classes=n_classes,
-                     model=LogReg(X.shape[1], n_classes), seed=seed)
+from conftest import pool_state as make_state
 
 
 def dense_adjacency(Z: np.ndarray, delta: float) -> np.ndarray:
