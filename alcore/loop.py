@@ -10,6 +10,7 @@ import torch
 
 from alcore import data, metrics, strategies
 from alcore.config import ExperimentConfig
+from alcore.gradients import gradient_factors
 from alcore.models import ALModel, build_model, predict, resolve_device
 from alcore.projection import display_subset
 from alcore.records import CycleRecord
@@ -222,9 +223,7 @@ def _factors(model: ALModel, X: torch.Tensor, device) -> tuple[np.ndarray, np.nd
     """(probs, a, h) for rows X: a = p - onehot(argmax p), h = penultimate features."""
     logits, h = predict(model, X, device)
     p = torch.softmax(logits.double(), dim=1)
-    a = p.clone()
-    if len(p):
-        a[torch.arange(len(p)), p.argmax(dim=1)] -= 1.0
+    a, _ = gradient_factors(p, h)
     return p.float().numpy(), a.float().numpy(), h.numpy()
 
 

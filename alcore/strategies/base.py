@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from alcore.gradients import gradient_factors
 from alcore.models import ALModel, predict
 from alcore.spaces import fixed_embedding
 from alcore.train import TrainResult, TrainSettings
@@ -91,10 +92,7 @@ class PoolState:
     @cached_property
     def pool_a(self) -> torch.Tensor:
         """a = p - onehot(argmax p): dL/dz at the hallucinated label (STRATEGIES.md §0.1)."""
-        p = self.pool_probs.float()
-        a = p.clone()
-        a[torch.arange(len(p)), p.argmax(dim=1)] -= 1.0
-        return a
+        return gradient_factors(self.pool_probs.float(), self.pool_h)[0]
 
     def fixed_embedding(self) -> np.ndarray:
         """Fixed embedding over all rows (not only the pool): standardised inputs, PCA <= 64 dims."""
