@@ -93,7 +93,7 @@ class Experiment:
         is_final = cycle >= cfg.cycles or len(pool) == 0
 
         t = time.perf_counter()
-        model, train_result = self._train(cycle)
+        model, train_result = self.train_cycle(cycle)
         timings["train"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -151,8 +151,12 @@ class Experiment:
             batch_labels=record.selected_labels, labeled_labels=self.y[labeled_after], n_classes=self.n_classes)
         timings["diversity"] = time.perf_counter() - t
 
-    def _train(self, cycle: int) -> tuple[ALModel, TrainResult]:
-        """Retrain from the seeded initialisation (default) or continue from last cycle's weights (warm start)."""
+    def train_cycle(self, cycle: int, labeled: np.ndarray | None = None) -> tuple[ALModel, TrainResult]:
+        """The model of ``cycle``, trained on ``labeled`` (default: the labels bought so far).
+
+        Retrains from the seeded initialisation (default) or continues from last cycle's weights (warm start),
+        with the cycle's own training seed, so replaying a stored cycle gives the run's model back.
+        """
         cfg = self.config
         if cfg.warm_start and self._warm_model is not None:
             model = self._warm_model
@@ -160,7 +164,7 @@ class Experiment:
             model = build_model(cfg.model, self.X.shape[1], self.n_classes, self.dataset.sample_shape,
                                 seed=cfg.seed, **cfg.model_options)
         model.to(self.device)
-        idx = self.labeled
+        idx = self.labeled if labeled is None else np.asarray(labeled, dtype=np.int64)
         result = train_model(model, self.X[idx], torch.as_tensor(self.y[idx], dtype=torch.long),
                              self.train_settings, seed=_cycle_seed(cfg.seed, cycle), device=self.device)
         return model, result

@@ -325,8 +325,7 @@ def replay(config: ExperimentConfig, record: CycleRecord, dataset=None) -> Repla
     from alcore.loop import Experiment
 
     exp = Experiment(config, dataset=dataset)  # no run_dir: nothing is written
-    exp.labeled = np.asarray(record.labeled_idx, dtype=np.int64)
-    model, result = exp._train(record.cycle)
+    model, result = exp.train_cycle(record.cycle, record.labeled_idx)
     logits, _ = predict(model, exp.X[np.asarray(record.display_idx)], exp.device)
     p = torch.softmax(logits.double(), 1).numpy()
     err = float(np.abs(p - record.display_probs).max()) if p.size and record.display_probs.size else 0.0
