@@ -52,6 +52,7 @@ class Experiment:
         self.display_idx = display_subset(self.y, self.split.pool, n_max=config.display_size, random_state=config.seed)
         self.records: list[CycleRecord] = []
         self._fixed: np.ndarray | None = None
+        self._nearest_sq: np.ndarray | None = None  # pool rows' squared distance to the labelled set (fixed space)
         self._warm_model: ALModel | None = None
         self.store = RunStore(run_dir) if run_dir is not None else None
         if self.store is not None and not self.store.exists():
@@ -145,11 +146,26 @@ class Experiment:
         record.selected, record.selected_labels, record.batch_size = chosen, self.y[chosen], len(chosen)
         record.utilities, record.fallback_reason = selection.utilities, selection.fallback_reason
         record.diagnostics = _plain(selection.diagnostics)
+        self._nearest_sq = metrics.nearest_covered_sq(self.fixed_space(), self.split.pool, chosen,
+                                                      self._covered_sq())
         record.diversity = metrics.batch_diversity(
             record.selected_a, record.selected_h, fixed=self.fixed_space(),
             reference_idx=self.split.pool, covered_idx=labeled_after,
-            batch_labels=record.selected_labels, labeled_labels=self.y[labeled_after], n_classes=self.n_classes)
+            batch_labels=record.selected_labels, labeled_labels=self.y[labeled_after], n_classes=self.n_classes,
+            nearest_sq=self._nearest_sq)
         timings["diversity"] = time.perf_counter() - t
+
+    def _covered_sq(self) -> np.ndarray | None:
+        """The running nearest-labelled distances before this cycle's batch, rebuilt in the order the labels were
+        bought (initial labels, then each stored batch), so a resumed run computes exactly what an uninterrupted
+        one did."""
+        if self._nearest_sq is None:
+            batches = [self.initial_labeled] + [r.selected for r in self.records]
+            for batch in batches:
+                if len(batch):
+                    self._nearest_sq = metrics.nearest_covered_sq(self.fixed_space(), self.split.pool, batch,
+                                                                  self._nearest_sq)
+        return self._nearest_sq
 
     def train_cycle(self, cycle: int, labeled: np.ndarray | None = None) -> tuple[ALModel, TrainResult]:
         """The model of ``cycle``, trained on ``labeled`` (default: the labels bought so far).

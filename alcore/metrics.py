@@ -28,7 +28,8 @@ def evaluate(model: ALModel, X: torch.Tensor, y: np.ndarray, device: torch.devic
 
 def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, reference_idx: np.ndarray,
                     covered_idx: np.ndarray, batch_labels: np.ndarray, labeled_labels: np.ndarray,
-                    n_classes: int, lam: float = 1e-6, delta: float | None = None) -> dict[str, float]:
+                    n_classes: int, lam: float = 1e-6, delta: float | None = None,
+                    nearest_sq: np.ndarray | None = None) -> dict[str, float]:
     """Diversity of one batch (§8.1).
 
     ``a``, ``h``: the batch's gradient factors under the selection-time model. ``fixed``: the fixed reference
@@ -36,6 +37,8 @@ def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, referenc
     ``covered_idx`` (labelled set plus this batch). ``labeled_labels``: every label known after the batch.
     ``delta``: ProbCover's ball radius (its ``diagnostics["delta"]``); when given, adds ``delta_coverage``, the
     fraction of reference rows within ``delta`` of a covered row on the L2-normalised fixed embedding (§5.2).
+    ``nearest_sq``: the squared distance of each reference row to the covered set when the caller keeps it up to
+    date batch by batch (``nearest_covered_sq``); coverage then costs O(|reference|) instead of a full search.
     """
     a = np.asarray(a, np.float64)
     h = np.asarray(h, np.float64)
@@ -50,7 +53,10 @@ def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, referenc
     else:
         out["mean_pairwise_distance"] = float("nan")
     out.update(normalized_logdet(a, h, lam))
-    out.update(coverage(fixed, reference_idx, covered_idx))
+    if nearest_sq is None:
+        out.update(coverage(fixed, reference_idx, covered_idx))
+    else:
+        out.update(_coverage_summary(np.sqrt(nearest_sq)))
     if delta is not None:
         out["delta_coverage"] = delta_coverage(fixed, reference_idx, covered_idx, delta)
     out.update(class_balance(batch_labels, labeled_labels, n_classes))
@@ -80,7 +86,19 @@ def coverage(fixed: np.ndarray, reference_idx: np.ndarray, covered_idx: np.ndarr
     """
     if len(covered_idx) == 0 or len(reference_idx) == 0:
         return {"coverage_radius": float("nan"), "mean_nearest_labeled": float("nan")}
-    d = _nearest_distance(np.asarray(fixed), reference_idx, covered_idx)
+    return _coverage_summary(_nearest_distance(np.asarray(fixed), reference_idx, covered_idx))
+
+
+def nearest_covered_sq(fixed: np.ndarray, reference_idx: np.ndarray, new_idx: np.ndarray,
+                       nearest_sq: np.ndarray | None = None) -> np.ndarray:
+    """Squared distance of each reference row to its nearest covered row, after ``new_idx`` joins the covered
+    set: a running minimum, so each batch costs O(|reference| · |batch| · d)."""
+    fixed = np.asarray(fixed, dtype=np.float64)
+    d2 = min_sq_distances(fixed[np.asarray(reference_idx)], fixed[np.asarray(new_idx, dtype=np.int64)])
+    return d2 if nearest_sq is None else np.minimum(nearest_sq, d2)
+
+
+def _coverage_summary(d: np.ndarray) -> dict[str, float]:
     return {"coverage_radius": float(d.max()), "mean_nearest_labeled": float(d.mean())}
 
 

@@ -204,3 +204,17 @@ def test_summary_table_aulc_of_constant_curves_is_the_constant():
     assert table.loc["random", "aulc_mean"] == pytest.approx(0.5)
     assert table.loc["other", "aulc_mean"] == pytest.approx(0.7)
     assert table.loc["other", "aulc_ci95"] == pytest.approx(0.0)
+
+
+def test_running_nearest_distances_equal_a_full_search_after_every_batch():
+    rng = np.random.default_rng(0)
+    fixed = rng.normal(size=(300, 5))
+    reference = np.arange(300)
+    batches = [rng.choice(300, 7, replace=False) for _ in range(4)]
+    running, covered = None, np.zeros(0, np.int64)
+    for batch in batches:
+        running = metrics.nearest_covered_sq(fixed, reference, batch, running)
+        covered = np.concatenate([covered, batch])
+        full = metrics.coverage(fixed, reference, covered)
+        assert metrics._coverage_summary(np.sqrt(running)) == pytest.approx(full, rel=1e-12)
+        assert np.all(running[covered] <= 1e-9)
