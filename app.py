@@ -9,8 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import (current_run_dir, guard, past_runs, run_dir_for, run_label, run_status, set_current_run,
-                           shell_ran, sync_run_param)
+from pages._shared import (current_run_dir, guard, past_runs, registry, run_dir_for, run_label, run_status,
+                           set_current_run, shell_ran, sync_run_param)
 
 st.set_page_config(page_title="Active-learning explorer", page_icon=":material/scatter_plot:", layout="wide")
 
@@ -55,3 +55,4 @@ with st.sidebar:
 
 with guard():  # an unexpected error becomes an st.error with what to do; the traceback goes to the server log
     page.run()
+registry()  # the server's job registry; creating it (once) imports the engine and torch in the background

@@ -85,14 +85,15 @@ class ExperimentConfig:
         except (TypeError, ValueError) as err:
             raise ConfigError(f"every config value must be plain JSON (numbers, strings, lists, dicts): {err}") \
                 from None
-        strategy_cls = strategies.get_class(self.strategy)
-        if strategy_cls.needs_target and self.target_size == 0:
+        if strategies.spec(self.strategy).needs_target and self.target_size == 0:
             raise ConfigError(
                 f"strategy {self.strategy!r} scores the pool against a labelled target set: "
                 "set target_size > 0 (e.g. 50), optionally with target_classes"
             )
+        if not self.strategy_options:
+            return  # the defaults are valid; checking them would import the strategy (and torch) for nothing
         try:
-            strategy_cls(**self.strategy_options)
+            strategies.get(self.strategy, **self.strategy_options)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"strategy_options for {self.strategy!r}: {err}") from None
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable
 
 from alcore.config import ExperimentConfig
-from alcore.loop import Experiment
 from alcore.store import RunStore
 
 
@@ -93,6 +92,8 @@ class JobRegistry:
               on_cycle: Callable | None) -> None:
         job.status = "running"
         try:
+            from alcore.loop import Experiment  # here: the app lists and polls jobs without importing torch
+
             experiments = []
             for run_dir, config in zip(job.run_dirs, configs):
                 exists = RunStore(run_dir).exists()
@@ -123,13 +124,15 @@ class JobRegistry:
 
 
 def warm_up_imports() -> None:
-    """Pay one-off import costs before the first click: torch's first optimizer pulls in torch._dynamo (about 1 s)
-    and openTSNE another second; a server that waits for a user can do both in the background."""
+    """Pay one-off import costs before the first click: the engine and torch (about 1.5 s; the app's first render
+    does not import them), torch's first optimizer step (torch._dynamo, about 1 s) and openTSNE (another second);
+    a server that waits for a user can do all of it in the background."""
     import importlib
 
     import torch
 
-    importlib.import_module("openTSNE")
+    for module in ("alcore.loop", "alcore.projection", "openTSNE", "sklearn.model_selection"):
+        importlib.import_module(module)
 
     param = torch.zeros(1, requires_grad=True)
     torch.optim.Adam([param]).step()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from alcore import data, strategies
+from alcore import catalog, data, strategies
 from alcore.config import MODELS, OPTIMIZERS, ConfigError, ExperimentConfig
 from alcore.data import DatasetError
 from alcore.jobs import JobRegistry
@@ -240,20 +239,6 @@ def show_error(err: BaseException | str, what_to_do: str | None = None) -> None:
 
 
 # --- the experiment form --------------------------------------------------------------------------
-def option_help(cls: type) -> dict[str, str]:
-    """Trailing ``# comments`` of an ``Options`` dataclass's fields, used as the widgets' help text."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    found = {}
-    for line in source.splitlines():
-        m = re.match(r"\s*(\w+)\s*:[^#]*#\s*(.+)$", line)
-        if m:
-            found[m.group(1)] = m.group(2).strip()
-    return found
-
-
 def _option_widget(key: str, name: str, default: Any, help_text: str) -> Any:
     """One widget for one option, by the type of its default; JSON text for anything not a plain scalar."""
     label = name.replace("_", " ")
@@ -275,14 +260,6 @@ def _option_widget(key: str, name: str, default: Any, help_text: str) -> Any:
         raise ConfigError(f"option {name!r}: {text!r} is not valid JSON (e.g. 0.5, [1, 2], null)") from None
 
 
-def _field_default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
-    return None
-
-
 def _differs(value: Any, default: Any) -> bool:
     """Compare through JSON, so [128] equals (128,) and 1 equals 1.0."""
     as_json = lambda v: json.dumps(v, sort_keys=True, default=list)  # noqa: E731
@@ -291,15 +268,6 @@ def _differs(value: Any, default: Any) -> bool:
             isinstance(value, (int, float)) and isinstance(default, (int, float)) and float(value) == float(default))
     except (TypeError, ValueError):
         return True
-
-
-def _model_defaults(model: str) -> dict[str, Any]:
-    """The keyword options of a model class with their defaults (read from its signature)."""
-    from alcore import models
-
-    cls = {"logreg": models.LogReg, "mlp": models.MLP, "cnn": models.CNN}[model]
-    return {p.name: p.default for p in inspect.signature(cls).parameters.values()
-            if p.default is not inspect.Parameter.empty}
 
 
 def _stage_upload(upload) -> tuple[Path, data.Dataset]:
@@ -405,7 +373,7 @@ def config_form(key_prefix: str, defaults: ExperimentConfig | None = None) -> Ex
     # model
     model = st.selectbox("Model", MODELS, index=MODELS.index(d.model), key=k + "model",
                          help=" ".join(MODEL_HELP.values()), format_func=lambda m: m)
-    model_defaults = _model_defaults(model)
+    model_defaults = catalog.model_defaults(model)
     given = {**model_defaults, **(d.model_options if d.model == model else {})}
     model_options: dict[str, Any] = {}
     with st.expander("Model and training options"):
@@ -443,26 +411,24 @@ def config_form(key_prefix: str, defaults: ExperimentConfig | None = None) -> Ex
     names = list(strategies.available())
     strategy = st.selectbox("Strategy", names, index=names.index(d.strategy) if d.strategy in names else 0,
                             key=k + "strategy", help="How the next batch is chosen from the unlabelled pool.")
-    cls = strategies.get_class(strategy)
-    st.caption(cls.description)
+    spec = strategies.spec(strategy)  # read from the source: the form does not import torch
+    st.caption(spec.description)
     values["strategy"] = strategy
     strategy_options: dict[str, Any] = {}
-    option_fields = [f for f in dataclasses.fields(cls.Options)]
-    if option_fields:
-        helps = option_help(cls.Options)
+    if spec.options:
         with st.expander(f"{strategy} options"):
-            for f in option_fields:
-                default = _field_default(f)
-                if d.strategy == strategy and f.name in d.strategy_options:
-                    default = d.strategy_options[f.name]
+            for option in spec.options:
+                default = option.default
+                if d.strategy == strategy and option.name in d.strategy_options:
+                    default = d.strategy_options[option.name]
                 try:
-                    value = _option_widget(f"{k}st_{strategy}_{f.name}", f.name, default,
-                                           helps.get(f.name, f"Option {f.name} of {strategy}."))
+                    value = _option_widget(f"{k}st_{strategy}_{option.name}", option.name, default,
+                                           option.help or f"Option {option.name} of {strategy}.")
                 except ConfigError as err:
                     errors.append(err)
                     continue
-                if _differs(value, _field_default(f)):
-                    strategy_options[f.name] = value
+                if _differs(value, option.default):
+                    strategy_options[option.name] = value
     values["strategy_options"] = strategy_options
 
     # budget

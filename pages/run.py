@@ -12,7 +12,6 @@ import streamlit as st
 
 from alcore.config import ConfigError, ExperimentConfig
 from alcore.data import DatasetError
-from alcore.loop import Experiment
 from alcore.store import RunStore, new_run_id
 from pages._shared import (attach_upload, batch_view, config_form, current_run_dir, curves_view, dataset_for, guard,
                            map_view, mapped_cycles, n_complete, registry, require_shell, run_config, runs_root,
@@ -33,6 +32,8 @@ def _same(a: ExperimentConfig, b: ExperimentConfig) -> bool:
 
 def _new_run(config: ExperimentConfig):
     """Create a run folder for ``config`` (validating it against the data) and return its folder, or None."""
+    from alcore.loop import Experiment  # here: the first render does not wait for torch
+
     run_dir = runs_root() / new_run_id(config.strategy)
     try:
         config = attach_upload(config, run_dir)

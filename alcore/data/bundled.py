@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from sklearn import datasets as sk_datasets
-
 from .dataset import Dataset, validate_arrays
+
+
+def _sk_datasets():
+    """scikit-learn's datasets module, imported on first use: importing scikit-learn costs ~0.8 s, which the app's
+    first render should not pay."""
+    from sklearn import datasets
+    return datasets
+
 
 _DIGITS_MAX_PIXEL = 16.0  # load_digits pixels are counts 0..16
 
 
 def load_digits() -> Dataset:
     """8x8 handwritten digits; pixels scaled to [0, 1] like the downloaded image datasets."""
-    bunch = sk_datasets.load_digits()
+    bunch = _sk_datasets().load_digits()
     return validate_arrays(
         bunch.data / _DIGITS_MAX_PIXEL,
         bunch.target,
@@ -24,17 +30,17 @@ def load_digits() -> Dataset:
 
 def load_iris() -> Dataset:
     """Fisher's iris flowers: 150 samples, 4 measurements, 3 species."""
-    return _load_tabular("iris", sk_datasets.load_iris())
+    return _load_tabular("iris", _sk_datasets().load_iris())
 
 
 def load_wine() -> Dataset:
     """Wine cultivars: 178 samples, 13 chemical measurements, 3 classes."""
-    return _load_tabular("wine", sk_datasets.load_wine())
+    return _load_tabular("wine", _sk_datasets().load_wine())
 
 
 def load_breast_cancer() -> Dataset:
     """Wisconsin breast cancer: 569 samples, 30 cell-nucleus features, malignant or benign."""
-    return _load_tabular("breast_cancer", sk_datasets.load_breast_cancer())
+    return _load_tabular("breast_cancer", _sk_datasets().load_breast_cancer())
 
 
 def _load_tabular(name: str, bunch) -> Dataset:

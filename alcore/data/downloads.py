@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from .dataset import Dataset, DatasetError, check_int, validate_arrays
 
@@ -177,6 +176,8 @@ def _stratified_subsample(labels: np.ndarray, n_samples: int, random_state: int)
     """Sorted indices of a stratified, seeded subsample; all indices if n_samples covers them."""
     if n_samples >= len(labels):
         return np.arange(len(labels))
+    from sklearn.model_selection import train_test_split  # here: the app's first render skips scikit-learn
+
     index, _ = train_test_split(
         np.arange(len(labels)), train_size=n_samples, stratify=labels, random_state=random_state
     )

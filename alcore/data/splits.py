@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from .dataset import DatasetError, check_int
 
@@ -156,6 +155,8 @@ def _draw(index: np.ndarray, y: np.ndarray, k: int, random_state: int) -> tuple[
     labels = y[index]
     _, counts = np.unique(labels, return_counts=True)
     stratify = labels if (counts.min() >= 2 and k >= len(counts) and len(index) - k >= len(counts)) else None
+    from sklearn.model_selection import train_test_split  # here: the app's first render skips scikit-learn
+
     kept, drawn = train_test_split(index, test_size=k, stratify=stratify, random_state=random_state)
     return kept, drawn
 

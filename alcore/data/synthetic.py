@@ -7,8 +7,8 @@ Every generator returns float32 directly from its arrays, so a large pool
 from __future__ import annotations
 
 import numpy as np
-from sklearn import datasets as sk_datasets
 
+from .bundled import _sk_datasets
 from .dataset import MIN_SAMPLES, Dataset, DatasetError, check_float, check_int, validate_arrays
 
 DEFAULT_N_SAMPLES = 1000
@@ -20,7 +20,7 @@ def load_moons(*, n_samples: int = DEFAULT_N_SAMPLES, noise: float = 0.15, n_cla
     """Two interleaving half circles; `noise` is the standard deviation of Gaussian jitter."""
     n_samples, noise, random_state = _check_common("moons", n_samples, noise, random_state)
     _check_binary("moons", n_classes)
-    X, y = sk_datasets.make_moons(n_samples=n_samples, noise=noise, random_state=random_state)
+    X, y = _sk_datasets().make_moons(n_samples=n_samples, noise=noise, random_state=random_state)
     return _dataset("moons", X, y, f"Two interleaving moons, {n_samples} samples, 2 classes (synthetic)")
 
 
@@ -29,7 +29,7 @@ def load_circles(*, n_samples: int = DEFAULT_N_SAMPLES, noise: float = 0.08, n_c
     """A circle inside a circle (radius ratio 0.5); `noise` is the Gaussian jitter's std."""
     n_samples, noise, random_state = _check_common("circles", n_samples, noise, random_state)
     _check_binary("circles", n_classes)
-    X, y = sk_datasets.make_circles(n_samples=n_samples, noise=noise, factor=0.5, random_state=random_state)
+    X, y = _sk_datasets().make_circles(n_samples=n_samples, noise=noise, factor=0.5, random_state=random_state)
     return _dataset("circles", X, y, f"Concentric circles, {n_samples} samples, 2 classes (synthetic)")
 
 
@@ -78,7 +78,7 @@ def load_classification(*, n_samples: int = DEFAULT_N_SAMPLES, noise: float = 0.
     )
     # Each class gets one or two clusters, each on its own vertex of the informative hypercube.
     clusters = 2 if 2 * n_classes <= max_classes else 1
-    X, y = sk_datasets.make_classification(
+    X, y = _sk_datasets().make_classification(
         n_samples=n_samples, n_features=n_features, n_informative=n_informative,
         n_redundant=min(2, n_features - n_informative), n_classes=n_classes,
         n_clusters_per_class=clusters, flip_y=noise, random_state=random_state,

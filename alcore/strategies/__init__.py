@@ -1,48 +1,56 @@
-"""The strategy registry: one module per strategy, all sharing ``select(state, k, rng) -> Selection``."""
+"""The strategy registry: one module per strategy, all sharing ``select(state, k, rng) -> Selection``.
+
+Names, descriptions and options come from ``alcore.catalog`` (read from the modules' source), so listing the
+strategies imports neither them nor torch; a module is imported when its class is asked for.
+"""
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-from alcore.strategies.base import PoolState, Selection, Strategy, strategy_rng, top_k
+from alcore import catalog
 
 # Module names under alcore.strategies; each defines exactly one Strategy subclass.
 _MODULES = ("random", "entropy", "margin", "least_confidence", "badge", "alignment", "less", "coreset", "bald",
             "typiclust", "probcover")
-_REGISTRY: dict[str, type[Strategy]] = {}
+_BASE_NAMES = ("PoolState", "Selection", "Strategy", "strategy_rng", "top_k")
 
 
-def _load() -> None:
-    if _REGISTRY:
-        return
-    for module in _MODULES:
-        try:
-            mod = importlib.import_module(f"alcore.strategies.{module}")
-        except ModuleNotFoundError as err:
-            if err.name == f"alcore.strategies.{module}":
-                continue  # not written yet
-            raise
-        for obj in vars(mod).values():
-            if isinstance(obj, type) and issubclass(obj, Strategy) and obj.name and obj.__module__ == mod.__name__:
-                _REGISTRY[obj.name] = obj
+def specs() -> dict[str, catalog.StrategySpec]:
+    """Strategy name -> its spec (description, needs_target, options with defaults and help), in a stable order."""
+    return catalog.strategy_specs(tuple(f"alcore.strategies.{m}" for m in _MODULES))
 
 
 def available() -> dict[str, str]:
     """Strategy name -> one-line description, in a stable order."""
-    _load()
-    return {name: cls.description for name, cls in _REGISTRY.items()}
+    return {name: spec.description for name, spec in specs().items()}
 
 
-def get_class(name: str) -> type[Strategy]:
-    _load()
-    if name not in _REGISTRY:
-        raise ValueError(f"strategy={name!r} is not valid; choose one of {list(_REGISTRY)}")
-    return _REGISTRY[name]
+def spec(name: str) -> catalog.StrategySpec:
+    found = specs()
+    if name not in found:
+        raise ValueError(f"strategy={name!r} is not valid; choose one of {list(found)}")
+    return found[name]
 
 
-def get(name: str, **options: Any) -> Strategy:
+def get_class(name: str):
+    """The Strategy subclass registered as ``name`` (imports its module)."""
+    s = spec(name)
+    return getattr(importlib.import_module(s.module), s.class_name)
+
+
+def get(name: str, **options: Any):
     """An instance of strategy ``name`` with ``options`` validated."""
     return get_class(name)(**options)
 
 
-__all__ = ["PoolState", "Selection", "Strategy", "available", "get", "get_class", "strategy_rng", "top_k"]
+def __getattr__(attr: str):  # PoolState & co. from the base module, imported on first use
+    if attr in _BASE_NAMES:
+        from alcore.strategies import base
+
+        return getattr(base, attr)
+    raise AttributeError(f"module 'alcore.strategies' has no attribute {attr!r}")
+
+
+__all__ = ["PoolState", "Selection", "Strategy", "available", "get", "get_class", "spec", "specs", "strategy_rng",
+           "top_k"]

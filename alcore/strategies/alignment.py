@@ -153,7 +153,7 @@ class GradientAlignment(Strategy):
         label_mode: str = "argmax"         # "argmax" pseudo-label, or "max" (optimistic best label)
         greedy: bool = False               # GLISTER-style look-ahead (last layer only, §7.3)
         greedy_lr: float | None = None     # step of the simulated update; None: the training learning rate
-        batch_size: int = 4096
+        batch_size: int = 4096             # pool rows per forward pass (memory, not results)
 
     def validate_options(self) -> None:
         o = self.options

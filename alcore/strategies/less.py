@@ -86,7 +86,7 @@ class Less(Strategy):
         groups: str = "one"               # target subsets: "one" or "class"
         target_agg: str = "mean_cosine"   # "mean_cosine" (reference code) or "normalized_mean" (paper reading)
         label_mode: str = "argmax"        # pool pseudo-label: "argmax", "max", "expected_cosine"
-        max_checkpoints: int = 4
+        max_checkpoints: int = 4          # training checkpoints scored, evenly spaced, always the last
         warmup_min: int = 20              # falls back to the cold-start strategy until |L| >= max(C, warmup_min)
         chunk_size: int | None = None     # rows per gradient chunk; None: about 16 MB of gradients
 

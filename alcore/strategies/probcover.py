@@ -18,7 +18,7 @@ from alcore.spaces import sq_distances
 from alcore.strategies.typiclust import cluster
 
 _CHUNK_ENTRIES = 2**22
-DEFAULT_DELTAS = tuple(round(0.2 * i, 10) for i in range(1, 11))  # scikit-activeml's grid 0.2, 0.4, ..., 2.0
+DEFAULT_DELTAS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0)  # scikit-activeml's grid
 DEGREE_WARNING = 1000
 
 
@@ -158,7 +158,7 @@ class ProbCover(Strategy):
     class Options:
         delta: float | None = None                         # None: chosen by the purity rule below
         alpha: float = 0.95                                # purity threshold
-        deltas: tuple = field(default_factory=lambda: DEFAULT_DELTAS)
+        deltas: tuple = field(default_factory=lambda: DEFAULT_DELTAS)  # candidate radii for the purity rule
         n_init: int = 3                                    # k-means restarts for the pseudo-labels
         max_edges: int = 50_000_000                        # graph memory guard (int32 indices: 200 MB)
 
