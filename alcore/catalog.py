@@ -134,7 +134,8 @@ def _parse_strategy(module: str) -> StrategySpec:
 def spec_from_class(cls: type) -> StrategySpec:
     """The same description from the imported class (the fallback, and the reference the tests compare with)."""
     helps = option_help(cls.Options)
-    options = tuple(OptionSpec(f.name, _field_default(f), helps.get(f.name, "")) for f in dataclasses.fields(cls.Options))
+    options = tuple(OptionSpec(f.name, _field_default(f), helps.get(f.name, ""))
+                    for f in dataclasses.fields(cls.Options))
     return StrategySpec(cls.name, cls.__module__, cls.__name__, cls.description, bool(cls.needs_target), options)
 
 

@@ -249,6 +249,36 @@ def _gradient_blocks(model: nn.Module, X, y, params: ParamSpec, chunk_size: int 
             yield start, block
 
 
+def iter_label_gradients(model: nn.Module, X: torch.Tensor, params: ParamSpec = "all",
+                         chunk_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(probs, G)`` per chunk of rows, ``G[i, y]`` the gradient of ``cross_entropy(model(x_i), y)`` for every
+    label ``y`` (``(rows, C, P)``), for strategies that score each candidate label.
+
+    One forward pass and one per-sample Jacobian of the logits (``vmap(jacrev)``) per chunk instead of C gradient
+    passes: ``∇ℓ(x, y) = J^T (p - e_y) = J^T p - J_y``. Memory ``O(chunk_size · C · P)``.
+    """
+    names = param_names(model, params)
+    P = n_params(model, names)
+    device = _model_device(model)
+    with eval_mode(model):
+        diff, rest = _split_params(model, names)
+        C = int(torch.func.functional_call(model, (diff, rest), (torch.as_tensor(X[:1]).to(device),)).shape[1])
+        chunk_size = int(chunk_size) if chunk_size else auto_chunk_size(P * C)
+
+        def logits_one(p, x):
+            return torch.func.functional_call(model, (p, rest), (x.unsqueeze(0),)).squeeze(0)
+
+        jacobian = torch.func.vmap(torch.func.jacrev(logits_one), in_dims=(None, 0))
+        for start in range(0, len(X), chunk_size):
+            xb = torch.as_tensor(X[start:start + chunk_size]).to(device)
+            with torch.no_grad():
+                probs = torch.softmax(torch.func.functional_call(model, (diff, rest), (xb,)), dim=1)
+            jac = jacobian(diff, xb)
+            J = torch.cat([jac[n].reshape(len(xb), C, -1) for n in names], dim=2)  # (rows, C, P)
+            J_p = torch.einsum("rc,rcp->rp", probs.to(J.dtype), J)
+            yield probs, J.neg_().add_(J_p[:, None, :])
+
+
 @torch.no_grad()
 def _last_layer_block(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, bias: bool,
                       out: torch.Tensor | None = None) -> torch.Tensor:

@@ -318,8 +318,13 @@ def _step_less(run_dir: str, n: int, cycle: int) -> None:
              r"\Gamma = \frac{m'}{\sqrt{v' + \epsilon}}")
     st.caption("m and v are Adam's moment estimates saved with each checkpoint. As in LESS's released code, ε sits "
                "inside the square root and the moments are not bias-corrected.")
-    st.latex(r"s(x) = \sum_i w_i \, \frac{1}{|T|}\sum_{z \in T} \cos\!\big(\Gamma_i(x),\, \nabla\ell_i(z)\big), "
+    st.latex(r"s(x) = \sum_i w_i \, \max_{y} \cos\!\big(\Gamma_i(x, y),\, \nabla L_T(\theta_i)\big), "
              r"\qquad w_i \propto \bar\eta_i")
+    st.caption("The engine compares with the gradient of the mean target loss, which points where the target loss "
+               "is, and tries every label y of x: the predicted label is wrong exactly on the classes the model "
+               "misses, and its gradient then points away from the target's. LESS's released code averages the "
+               "cosines with each target example and uses the predicted label (options target_agg='mean_cosine', "
+               "label_mode='argmax'); measured on two-domain digits, that buys labels the model already fits.")
     full = st.toggle("All parameters (slower)", value=False, key="learn_less_all",
                      help="Off: the last layer only (fast). On: every parameter, as LESS does by default.")
     with st.spinner("Computing Adam and SGD features at each checkpoint…"):

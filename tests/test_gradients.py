@@ -86,6 +86,21 @@ def test_K2_rows_do_not_depend_on_chunk_size_or_batching():
     assert torch.allclose(part, full[5:12], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("kind, params, chunk", [("mlp", "all", None), ("cnn", "all", 3), ("mlp", "last_layer", 2)])
+def test_every_labels_gradient_from_one_jacobian_equals_a_backward_pass_per_label(kind, params, chunk):
+    torch.manual_seed(6)
+    model = {"mlp": lambda: MLP(64, 4, hidden=(10,), dropout=0.5),
+             "cnn": lambda: CNN((8, 8), 4, channels=(2, 3), hidden=5, dropout=0.5)}[kind]()
+    X = torch.randn(7, 64)
+    blocks = list(G.iter_label_gradients(model, X, params, chunk_size=chunk))
+    probs, got = torch.cat([b[0] for b in blocks]), torch.cat([b[1] for b in blocks])
+    assert got.shape == (7, 4, G.n_params(model, G.param_names(model, params)))
+    assert torch.allclose(probs, torch.softmax(model.eval()(X), 1), atol=1e-6)
+    for y in range(4):
+        want = G.per_sample_gradients(model, X, torch.full((7,), y), params, method="vmap")
+        assert torch.allclose(got[:, y], want, rtol=1e-4, atol=1e-6)
+
+
 def test_last_layer_closed_form_equals_vmap_in_named_parameter_order():
     torch.manual_seed(2)
     model = MLP(10, 4, hidden=(6,))

@@ -30,8 +30,12 @@ def _state(n_pool=120, n_labeled=30, n_target=18, C=3, D=5, seed=0, model="mlp",
                      n_classes=C, model=m, train_result=result, train_settings=settings, seed=seed)
 
 
+# the released code's matching (mean of per-example cosines, argmax pseudo-labels): what L1-L7 describe
+REFERENCE = {"target_agg": "mean_cosine", "label_mode": "argmax"}
+
+
 def _less(**options):
-    return strategies.get("less", warmup_min=0, **options)
+    return strategies.get("less", warmup_min=0, **{**REFERENCE, **options})
 
 
 def _utilities(state, k=10, seed=0, **options):
@@ -234,3 +238,57 @@ def test_max_label_mode_is_at_least_the_argmax_score_with_one_checkpoint():
     assert np.all(best >= argmax - 1e-12)
     general = _utilities(state, label_mode="max", params="all").utilities
     assert np.all(np.abs(general) <= 1 + 1e-6)
+
+
+# --- the engine's defaults: cosine with the mean target gradient (the paper's reading) and the best label ---------
+def _brute_force_default(state, params):
+    """max_y cos(∇ℓ(x, y), mean_z ∇ℓ(z, y_z)) in parameter space, plain gradients of the final model."""
+    model, C = state.model, state.n_classes
+    X_pool, X_T = state.X[state.pool_idx], state.X[state.target_idx]
+    target = G.per_sample_gradients(model, X_T, torch.as_tensor(state.target_y), params, method="vmap").double()
+    direction = G.normalize_rows(target.mean(0, keepdim=True))
+    per_label = [G.normalize_rows(G.per_sample_gradients(model, X_pool, torch.full((len(X_pool),), y), params,
+                                                         method="vmap").double()) @ direction.T
+                 for y in range(C)]
+    return torch.cat(per_label, dim=1).max(1).values.numpy()
+
+
+@pytest.mark.parametrize("params", ["last_layer", "all"])
+def test_default_scores_are_the_best_labels_cosine_with_the_mean_target_gradient(params):
+    state = _state(seed=15, optimizer="sgd")
+    sel = strategies.get("less", warmup_min=0, params=params).select(state, 10, np.random.default_rng(0))
+    assert sel.diagnostics["proj_dim"] in (None, sel.diagnostics["n_params"])  # small model: exact, no projection
+    assert np.allclose(sel.utilities, _brute_force_default(state, params), atol=1e-6)
+
+
+def test_exact_below_the_size_limit_projected_above():
+    from alcore.strategies.less import EXACT_MAX_PARAMS, default_proj_dim
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert default_proj_dim(EXACT_MAX_PARAMS, cpu) == EXACT_MAX_PARAMS
+    assert default_proj_dim(EXACT_MAX_PARAMS + 1, cpu) == 1024
+    assert default_proj_dim(EXACT_MAX_PARAMS + 1, cuda) == 8192
+
+
+def test_best_label_finds_the_class_the_model_never_predicts():
+    """The argmax pseudo-label of a point from a class the model never predicts is wrong, and its gradient points
+    away from the target's (which asks to raise that class): "max" scores such points high, "argmax" cannot."""
+    state = _state(seed=16, C=3, n_labeled=40, n_target=30)
+    labeled_y = state.labeled_y.copy()
+    keep = labeled_y != 0  # train without class 0: the model never predicts it
+    X_lab = state.X[state.labeled_idx[keep]]
+    model = build_model("mlp", X_lab.shape[1], 3, seed=0, hidden=(8,), dropout=0.0)
+    settings = TrainSettings(epochs=30, lr=1e-2, batch_size=16, n_checkpoints=2)
+    result = train_model(model, X_lab, torch.as_tensor(labeled_y[keep]), settings, seed=0)
+    state = dataclasses.replace(state, model=model, train_result=result, train_settings=settings)
+    target_is_0 = np.asarray(state.target_y) == 0
+    state = dataclasses.replace(state, target_idx=state.target_idx[target_is_0],
+                                target_y=np.asarray(state.target_y)[target_is_0])
+    y_all = np.random.default_rng(16).integers(0, 3, len(state.X))  # the classes _state drew first
+    pool_is_0 = y_all[state.pool_idx] == 0
+    k = int(pool_is_0.sum()) // 2
+    best = strategies.get("less", warmup_min=0).select(state, k, np.random.default_rng(0))
+    argmax = strategies.get("less", warmup_min=0, label_mode="argmax").select(state, k, np.random.default_rng(0))
+    frac_best = np.isin(best.indices, state.pool_idx[pool_is_0]).mean()
+    frac_argmax = np.isin(argmax.indices, state.pool_idx[pool_is_0]).mean()
+    assert frac_best >= 0.8 and frac_best > frac_argmax + 0.3, (frac_best, frac_argmax)

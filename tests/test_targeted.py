@@ -10,15 +10,18 @@ Why not digits 0-4 against 5-9: there the two domains have different labels, and
 model which classes *not* to predict on the target, so random sampling gets much of its value from the "wrong" domain
 and the comparison says less about targeting.
 
-What the runs show (CPU, seeds 0-8, 3 cycles of 20 after 30 random labels; printed by this test for seeds 0-2):
-alignment picks ~0.85 of its batches from the target's domain and lowers the target loss well below random's on
-every triplet of seeds (ratio of mean target losses 0.37-0.56), so both claims are asserted. LESS picks 0.93-1.00
-from the target's domain (asserted), but does NOT reliably lower the target loss faster than random: with the
-reference's mean of per-example cosines it buys labels for the classes the model already fits (a confident point
-whose pseudo-label gradient points like the well-fitted target examples scores highest; the cosine ignores the
-gradient's size, property L2, and top-k has no diversity) and ends above random (0.54 vs 0.32 over 9 seeds, 5
-cycles); with ``target_agg="normalized_mean"`` it wins on 6-7 of 9 seeds but loses badly on others (per-triplet
-ratios 0.55, 2.3, 0.38). Its loss is therefore printed, not asserted.
+What the runs show (CPU, 3 cycles of 20 after 30 random labels; printed by this test for seeds 0-2): alignment
+picks ~0.85 of its batches from the target's domain and lowers the target loss well below random's on every triplet
+of seeds (ratio of mean target losses 0.37-0.56). LESS with the engine's defaults (cosine with the mean target
+gradient, the best label of each pool point) picks all of its batches from the target's domain and, over 18 seeds
+and 5 cycles, ends with a mean target loss of 0.170 against random's 0.319 (lower on each of the six triplets of
+seeds). Both claims are asserted for both strategies.
+
+LESS as the released code matches (mean of per-example cosines, argmax pseudo-labels; ``REFERENCE`` below) also
+picks from the target's domain (asserted) but does NOT lower the target loss faster than random (0.54 vs 0.32 over
+9 seeds): a point of a class the model never predicts gets a wrong pseudo-label whose gradient points away from the
+target's, so the classes that carry the target loss are never bought, and the mean of cosines weighs a well-fitted
+target example as much as a misfitted one. Its loss is printed, not asserted.
 
 The loop is self-contained (train with ``alcore.train.train_model``, build a ``PoolState``, select, reveal) so the
 test depends on neither the dataset registry nor the experiment runner. Measured numbers are printed (``pytest -s``).
@@ -85,11 +88,12 @@ def _run(name: str, options: dict, seed: int) -> tuple[float, np.ndarray, np.nda
     return float(np.mean(picks_in_a)), np.asarray(target_loss), np.asarray(held_out_loss)
 
 
+REFERENCE = {"target_agg": "mean_cosine", "label_mode": "argmax"}  # LESS's released matching code
 RUNS = {
     "random": ("random", {}),
     "alignment": ("alignment", {}),
     "less": ("less", {}),
-    "less (normalized_mean)": ("less", {"target_agg": "normalized_mean"}),
+    "less (reference code)": ("less", REFERENCE),
 }
 
 
@@ -117,15 +121,16 @@ def test_random_picks_both_domains_in_proportion(measured):
     assert 0.35 <= measured["random"]["fraction_target_domain"] <= 0.65
 
 
-@pytest.mark.parametrize("label, least", [("alignment", 0.75), ("less", 0.85), ("less (normalized_mean)", 0.85)])
+@pytest.mark.parametrize("label, least", [("alignment", 0.75), ("less", 0.85), ("less (reference code)", 0.85)])
 def test_target_aware_strategies_pick_mostly_from_the_targets_domain(measured, label, least):
     fraction = measured[label]["fraction_target_domain"]
     assert fraction >= least, f"{label}: {fraction:.2f} of picks from the target's domain"
     assert fraction > measured["random"]["fraction_target_domain"] + 0.2
 
 
-def test_alignment_lowers_the_target_loss_faster_than_random(measured):
-    got, baseline = measured["alignment"]["target_loss"], measured["random"]["target_loss"]
-    assert got < 0.8 * baseline, f"alignment: mean target loss {got:.3f} vs random {baseline:.3f}"
-    held, held_random = measured["alignment"]["held_out_loss"], measured["random"]["held_out_loss"]
-    assert held < held_random, f"alignment: held-out target-domain loss {held:.3f} vs random {held_random:.3f}"
+@pytest.mark.parametrize("label", ["alignment", "less"])
+def test_target_aware_strategies_lower_the_target_loss_faster_than_random(measured, label):
+    got, baseline = measured[label]["target_loss"], measured["random"]["target_loss"]
+    assert got < 0.8 * baseline, f"{label}: mean target loss {got:.3f} vs random {baseline:.3f}"
+    held, held_random = measured[label]["held_out_loss"], measured["random"]["held_out_loss"]
+    assert held < held_random, f"{label}: held-out target-domain loss {held:.3f} vs random {held_random:.3f}"
