@@ -16,10 +16,9 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from alcore import catalog, data, strategies
@@ -28,6 +27,9 @@ from alcore.data import DatasetError
 from alcore.jobs import JobRegistry
 from alcore.records import CycleRecord
 from alcore.store import RunStore, list_runs
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _log = logging.getLogger("alcore.app")
 RUN_PARAM = "run"
@@ -189,6 +191,8 @@ def load_records(run_dir: str | Path, n_cycles: int) -> list[CycleRecord]:
 def load_summary(run_dir: str | Path, n_cycles: int) -> pd.DataFrame:
     """One row per complete cycle (no arrays): labels, test/target metrics, diversity, timings."""
     rows = RunStore(run_dir).summary_rows()[:n_cycles]
+    import pandas as pd  # here: the first render does not need pandas
+
     return pd.DataFrame(rows)
 
 

@@ -13,12 +13,14 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import pandas as pd
 
 from .dataset import Dataset, DatasetError, validate_arrays
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 """Largest file accepted by default: Streamlit's default upload limit (200 MB)."""
@@ -140,6 +142,8 @@ def parse_csv(stream: BinaryIO, name: str, label_column: str | None = None) -> D
 
 def _read_csv(stream: BinaryIO, name: str) -> pd.DataFrame:
     """Read a DataFrame, turning every way a file can fail to be a table into a `DatasetError`."""
+    import pandas as pd  # here: the app's first render does not need pandas
+
     head = stream.read(_SNIFF_BYTES)
     stream.seek(0)
     if not head.strip():
@@ -188,6 +192,8 @@ def _delimiter(head: bytes) -> str:
 
 def _check_numeric(frame: pd.DataFrame, features: list[str], name: str) -> None:
     """Name the feature columns that are not numeric, with an example value of each."""
+    import pandas as pd
+
     bad = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c].dtype)]
     if not bad:
         return
