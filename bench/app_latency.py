@@ -5,11 +5,13 @@
 
 Measured (issue targets on a 2-core machine: under 3 s each):
   first render   page.goto(Run page) until the Step button and the setup form are on screen; the first load after
-                 the server starts (cold: imports, first script run) and later loads in a fresh tab (warm)
+                 the server starts (cold: imports, first script run; a fresh server per repeat) and a second tab
+                 right after it (warm)
   cycle to map   click Step on the default digits run until the map of the new cycle is drawn (plotly has drawn
-                 the map whose title names the new cycle): cycles 2 and 3 of a fresh run, the typical cycle. Cycle
-                 1 (the first trained model after the cold start) is printed apart: its map is usually laid out
-                 from scratch, because the embedding of a trained model shares nothing with an untrained one
+                 the map whose title names the new cycle): cycles 2 and 3 of a fresh run, the typical cycle.
+                 Cycles 0 (the cold start: the untrained model, the first frame) and 1 (the first trained model,
+                 whose embedding shares nothing with the untrained one's: its frame is laid out afresh) are
+                 printed apart
 Baselines measured in the same run, printed as ratios:
   blank page     first render of a one-line Streamlit script served the same way (what Streamlit itself costs)
   engine cycle   ``Experiment.step`` of the same config plus the t-SNE frame of its map
@@ -111,27 +113,31 @@ def click_step(page) -> None:
 
 
 def measure_app(repeats: int, runs_dir: Path) -> dict[str, list[float]]:
+    """Per repeat a fresh server: the first load after its start (cold), a second tab (warm), then four Steps of
+    the default run in that tab."""
     from playwright.sync_api import sync_playwright
 
-    times: dict[str, list[float]] = {"first render (cold)": [], "first render (warm)": [], "cycle to map": [],
-                                     "cycle 1 to map": []}
-    with serve_app("app.py", runs_dir, log=runs_dir / "server.log") as url, sync_playwright() as p:
+    times: dict[str, list[float]] = {"first render (cold)": [], "first render (warm)": [], "cycle 0 to map": [],
+                                     "cycle 1 to map": [], "cycle to map": []}
+    with sync_playwright() as p:
         browser = launch_browser(p)
-        for i in range(repeats + 1):
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            t = time.perf_counter()
-            page.goto(url)
-            wait_for_run_page(page)
-            times["first render (cold)" if i == 0 else "first render (warm)"].append(time.perf_counter() - t)
-            if i == 0:
-                continue
-            for cycle in range(4):  # cycle 0 is the cold start; cycle 1 trains the first model and runs BADGE
-                t = time.perf_counter()
-                click_step(page)
-                wait_for_map_of_cycle(page, cycle)
-                if cycle >= 1:
-                    times["cycle to map" if cycle >= 2 else "cycle 1 to map"].append(time.perf_counter() - t)
-            page.close()
+        for _ in range(repeats):
+            with serve_app("app.py", runs_dir, log=runs_dir / "server.log") as url:
+                for name in ("first render (cold)", "first render (warm)"):
+                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    t = time.perf_counter()
+                    page.goto(url)
+                    wait_for_run_page(page)
+                    times[name].append(time.perf_counter() - t)
+                    if name.endswith("(cold)"):
+                        page.close()
+                for cycle in range(4):  # 0: cold start (untrained model); 1: the first trained model; 2, 3: typical
+                    t = time.perf_counter()
+                    click_step(page)
+                    wait_for_map_of_cycle(page, cycle)
+                    key = {0: "cycle 0 to map", 1: "cycle 1 to map"}.get(cycle, "cycle to map")
+                    times[key].append(time.perf_counter() - t)
+                page.close()
         browser.close()
     return times
 

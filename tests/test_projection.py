@@ -20,6 +20,8 @@ from alcore.projection import (
 from alcore.records import CycleRecord
 
 FAST = ProjectionSettings(n_iter=300, warm_iter=50)
+#: FAST with the new-space check off: the guard's tiers on their own.
+LADDER = ProjectionSettings(n_iter=300, warm_iter=50, new_space_retention=0.0)
 
 
 def drifting_factors(m=300, n_classes=5, d=16, cycles=4, drift=0.01, seed=0):
@@ -160,9 +162,9 @@ def test_a_warm_frame_that_loses_quality_is_redone_from_the_rescaled_previous_la
     _, factors = drifting_factors(m=200, cycles=1)
     a, h, _ = factors[0]
     shuffled = np.random.default_rng(5).permutation(len(a))
-    result = project_cycles([(a, h), (a[shuffled], h[shuffled])], FAST, metric="gradient")
+    result = project_cycles([(a, h), (a[shuffled], h[shuffled])], LADDER, metric="gradient")
     assert result.method == ["independent", "rescaled"]
-    assert result.trustworthiness[1] >= result.trustworthiness[0] - FAST.max_trust_drop
+    assert result.trustworthiness[1] >= result.trustworthiness[0] - LADDER.max_trust_drop
 
 
 def test_after_a_fallback_the_next_frames_step_back_down_to_the_anchored_warm_start():
@@ -170,7 +172,7 @@ def test_after_a_fallback_the_next_frames_step_back_down_to_the_anchored_warm_st
     a, h, _ = factors[0]
     shuffled = np.random.default_rng(5).permutation(len(a))
     spaces = [(a, h)] + [(a[shuffled], h[shuffled])] * 3  # one upheaval, then nothing changes
-    result = project_cycles(spaces, FAST, metric="gradient")
+    result = project_cycles(spaces, LADDER, metric="gradient")
     assert result.method == ["independent", "rescaled", "unanchored", "warm"]
     assert result.displacement[3] < result.displacement[2] < result.displacement[1]
 
@@ -202,13 +204,16 @@ def test_settings_key_names_every_result_relevant_field_and_only_those():
     assert base.key() == ProjectionSettings().key() and base.key().startswith("gradient-warm-")
     assert ProjectionSettings(n_jobs=2).key() == base.key()  # threads do not change the frames
     for change in (dict(perplexity=20), dict(relayout=True), dict(random_state=1), dict(space="features"),
-                   dict(warm_iter=50), dict(stiffness=0.0)):
+                   dict(warm_iter=50), dict(stiffness=0.0), dict(n_iter=100),
+                   dict(new_space_retention=0.0)):
         assert ProjectionSettings(**change).key() != base.key(), change
     assert ProjectionSettings.from_dict(base.to_dict()) == base
     with pytest.raises(ValueError, match="space"):
         ProjectionSettings(space="logits")
     with pytest.raises(ValueError, match="pca_dims"):
         ProjectionSettings(pca_dims=64)
+    with pytest.raises(ValueError, match="new_space_retention"):
+        ProjectionSettings(new_space_retention=1.5)
 
 
 # --- from records, and the cache -------------------------------------------------------------------------------------
@@ -259,3 +264,55 @@ def test_cached_projection_reuses_frames_and_computes_only_new_cycles(tmp_path, 
     assert calls[-1] == [1, 2, 3]
     cached_projection(tmp_path, "run-b", FAST, records)
     assert calls[-1] == [0, 1, 2, 3]
+
+
+# --- a replaced space ------------------------------------------------------------------------------------------------
+def test_a_replaced_space_is_laid_out_afresh_at_once_and_a_slightly_moved_one_is_warm_started():
+    """The property behind the cold start's first trained cycle: when the space is replaced by an unrelated one
+    the warm tiers are skipped (the frame says why) and the frame is as good as an independent layout; when it
+    moves a little the anchored warm start stands."""
+    _, factors = drifting_factors(m=200, cycles=2, drift=0.01)
+    (a, h, _), (a1, h1, _) = factors
+    shuffled = np.random.default_rng(5).permutation(len(a))
+    replaced = (a[shuffled], h[shuffled])
+    result = project_cycles([(a, h), replaced, replaced], FAST, metric="gradient")
+    assert result.method == ["independent", projection.NEW_SPACE, "rescaled"]  # then back down the tiers
+    again = project_cycles([(a, h), replaced, replaced], FAST, metric="gradient")
+    assert all(np.array_equal(f, g) for f, g in zip(result.frames, again.frames))
+    alone = project_cycles([replaced], FAST, metric="gradient")
+    assert result.trustworthiness[1] >= alone.trustworthiness[0] - FAST.max_trust_drop
+    assert project_cycles([(a, h), (a1, h1)], FAST, metric="gradient").method == ["independent", "warm"]
+
+
+def test_the_new_space_check_carries_on_from_a_previous_frame_only_with_its_trustworthiness():
+    _, factors = drifting_factors(m=200, cycles=1)
+    a, h, _ = factors[0]
+    shuffled = np.random.default_rng(5).permutation(len(a))
+    first = project_cycles([(a, h)], FAST, metric="gradient")
+    carry = dict(previous_frame=first.frames[0], reference_trust=first.trustworthiness[0],
+                 previous_method=first.method[0])
+    replaced = [(a[shuffled], h[shuffled])]
+    checked = project_cycles(replaced, FAST, "gradient", previous_trust=first.trustworthiness[0], **carry)
+    assert checked.method == [projection.NEW_SPACE]
+    assert project_cycles(replaced, FAST, "gradient", **carry).method == ["rescaled"]  # no trust, no check
+
+
+def test_retained_trust_is_one_for_an_unchanged_layout_and_zero_at_chance():
+    assert projection.retained_trust(0.97, 0.97) == 1.0
+    assert projection.retained_trust(0.5, 0.97) == 0.0
+    assert projection.retained_trust(0.735, 0.97) == pytest.approx(0.5)
+    assert np.isnan(projection.retained_trust(0.6, 0.5))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_trustworthiness_from_shared_ranks_equals_scikit_learns(dtype):
+    from sklearn.manifold import trustworthiness
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 5)).astype(dtype)
+    X[7] = X[3]  # a tie
+    Y = X[:, :2] + 0.3 * rng.normal(size=(120, 2))
+    space = projection._FactorSpace.euclidean(X)
+    sample = np.arange(0, 120, 2)
+    expected = trustworthiness(space.sample_distances(sample), Y[sample], n_neighbors=10, metric="precomputed")
+    assert projection._trust_from_ranks(projection._sample_ranks(space, sample), Y[sample], 10) == expected
