@@ -53,6 +53,10 @@ with st.sidebar:
         set_current_run(None)
         st.switch_page(PAGES[0])
 
-with guard():  # an unexpected error becomes an st.error with what to do; the traceback goes to the server log
-    page.run()
-registry()  # the server's job registry; creating it (once) imports the engine and torch in the background
+jobs = registry()  # the server's job registry; it imports the engine once the first page is drawn (alcore.jobs)
+jobs.script_started()
+try:
+    with guard():  # an unexpected error becomes an st.error with what to do; the traceback goes to the server log
+        page.run()
+finally:
+    jobs.script_finished()
