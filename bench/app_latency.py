@@ -5,10 +5,11 @@
 
 Measured (issue targets on a 2-core machine: under 3 s each):
   first render   page.goto(Run page) until the Step button and the setup form are on screen; the first load after
-                 the server starts (cold: imports, first script run; a fresh server per repeat) and a second tab
-                 ``THINK_S`` later (warm; the server has imported the engine in the background meanwhile)
+                 the server starts (cold: imports, first script run; a fresh server per repeat) and, after the
+                 cycles, a second tab (warm)
   cycle to map   click Step on the default digits run until the map of the new cycle is drawn (plotly has drawn
-                 the map whose title names the new cycle): cycles 2 and 3 of a fresh run, the typical cycle.
+                 the map whose title names the new cycle), on the first page, ``THINK_S`` after it was drawn:
+                 cycles 2 and 3 of a fresh run, the typical cycle.
                  Cycles 0 (the cold start: the untrained model, the first frame) and 1 (the first trained model,
                  whose embedding shares nothing with the untrained one's: its frame is laid out afresh) are
                  printed apart
@@ -37,8 +38,8 @@ sys.path.insert(0, str(REPO))
 
 CHROMIUM = "/usr/bin/chromium"
 TARGET_S = 3.0
-# A user reads the page before the first click. The server imports the engine meanwhile, once it has been idle
-# for 1 s (alcore.jobs.JobRegistry); a click before that waits for the import (~2.5 s more, once per server).
+# A user reads the page before the first click. Meanwhile the server imports the engine, once it has been idle for
+# 1 s (alcore.jobs.JobRegistry); a click before that waits for the import (up to ~2.5 s more, once per server).
 THINK_S = 5.0
 
 
@@ -116,31 +117,35 @@ def click_step(page) -> None:
 
 
 def measure_app(repeats: int, runs_dir: Path) -> dict[str, list[float]]:
-    """Per repeat a fresh server: the first load after its start (cold), a second tab (warm), then four Steps of
-    the default run in that tab."""
+    """Per repeat a fresh server: its first page load (cold), ``THINK_S`` of reading, four Steps of the default run
+    on that page, then the page again in a second tab (warm)."""
     from playwright.sync_api import sync_playwright
 
     times: dict[str, list[float]] = {"first render (cold)": [], "first render (warm)": [], "cycle 0 to map": [],
                                      "cycle 1 to map": [], "cycle to map": []}
+
+    def render(page, name: str) -> None:
+        t = time.perf_counter()
+        page.goto(url)
+        wait_for_run_page(page)
+        times[name].append(time.perf_counter() - t)
+
     with sync_playwright() as p:
         browser = launch_browser(p)
         for _ in range(repeats):
             with serve_app("app.py", runs_dir, log=runs_dir / "server.log") as url:
-                for name in ("first render (cold)", "first render (warm)"):
-                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                    t = time.perf_counter()
-                    page.goto(url)
-                    wait_for_run_page(page)
-                    times[name].append(time.perf_counter() - t)
-                    if name.endswith("(cold)"):
-                        page.close()
-                        time.sleep(THINK_S)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                render(page, "first render (cold)")
+                time.sleep(THINK_S)
                 for cycle in range(4):  # 0: cold start (untrained model); 1: the first trained model; 2, 3: typical
                     t = time.perf_counter()
                     click_step(page)
                     wait_for_map_of_cycle(page, cycle)
                     key = {0: "cycle 0 to map", 1: "cycle 1 to map"}.get(cycle, "cycle to map")
                     times[key].append(time.perf_counter() - t)
+                page.close()
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                render(page, "first render (warm)")
                 page.close()
         browser.close()
     return times
