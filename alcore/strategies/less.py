@@ -16,7 +16,7 @@ from one per-sample Jacobian, ``gradients.iter_label_gradients``). The released 
 per-example cosines with argmax pseudo-labels, is ``target_agg="mean_cosine", label_mode="argmax"``: it picks from
 the target's domain but buys labels the model already fits (a point of a class the model never predicts gets a
 wrong pseudo-label whose gradient points away from the target's), and lowered the target loss more slowly than random
-sampling (0.54 vs 0.32 over 9 seeds), where the defaults reach 0.17 vs 0.32 over 18. Models of at most
+sampling (0.52 vs 0.32 over 18 seeds, ``python bench/targeted.py``), where the defaults reach 0.17. Models of at most
 ``EXACT_MAX_PARAMS`` parameters are scored without projection: the projection approximates these same cosines, and
 computing them exactly is cheaper at that size.
 
