@@ -20,9 +20,9 @@ asserted for both strategies.
 
 LESS as the released code matches (mean of per-example cosines, argmax pseudo-labels; ``REFERENCE`` below) also
 picks from the target's domain (asserted) but does NOT lower the target loss faster than random (0.517 vs 0.319
-over the same 18 seeds): a point of a class the model never predicts gets a wrong pseudo-label whose gradient points away from the
-target's, so the classes that carry the target loss are never bought, and the mean of cosines weighs a well-fitted
-target example as much as a misfitted one. Its loss is printed, not asserted.
+over the same 18 seeds): a point of a class the model never predicts gets a wrong pseudo-label whose gradient
+points away from the target's, so the classes that carry the target loss are never bought, and the mean of cosines
+weighs a well-fitted target example as much as a misfitted one. Its loss is printed, not asserted.
 
 The loop is self-contained (train with ``alcore.train.train_model``, build a ``PoolState``, select, reveal) so the
 test depends on neither the dataset registry nor the experiment runner. Measured numbers are printed (``pytest -s``).
