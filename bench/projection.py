@@ -50,21 +50,11 @@ from alcore.projection import ProjectionSettings, gradient_pca, project_cycles  
 
 
 def drifting_factors(m: int, cycles: int, n_classes: int = 10, d: int = 64, drift: float = 0.01, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, n_classes, m)
-    h = (3 * rng.normal(size=(n_classes, d)))[y] + rng.normal(size=(m, d))
-    W = 0.3 * rng.normal(size=(d, n_classes)) / np.sqrt(d / 16)
-    out = []
-    for _ in range(cycles):
-        logits = h @ W
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        a = p.copy()
-        a[np.arange(m), p.argmax(axis=1)] -= 1.0
-        out.append((a.astype(np.float32), h.astype(np.float32)))
-        h = h + drift * rng.normal(size=h.shape)
-        W = W + 0.3 * drift * rng.normal(size=W.shape)
-    return y, out
+    """The tests' drifting factors (tests/test_projection.py) at the bench's size, as (a, h) pairs."""
+    from tests.test_projection import drifting_factors as factors_with_probs
+
+    y, out = factors_with_probs(m=m, n_classes=n_classes, d=d, cycles=cycles, drift=drift, seed=seed)
+    return y, [(a, h) for a, h, _ in out]
 
 
 def digits_factors(cycles: int = 5, batch: int = 20, epochs: int = 100, seed: int = 0, cold_start: bool = False):

@@ -25,11 +25,12 @@ LADDER = ProjectionSettings(n_iter=300, warm_iter=50, new_space_retention=0.0)
 
 
 def drifting_factors(m=300, n_classes=5, d=16, cycles=4, drift=0.01, seed=0):
-    """Gradient factors (a, h) of m points in class clusters; h and the head drift slightly every cycle."""
+    """Gradient factors (a, h, p) of m points in class clusters; h and the head drift slightly every cycle (also the
+    data of bench/projection.py). The head is scaled by sqrt(16 / d), so logits keep their spread at any d."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, n_classes, m)
     h = (3 * rng.normal(size=(n_classes, d)))[y] + rng.normal(size=(m, d))
-    W = 0.3 * rng.normal(size=(d, n_classes))
+    W = 0.3 * rng.normal(size=(d, n_classes)) / np.sqrt(d / 16)
     out = []
     for _ in range(cycles):
         logits = h @ W
