@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages._shared import (current_run_dir, guard, past_runs, registry, run_dir_for, run_label, run_status,
-                           set_current_run, shell_ran, sync_run_param)
+                           set_current_run, shell_ran, sync_run_param, warm_browser)
 
 st.set_page_config(page_title="Active-learning explorer", page_icon=":material/scatter_plot:", layout="wide")
 
@@ -48,6 +48,7 @@ with st.sidebar:
             st.caption(run_status(next(r for r in runs if r["path"] == str(current))))
     else:
         st.caption("No runs yet: press Step on the Run page to start one.")
+    warm_browser()  # once per tab, a little after its first page (out of sight)
     if current is not None and st.button("New run", icon=":material/add:", help="Leave this run (it stays on disk) "
                                          "and set up a new one on the Run page."):
         set_current_run(None)

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from alcore.store import RunStore
+
+#: openTSNE threads of a run's map: a frame is laid out while the page waits for it, and its layout does not
+#: depend on the thread count (``ProjectionSettings.n_jobs``); two threads make a digits frame 15-25% faster.
+MAP_THREADS = min(2, os.cpu_count() or 1)
 
 
 def records_frame(run_dir: str | Path) -> pd.DataFrame:
@@ -151,7 +156,7 @@ def run_projection(run_dir: str | Path, records=None, space: str = "gradient", d
     store = _store(run_dir)
     records = store.load_records() if records is None else records
     dataset = run_dataset(run_dir) if dataset is None else dataset
-    settings = projection.ProjectionSettings(space=space)
+    settings = projection.ProjectionSettings(space=space, n_jobs=MAP_THREADS)
     return projection.cached_projection(store.path, store.run_id, settings, records,
                                         dataset.X if space == "inputs" else None, y=dataset.y)
 

@@ -5,6 +5,9 @@ reload or a server restart loses no finished cycle: ``start`` on an existing run
 """
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 import threading
 import time
 import traceback
@@ -14,6 +17,10 @@ from typing import Callable
 
 from alcore.config import ExperimentConfig
 from alcore.store import RunStore
+
+_log = logging.getLogger("alcore.jobs")
+#: Folder, under the runs root, of first cycles computed ahead (``JobRegistry.prepare``); runs are never listed there.
+PREPARED_DIR = ".prepared"
 
 
 @dataclass
@@ -51,40 +58,176 @@ class Job:
         return not self.running
 
 
+@dataclass
+class Prepared:
+    """The first cycle of a run nobody has started yet, computed while the user reads the page."""
+
+    key: str                          # the config, as JSON
+    run_dir: Path
+    started: bool = False             # computing (or done): a Step waits for it rather than redoing it
+    ok: bool = False
+    cancelled: bool = False           # replaced or taken: the thread removes its folder if it is still there
+    finished: bool = False
+    done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
 class JobRegistry:
     """Jobs by id. Thread-safe; one worker thread per job.
 
-    The app's first page is drawn without the engine (torch, scikit-learn, openTSNE: ~2.5 s of imports on 2 cores).
-    ``warm_up`` imports it in a background thread once the server has been idle for ``idle_s`` seconds (done while
-    a browser draws the first page, it made that render 1.5 s slower); every later script run (``script_started``)
-    and every worker imports it first themselves if it is not there yet, always through ``import_engine``.
+    The app's first page is drawn without the engine (torch, scikit-learn, openTSNE: ~3 s of imports on 2 cores).
+    A background thread imports it once the server has been idle for ``idle_s`` seconds (done while a browser
+    draws the first page, it made that render 1.5 s slower); every later script run (``script_started``) and every
+    worker imports it first themselves if it is not there yet, always through ``import_engine``.
+
+    The same thread then takes torch's first optimizer step (``alcore.train.warm_optimizer``: 1.2 s more of
+    imports), which only a trained cycle needs: the first Step of a cold start trains nothing, so it waits until a
+    job has ended (or a Step took a prepared first cycle) and the server has been idle for ``optimizer_idle_s``
+    (the user looks at the first batch), or until the server has been idle for ``long_idle_s`` (a user still
+    reading). Never while a script, a job or a preparation runs.
     """
 
-    def __init__(self, warm_up: bool = True, idle_s: float = 1.0) -> None:
+    def __init__(self, warm_up: bool = True, idle_s: float = 1.0, optimizer_idle_s: float = 0.2,
+                 long_idle_s: float = 4.0) -> None:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._idle_s = float(idle_s)
+        self._optimizer_idle_s = float(optimizer_idle_s)
+        self._long_idle_s = float(long_idle_s)
         self._last_activity = time.monotonic()
+        self._scripts = 0           # script runs in progress
+        self._jobs_ended = 0        # jobs whose worker has finished
         self._served = False
+        self._prepared: Prepared | None = None
         if warm_up:
             threading.Thread(target=self._warm_up_when_idle, name="alcore-warm-up", daemon=True).start()
 
     def script_started(self) -> None:
         """A script run begins: after the server's first one, make sure the engine is imported (waiting for an
         import in progress rather than racing it)."""
-        self._last_activity = time.monotonic()
+        self._touch(+1)
         if self._served:
             import_engine()
 
     def script_finished(self) -> None:
-        """A script run ended: the warm-up waits ``idle_s`` seconds after the last one."""
-        self._last_activity = time.monotonic()
+        """A script run ended: the warm-up waits until no script has run for ``idle_s`` seconds."""
+        self._touch(-1)
         self._served = True
 
-    def _warm_up_when_idle(self) -> None:
-        while (wait := self._last_activity + self._idle_s - time.monotonic()) > 0:
+    def _touch(self, scripts: int = 0) -> None:
+        with self._lock:
+            self._scripts = max(0, self._scripts + scripts)
+            self._last_activity = time.monotonic()
+
+    def _wait_idle(self, idle_s: Callable[[], float]) -> None:
+        """Return once no script run or job is in progress and none has started or ended for ``idle_s()`` s."""
+        while True:
+            with self._lock:
+                preparing = self._prepared is not None and self._prepared.started and not self._prepared.done.is_set()
+                busy = self._scripts or preparing or any(j.running for j in self._jobs.values())
+                wait = idle_s() if busy else self._last_activity + idle_s() - time.monotonic()
+            if wait <= 0:
+                return
             time.sleep(min(wait, 0.1) + 1e-3)
+
+    def _warm_up_when_idle(self) -> None:
+        self._wait_idle(lambda: self._idle_s)
         import_engine()
+        from alcore.train import warm_optimizer
+
+        self._wait_idle(lambda: self._optimizer_idle_s if self._jobs_ended else self._long_idle_s)
+        warm_optimizer()
+
+    # --- the first cycle, ahead of the click ------------------------------------------------------------
+    def prepare(self, config: ExperimentConfig, run_dir: str | Path,
+                on_cycle: Callable[[Path], None] | None = None) -> None:
+        """Compute the first cycle of ``config`` (and, with ``on_cycle``, its map) into ``run_dir`` in the
+        background once the server is idle, so that a Step with this config takes it (``take_prepared``) instead
+        of computing it while the user waits. One at a time: another config replaces it (the same one is a no-op).
+
+        The cycle is the one the Step would compute (same config, same seed): only ``run_dir``'s name is chosen
+        here. The Step that takes it moves the folder next to the other runs; one never taken is removed.
+        """
+        key = config.to_json()
+        with self._lock:
+            previous = self._prepared
+            if previous is not None and previous.key == key and not previous.cancelled:
+                return
+            self._prepared = prepared = Prepared(key, Path(run_dir))
+            stale = previous is not None and previous.finished and previous.ok
+            if previous is not None:
+                previous.cancelled = True
+        if stale:  # finished and never taken: nobody else removes it
+            shutil.rmtree(previous.run_dir, ignore_errors=True)
+        threading.Thread(target=self._prepare, args=(prepared, config, on_cycle), name="alcore-prepare",
+                         daemon=True).start()
+
+    def _prepare(self, prepared: Prepared, config: ExperimentConfig, on_cycle: Callable[[Path], None] | None) -> None:
+        try:
+            self._wait_idle(lambda: self._idle_s)
+            with self._lock:
+                if prepared.cancelled:
+                    return
+                prepared.started = True
+            import_engine()
+            from alcore.loop import Experiment
+
+            Experiment(config, run_dir=prepared.run_dir).step()
+            if on_cycle is not None:
+                on_cycle(prepared.run_dir)
+            prepared.ok = True
+        except Exception as err:  # noqa: BLE001  the Step then computes the cycle itself and shows the error
+            _log.info("the first cycle of %s was not prepared: %s: %s", prepared.run_dir.name, type(err).__name__, err)
+        finally:
+            with self._lock:
+                discard = prepared.cancelled or not prepared.ok
+                prepared.finished = True
+            if discard:
+                shutil.rmtree(prepared.run_dir, ignore_errors=True)
+            prepared.done.set()
+            with self._lock:
+                self._last_activity = time.monotonic()
+
+    def prepared_run(self, config: ExperimentConfig) -> Path | None:
+        """The folder of ``config``'s first cycle if it is computed and not yet taken (nothing waits)."""
+        with self._lock:
+            p = self._prepared
+            ready = p is not None and p.key == config.to_json() and p.done.is_set() and p.ok and not p.cancelled
+        return p.run_dir if ready else None
+
+    def take_prepared(self, config: ExperimentConfig, runs_root: str | Path, timeout: float | None = None) -> Path | None:
+        """Move the prepared first cycle of ``config`` to ``runs_root/<its run id>`` and return that folder.
+
+        One in progress is waited for (up to ``timeout`` s: it is the work the Step would do); None when nothing
+        was prepared for this config, when it has not started (the Step computes the cycle itself, as without
+        preparation), failed, or did not finish in time.
+        """
+        with self._lock:
+            p = self._prepared
+            if p is None or p.key != config.to_json() or p.cancelled:
+                return None
+            self._prepared = None
+            if not p.started:
+                p.cancelled = True
+                return None
+        if not p.done.wait(timeout):
+            with self._lock:
+                p.cancelled = True
+            return None
+        with self._lock:
+            if not p.ok or p.cancelled:
+                return None
+            p.cancelled = True  # taken: nobody else may move it
+        dest = Path(runs_root) / p.run_dir.name
+        try:
+            os.replace(p.run_dir, dest)
+        except OSError:
+            _log.exception("moving the prepared run %s to %s failed", p.run_dir, dest)
+            shutil.rmtree(p.run_dir, ignore_errors=True)
+            return None
+        with self._lock:  # a Step done: like a job that ended (the optimizer warm-up may follow)
+            self._jobs_ended += 1
+            self._last_activity = time.monotonic()
+        return dest
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -148,6 +291,9 @@ class JobRegistry:
                     store.update(status="failed", error=job.error)
         finally:
             job.finished = time.time()
+            with self._lock:
+                self._jobs_ended += 1
+                self._last_activity = time.monotonic()
 
 
 _ENGINE_LOCK = threading.Lock()
@@ -175,17 +321,12 @@ def engine_imported() -> bool:
 
 def warm_up_imports() -> None:
     """Pay one-off import costs before the first click: the engine and torch (about 1.5 s; the app's first render
-    does not import them), torch's first optimizer step (torch._dynamo, about 1 s) and openTSNE (another second);
-    a server that waits for a user can do all of it in the background."""
+    does not import them), openTSNE and scikit-learn (another 1.5 s). torch's first optimizer step (torch._dynamo,
+    1.2 s) is left to ``alcore.train.warm_optimizer``, which the registry calls later."""
     import importlib
 
-    import torch
-
-    for module in ("alcore.loop", "alcore.projection", "openTSNE", "sklearn.model_selection"):
+    for module in ("torch", "alcore.loop", "alcore.projection", "openTSNE", "sklearn.model_selection"):
         importlib.import_module(module)
-
-    param = torch.zeros(1, requires_grad=True)
-    torch.optim.Adam([param]).step()
 
 
 def _remaining(run_dir: Path) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -57,6 +58,31 @@ def checkpoint_epochs(epochs: int, n: int) -> list[int]:
     return sorted({int(round(e)) for e in np.linspace(epochs, epochs / n, n)})
 
 
+_OPTIMIZER_LOCK = threading.Lock()
+_OPTIMIZER_READY = threading.Event()
+
+
+def warm_optimizer() -> None:
+    """Take one optimizer step on a dummy parameter, once per process and one thread at a time.
+
+    torch's first optimizer step imports ``torch._dynamo`` (about 1.2 s on 2 cores). Every training goes through
+    here first, so a server that does it in the background while the user looks at a page (``alcore.jobs``) and
+    a worker that trains never import it at the same time, and an untrained cycle (a cold start) never waits
+    for it.
+    """
+    if _OPTIMIZER_READY.is_set():
+        return
+    with _OPTIMIZER_LOCK:
+        if not _OPTIMIZER_READY.is_set():
+            param = torch.zeros(1, requires_grad=True)
+            torch.optim.Adam([param]).step()
+            _OPTIMIZER_READY.set()
+
+
+def optimizer_warmed() -> bool:
+    return _OPTIMIZER_READY.is_set()
+
+
 def make_optimizer(model: ALModel, settings: TrainSettings) -> torch.optim.Optimizer:
     if settings.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
@@ -74,6 +100,7 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
     if n == 0:
         return TrainResult(np.zeros(0), [], settings.optimizer)
     model.to(device).train()
+    warm_optimizer()
     opt = make_optimizer(model, settings)
     X, y = X.to(device), y.to(device)
     save_at = set(checkpoint_epochs(settings.epochs, settings.n_checkpoints))

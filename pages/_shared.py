@@ -24,9 +24,9 @@ import streamlit as st
 from alcore import catalog, data, strategies
 from alcore.config import MODELS, OPTIMIZERS, ConfigError, ExperimentConfig
 from alcore.data import DatasetError
-from alcore.jobs import JobRegistry
+from alcore.jobs import PREPARED_DIR, JobRegistry
 from alcore.records import CycleRecord
-from alcore.store import RunStore, list_runs
+from alcore.store import RunStore, list_runs, new_run_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,7 +107,9 @@ def runs_root() -> Path:
 
 @st.cache_resource(show_spinner=False)
 def registry() -> JobRegistry:
-    """The server's one job registry: background workers outlive reruns, reloads and sessions."""
+    """The server's one job registry: background workers outlive reruns, reloads and sessions. First cycles
+    prepared by an earlier server and never taken are removed."""
+    shutil.rmtree(runs_root() / PREPARED_DIR, ignore_errors=True)
     return JobRegistry()
 
 
@@ -168,7 +170,8 @@ def run_status(info: dict[str, Any]) -> str:
     job = registry().get(info.get("run_id") or Path(info.get("path", "")).name)
     if status in ("running", "created") and (job is None or not job.running):
         status = "paused"
-    return f"{info.get('n_cycles', 0)} cycles stored · {status}"
+    n = int(info.get("n_cycles", 0))
+    return f"{n} cycle{'' if n == 1 else 's'} stored · {status}"
 
 
 def n_complete(run_dir: str | Path) -> int:
@@ -667,12 +670,41 @@ def mapped_cycles(run_dir: Path, n_cycles: int, running: bool | None = None) -> 
 
 def _precompute_map(job, record) -> None:
     """Job callback after each stored cycle: lay out its map frame in the worker, not while the page waits."""
+    precompute_map_quietly(job.run_dirs[job.current])
+
+
+def precompute_map_quietly(run_dir: Path) -> None:
+    """Lay out and cache the map frames of ``run_dir``; a failure is logged, never raised (the run goes on and
+    the page reports the problem when it draws the map)."""
     from alcore import export
 
     try:
-        export.precompute_map(job.run_dirs[job.current])
-    except Exception:  # noqa: BLE001  a map problem must never stop the run; the page reports it when drawing
-        _log.exception("precomputing the map of %s failed", job.run_dirs[job.current])
+        export.precompute_map(run_dir)
+    except Exception:  # noqa: BLE001  a map problem must never stop the run
+        _log.exception("precomputing the map of %s failed", run_dir)
+
+
+def prepare_enabled() -> bool:
+    """Compute a new run's first cycle before its Step is pressed (``JobRegistry.prepare``): on by default, off
+    with ``ALCORE_PREPARE=0``, and off in scripted runs (``ALCORE_SYNC``) unless ``ALCORE_PREPARE=1``."""
+    flag = os.environ.get("ALCORE_PREPARE", "")
+    return flag == "1" or (flag != "0" and os.environ.get("ALCORE_SYNC", "") in ("", "0"))
+
+
+def prepare_first_cycle(config: ExperimentConfig) -> None:
+    """While the user reads the Run page, compute the first cycle (and its map) that Step would start with.
+
+    Only for bundled and generated data (an upload or a download is the user's to start); the same seed gives
+    the same cycle, so a Step that takes it (``take_prepared_run``) shows exactly what it would have computed.
+    """
+    if prepare_enabled() and data.is_offline(config.dataset):
+        registry().prepare(config, runs_root() / PREPARED_DIR / new_run_id(config.strategy),
+                           on_cycle=precompute_map_quietly)
+
+
+def take_prepared_run(config: ExperimentConfig, timeout: float) -> Path | None:
+    """The new run whose first cycle was prepared for ``config`` (waiting for one in progress), or None."""
+    return registry().take_prepared(config, runs_root(), timeout)
 
 
 def start_job(run_dir: Path, config: ExperimentConfig | None, n_cycles: int | None):
@@ -703,3 +735,39 @@ def curves_view(run_dir: Path, n_cycles: int) -> None:
     if diversity:
         st.markdown("**Diversity of each batch** · per cycle")
         st.plotly_chart(json.loads(diversity), key="run_diversity", width="stretch")
+
+
+# --- the browser's first charts -----------------------------------------------------------------------------
+_WARM_STAGE = "_alcore_browser_warm"
+WARM_DELAY_S = 1.5  # after the tab's first page: that render is not slowed down
+_WARM_CSS = ("<style>.st-key-alcore_warm{position:fixed;left:-5000px;top:0;width:600px;opacity:0;"
+             "pointer-events:none}</style>")
+
+
+def warm_browser() -> None:
+    """Once per browser tab, draw a tiny chart, table and image out of sight while the user reads the first page.
+
+    The first plotly chart, table and image a tab draws cost its browser about 2 s of its own: Streamlit loads
+    their modules when one is first drawn (4.7 MB of JavaScript for plotly, 0.8 s to evaluate) and React holds
+    the page back while a module loads. Without this the first Step paid for it. A fragment draws nothing in the
+    tab's first script run and the hidden elements in its own rerun ``WARM_DELAY_S`` later; any full run before
+    that (the user acted first) cancels it, and the full run after it drops the fragment, which ends its timer.
+    """
+    if st.session_state.get(_WARM_STAGE) is not None:
+        st.session_state[_WARM_STAGE] = "done"
+        return
+
+    @st.fragment(run_every=WARM_DELAY_S)
+    def warm() -> None:
+        if st.session_state.get(_WARM_STAGE) != "armed":
+            return
+        st.session_state[_WARM_STAGE] = "done"
+        st.html(_WARM_CSS)
+        with st.container(key="alcore_warm"):
+            st.plotly_chart({"data": [{"type": "scatter", "mode": "markers", "x": [0, 1], "y": [1, 0]}],
+                             "layout": {"title": {"text": "·"}, "height": 160}}, key="alcore_warm_chart")
+            st.dataframe({"index": [0, 1], "utility": [0.5, 0.25]}, hide_index=True, height=80)
+            st.image([np.zeros((8, 8)), np.ones((8, 8))], width=52, caption=["0", "1"])
+
+    warm()  # in the tab's first run: nothing yet
+    st.session_state[_WARM_STAGE] = "armed"

@@ -14,8 +14,8 @@ from alcore.config import ConfigError, ExperimentConfig
 from alcore.data import DatasetError
 from alcore.store import RunStore, new_run_id
 from pages._shared import (attach_upload, batch_view, config_form, current_run_dir, curves_view, dataset_for, guard,
-                           map_view, mapped_cycles, n_complete, registry, require_shell, run_config, runs_root,
-                           set_current_run, show_error, start_job)
+                           map_view, mapped_cycles, n_complete, prepare_first_cycle, registry, require_shell,
+                           run_config, runs_root, set_current_run, show_error, start_job, take_prepared_run)
 
 POLL_S = 1.0        # how often the live view re-reads the disk while a job runs
 STEP_WAIT_S = 60.0  # a Step waits inline this long for its cycle (the map updates without a polling delay)
@@ -106,12 +106,24 @@ if stop and job is not None:
         job.wait(STEP_WAIT_S)
     st.rerun()
 if (step or run_n) and config is not None:
-    target = run_dir if continues else _new_run(config)
-    if target is not None:
-        n = 1 if step else int(n_more)
-        _start(target, config if not continues else None, n, STEP_WAIT_S if step else 0.0, same_run=continues)
+    n = 1 if step else int(n_more)
+    wait = STEP_WAIT_S if step else 0.0
+    if continues:
+        _start(run_dir, None, n, wait, same_run=True)
         job = registry().get(run_dir.name)
         running = job is not None and job.running
+    else:
+        with st.spinner("Running the cycle…"):
+            ready = take_prepared_run(config, STEP_WAIT_S)  # its first cycle, computed while the page was read
+        if ready is not None and n == 1:
+            set_current_run(ready)
+            st.rerun()
+        if ready is not None:
+            _start(ready, None, n - 1, wait, same_run=False)
+        elif (target := _new_run(config)) is not None:
+            _start(target, config, n, wait, same_run=False)
+elif config is not None and not continues and not running:
+    prepare_first_cycle(config)  # what Step will start with, computed while the user reads the page
 
 if run_dir is None:
     st.info("Nothing has run yet. The defaults are a cold start on **digits** with an **MLP** and **BADGE**, "

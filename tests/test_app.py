@@ -6,6 +6,7 @@ before the page redraws (AppTest does not poll fragments); the job itself is the
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from alcore.loop import Experiment
 from alcore.store import RunStore, new_run_id
 
 from conftest import REPO_ROOT, make_digits_config
+from pages._shared import run_config
 
 APP = str(REPO_ROOT / "app.py")
 TIMEOUT = 90
@@ -97,6 +99,58 @@ def test_stepping_twice_adds_two_records(runs: Path) -> None:
     assert [r.cycle for r in records] == [0, 1]
     assert records[0].fallback_reason == "cold_start" and records[0].n_labeled == 0
     assert records[1].n_labeled == 20
+
+
+def test_the_browser_warm_up_is_armed_by_the_first_run_and_dropped_by_the_next(runs: Path) -> None:
+    """The hidden chart, table and image come from the fragment's own rerun (a browser's timer, tested in
+    tests/test_browser.py), never from a full run: the first run only arms it, any later one ends it."""
+    at = open_app()
+    assert_clean(at)
+    assert at.session_state["_alcore_browser_warm"] == "armed"
+    assert not at.get("plotly_chart") and not at.get("arrow_data_frame"), "nothing drawn in the first run"
+    at.run()
+    assert at.session_state["_alcore_browser_warm"] == "done"
+    assert not at.get("plotly_chart")
+
+
+def _prepared_runs(runs: Path, epochs: int) -> list[Path]:
+    """Folders under ``runs/.prepared`` holding a first cycle, and its map frame, of a config with ``epochs``
+    epochs."""
+    folder = runs / ".prepared"
+    found = []
+    for path in sorted(folder.iterdir()) if folder.exists() else []:
+        store = RunStore(path)
+        if (store.exists() and store.n_cycles() == 1 and store.manifest()["config"]["epochs"] == epochs
+                and any(path.glob("projection/*/cycle_0000.npz"))):
+            found.append(path)
+    return found
+
+
+def test_the_first_step_takes_the_cycle_prepared_while_the_page_was_read(runs: Path, monkeypatch,
+                                                                         same_records) -> None:
+    monkeypatch.setenv("ALCORE_PREPARE", "1")
+    at = open_app()
+    fast_settings(at)
+    at.run()  # the form's config, with the fast settings, is prepared once the server is idle
+    deadline = time.monotonic() + 60
+    while not (ready := _prepared_runs(runs, epochs=8)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(ready) == 1, "the first cycle of the form's config and its map are computed before any click"
+    prepared_id = ready[0].name
+
+    button(at, "run_step").click().run()
+    assert_clean(at)
+    assert at.query_params["run"] == prepared_id, "Step opens the prepared run"
+    run_dir = runs / prepared_id
+    assert RunStore(run_dir).n_cycles() == 1 and not ready[0].exists()
+    assert at.get("plotly_chart"), "the map appears after the first cycle"
+    fresh = Experiment(run_config(run_dir), run_dir=runs / "fresh")
+    fresh.step()
+    same_records(RunStore(run_dir).load_records(), RunStore(runs / "fresh").load_records())
+
+    button(at, "run_step").click().run()  # the next Step continues the prepared run like any other
+    assert_clean(at)
+    assert at.query_params["run"] == prepared_id and RunStore(run_dir).n_cycles() == 2
 
 
 def test_run_n_cycles_runs_in_the_background_and_the_page_finds_it(runs: Path, monkeypatch) -> None:

@@ -125,3 +125,37 @@ def test_new_user_runs_badge_watches_the_map_and_downloads_a_gif(browser) -> Non
         info.value.save_as(str(target))
         assert target.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
         assert_no_traceback(page)
+
+
+def test_the_first_step_opens_the_cycle_prepared_while_the_page_was_read(browser) -> None:
+    """While the page is read, the server computes the default run's first cycle and the browser draws a hidden
+    chart, table and image once; the first Step then only opens the run (the map shows cycle 0)."""
+    import time
+
+    from bench.app_latency import serve_app, wait_for_map_of_cycle, wait_for_run_page
+    from alcore.store import RunStore
+
+    page, runs = browser
+    with serve_app("app.py", runs, log=ARTIFACTS / "browser-server.log") as url:
+        page.goto(url)
+        wait_for_run_page(page)
+        warm = page.locator(".st-key-alcore_warm")
+        warm.locator("[data-testid='stPlotlyChart'] .main-svg").first.wait_for(state="attached", timeout=60_000)
+        box = warm.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 0, "the warm-up elements are out of sight"
+        deadline = time.monotonic() + 120
+        prepared = []
+        while not prepared and time.monotonic() < deadline:
+            prepared = [p for p in sorted((runs / ".prepared").glob("*"))
+                        if RunStore(p).exists() and RunStore(p).n_cycles() == 1 and any(p.glob("projection/*/*.npz"))]
+            time.sleep(0.2)
+        assert len(prepared) == 1, "the default run's first cycle and its map are ready before the click"
+        shot(page, "7-before-first-step")
+
+        page.get_by_role("button", name="Step").click()
+        wait_for_map_of_cycle(page, 0)
+        assert f"run={prepared[0].name}" in page.url, "Step opened the prepared run"
+        assert RunStore(runs / prepared[0].name).n_cycles() == 1
+        assert page.locator(".st-key-alcore_warm").count() == 0, "the full run after the warm-up drops it"
+        assert_no_traceback(page)
+        shot(page, "8-first-step")

@@ -58,6 +58,11 @@ def available() -> dict[str, str]:
     return dict(_DESCRIPTIONS)
 
 
+def is_offline(name: str) -> bool:
+    """True for the bundled and generated datasets: loading them reads no user file and needs no network."""
+    return name in bundled.LOADERS or name in synthetic.LOADERS
+
+
 def default_options(name: str) -> dict[str, object]:
     """The options `name` accepts, with their defaults (required options map to None)."""
     parameters = inspect.signature(_loader(name)).parameters.values()
