@@ -9,6 +9,28 @@ from alcore import jobs
 from alcore.jobs import JobRegistry
 
 
+class SlowCalls:
+    """A slow stand-in that counts its calls and the most of them in progress at once."""
+
+    def __init__(self) -> None:
+        self.count = self.inside = self.most = 0
+
+    def enter(self) -> None:
+        self.count += 1
+        self.inside += 1
+        self.most = max(self.most, self.inside)
+        time.sleep(0.2)
+        self.inside -= 1
+
+
+def in_threads(target, n: int = 4) -> None:
+    threads = [threading.Thread(target=target) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def start_warm_up(registry: JobRegistry) -> threading.Thread:
     """Run ``registry``'s warm-up in a thread of the test's own (the app tests' registries warm up in theirs)."""
     thread = threading.Thread(target=registry._warm_up_when_idle, daemon=True)
@@ -47,22 +69,10 @@ def test_the_first_script_run_skips_the_engine_and_later_ones_import_it(monkeypa
 def test_engine_imports_run_once_and_never_in_two_threads_at_once(monkeypatch):
     monkeypatch.setattr(jobs, "_ENGINE_READY", threading.Event())
     monkeypatch.setattr(jobs, "_ENGINE_LOCK", threading.Lock())
-    inside, most, count = [0], [0], [0]
-
-    def slow_imports():
-        inside[0] += 1
-        most[0] = max(most[0], inside[0])
-        count[0] += 1
-        time.sleep(0.2)
-        inside[0] -= 1
-
-    monkeypatch.setattr(jobs, "warm_up_imports", slow_imports)
-    threads = [threading.Thread(target=jobs.import_engine) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert count[0] == 1 and most[0] == 1 and jobs.engine_imported()
+    calls = SlowCalls()
+    monkeypatch.setattr(jobs, "warm_up_imports", calls.enter)
+    in_threads(jobs.import_engine)
+    assert calls.count == 1 and calls.most == 1 and jobs.engine_imported()
 
 
 def _warm_up_order(monkeypatch, **registry_options):
@@ -120,25 +130,16 @@ def test_the_first_optimizer_step_runs_once_and_never_in_two_threads_at_once(mon
 
     monkeypatch.setattr(train, "_OPTIMIZER_READY", threading.Event())
     monkeypatch.setattr(train, "_OPTIMIZER_LOCK", threading.Lock())
-    inside, most, count = [0], [0], [0]
-    real_adam = torch.optim.Adam
+    calls = SlowCalls()
 
-    class SlowAdam(real_adam):
+    class SlowAdam(torch.optim.Adam):
         def step(self, *args, **kwargs):
-            inside[0] += 1
-            most[0] = max(most[0], inside[0])
-            count[0] += 1
-            time.sleep(0.2)
-            inside[0] -= 1
+            calls.enter()
             return super().step(*args, **kwargs)
 
     monkeypatch.setattr(torch.optim, "Adam", SlowAdam)
-    threads = [threading.Thread(target=train.warm_optimizer) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert count[0] == 1 and most[0] == 1 and train.optimizer_warmed()
+    in_threads(train.warm_optimizer)
+    assert calls.count == 1 and calls.most == 1 and train.optimizer_warmed()
 
 
 def test_training_warms_the_optimizer_first_and_an_untrained_cycle_does_not(monkeypatch):

@@ -22,6 +22,14 @@ def _kill_config(fast_config):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def resumes_from(store, cycle: int, reference, same_records) -> None:
+    """The stored run resumes at ``cycle`` and, run to its end, gives exactly the uninterrupted ``reference``."""
+    resumed = Experiment.resume(store.path)
+    assert resumed.cycle == cycle
+    resumed.run()
+    same_records(resumed.records, reference)
+
+
 def test_resume_after_sigkill_matches_an_uninterrupted_run(fast_config, tmp_path, subprocess_env, same_records):
     cfg = _kill_config(fast_config)
     config_path, out = tmp_path / "config.json", tmp_path / "run"
@@ -69,10 +77,7 @@ def test_leftovers_of_a_kill_mid_write_are_not_counted_and_the_run_resumes(fast_
     (folder / ".manifest.json.q9.tmp").write_text("{")
     assert [r.cycle for r in store.load_records()] == [0, 1]
 
-    resumed = Experiment.resume(store.path)
-    assert resumed.cycle == 2
-    resumed.run()
-    same_records(resumed.records, reference)
+    resumes_from(store, 2, reference, same_records)
     same_records(store.load_records(), reference)
 
 
@@ -93,10 +98,7 @@ def test_a_kill_between_a_cycles_arrays_and_its_json_loses_only_that_cycle(fast_
     monkeypatch.setattr(alcore.store, "atomic_write_json", real_write_json)
     assert (store.path / "cycles" / "cycle_00002.npz").exists() and store.n_cycles() == 2
 
-    resumed = Experiment.resume(store.path)
-    assert resumed.cycle == 2
-    resumed.run()
-    same_records(resumed.records, reference)
+    resumes_from(store, 2, reference, same_records)
 
 
 def test_a_warm_start_run_resumes_with_the_weights_of_its_last_complete_cycle(fast_config, tmp_path, same_records):
@@ -111,18 +113,13 @@ def test_a_warm_start_run_resumes_with_the_weights_of_its_last_complete_cycle(fa
     exp.store.append = killed
     with pytest.raises(KeyboardInterrupt):
         exp.step()
-    resumed = Experiment.resume(store.path)
-    assert resumed.cycle == 2
-    resumed.run()
-    same_records(resumed.records, reference)
+    resumes_from(store, 2, reference, same_records)
 
 
 def test_a_clean_warm_start_resume_matches_an_uninterrupted_run(fast_config, tmp_path, same_records):
     reference, store = _reference_and_partial(fast_config, tmp_path, 2, strategy="entropy", cycles=3,
                                               warm_start=True)
-    resumed = Experiment.resume(store.path)
-    resumed.run()
-    same_records(resumed.records, reference)
+    resumes_from(store, 2, reference, same_records)
 
 
 def test_resuming_a_finished_run_runs_nothing(fast_config, tmp_path, same_records):
