@@ -691,13 +691,20 @@ def prepare_enabled() -> bool:
     return flag == "1" or (flag != "0" and os.environ.get("ALCORE_SYNC", "") in ("", "0"))
 
 
+#: Generated datasets larger than this are not prepared: a first cycle the user may never ask for stays cheap.
+PREPARE_MAX_SAMPLES = 20_000
+
+
 def prepare_first_cycle(config: ExperimentConfig) -> None:
     """While the user reads the Run page, compute the first cycle (and its map) that Step would start with.
 
-    Only for bundled and generated data (an upload or a download is the user's to start); the same seed gives
-    the same cycle, so a Step that takes it (``take_prepared_run``) shows exactly what it would have computed.
+    Only for bundled and generated data of at most ``PREPARE_MAX_SAMPLES`` points (an upload, a download or a
+    large pool is the user's to start); the same seed gives the same cycle, so a Step that takes it
+    (``take_prepared_run``) shows exactly what it would have computed.
     """
-    if prepare_enabled() and data.is_offline(config.dataset):
+    n_samples = config.dataset_options.get("n_samples", 0)
+    small = not isinstance(n_samples, (int, float)) or n_samples <= PREPARE_MAX_SAMPLES
+    if prepare_enabled() and data.is_offline(config.dataset) and small:
         registry().prepare(config, runs_root() / PREPARED_DIR / new_run_id(config.strategy),
                            on_cycle=precompute_map_quietly)
 

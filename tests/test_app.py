@@ -384,3 +384,28 @@ def test_the_gif_has_one_frame_per_cycle_and_the_cli_writes_it(runs: Path, tmp_p
     assert main(["gif", str(run_dir), "--out", str(out), "--width", "320", "--height", "240",
                  "--color-by", "state", "--no-curve"]) == 0
     assert Image.open(out).n_frames == 2
+
+
+def test_only_small_bundled_or_generated_datasets_are_prepared(runs: Path, monkeypatch) -> None:
+    from alcore.config import ExperimentConfig
+    from pages import _shared
+
+    asked = []
+
+    class Registry:
+        def prepare(self, config, run_dir, on_cycle=None):
+            asked.append((config.dataset, Path(run_dir).parent.name))
+
+    monkeypatch.setattr(_shared, "registry", Registry)
+    monkeypatch.setenv("ALCORE_PREPARE", "1")
+    _shared.prepare_first_cycle(ExperimentConfig())
+    _shared.prepare_first_cycle(ExperimentConfig(dataset="moons", dataset_options={"n_samples": 20_000}))
+    _shared.prepare_first_cycle(ExperimentConfig(dataset="moons", dataset_options={"n_samples": 20_001}))
+    _shared.prepare_first_cycle(ExperimentConfig(dataset="mnist"))  # a download is the user's to start
+    _shared.prepare_first_cycle(ExperimentConfig(dataset="file", dataset_options={"path": "data.csv"}))
+    monkeypatch.setenv("ALCORE_PREPARE", "0")
+    _shared.prepare_first_cycle(ExperimentConfig())
+    assert asked == [("digits", ".prepared"), ("moons", ".prepared")]
+    monkeypatch.delenv("ALCORE_PREPARE")
+    _shared.prepare_first_cycle(ExperimentConfig())
+    assert len(asked) == 2, "scripted runs (ALCORE_SYNC) prepare nothing unless asked"
