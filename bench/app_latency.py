@@ -147,8 +147,9 @@ def click_step(page) -> None:
     button.click()
 
 
-def measure_app(repeats: int, runs_dir: Path) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Per repeat a fresh server: its first page load (cold), ``THINK_S`` of reading, four Steps of the default run
+def measure_app(repeats: int, runs_dir: Path, think_s: float = THINK_S
+                ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per repeat a fresh server: its first page load (cold), ``think_s`` of reading, four Steps of the default run
     on that page, then the page again in a second tab (warm); and a fresh server with ``ALCORE_PREPARE=0``, for
     cycle 0 as a Step computes it when nothing was prepared. Returns the times in the page (renders: as
     Playwright sees them) and the Steps as Playwright sees them."""
@@ -179,7 +180,7 @@ def measure_app(repeats: int, runs_dir: Path) -> tuple[dict[str, list[float]], d
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.add_init_script(PROBE)
                 render(page, url, "first render (cold)")
-                time.sleep(THINK_S)
+                time.sleep(think_s)
                 # 0: cold start (untrained model); 1: the first trained model; 2, 3: typical
                 steps(page, ["cycle 0 to map", "cycle 1 to map", "cycle to map", "cycle to map"])
                 page.close()
@@ -191,7 +192,7 @@ def measure_app(repeats: int, runs_dir: Path) -> tuple[dict[str, list[float]], d
                 page.add_init_script(PROBE)
                 page.goto(url)
                 wait_for_run_page(page)
-                time.sleep(THINK_S)
+                time.sleep(think_s)
                 steps(page, ["cycle 0, not prepared"])
                 page.close()
         browser.close()
@@ -240,13 +241,15 @@ def measure_engine(repeats: int, tmp: Path) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--think", type=float, default=THINK_S,
+                        help=f"seconds the user reads the first page before the first Step (default {THINK_S:g})")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} not found: apt-get install -y chromium", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="alcore-bench-") as tmp:
         tmp = Path(tmp)
-        app, seen = measure_app(args.repeats, tmp / "runs")
+        app, seen = measure_app(args.repeats, tmp / "runs", args.think)
         blank = measure_blank(args.repeats, tmp / "blank")
         engine = measure_engine(args.repeats, tmp / "engine")
     med = {k: statistics.median(v) for k, v in app.items()}
