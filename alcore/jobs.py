@@ -15,12 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from alcore import data
 from alcore.config import ExperimentConfig
 from alcore.store import RunStore
 
 _log = logging.getLogger("alcore.jobs")
 #: Folder, under the runs root, of first cycles computed ahead (``JobRegistry.prepare``); runs are never listed there.
 PREPARED_DIR = ".prepared"
+#: Generated datasets larger than this are not prepared: a first cycle the user may never ask for stays cheap.
+PREPARE_MAX_SAMPLES = 20_000
+
+
+def worth_preparing(config: ExperimentConfig) -> bool:
+    """Whether to compute ``config``'s first cycle before anyone asks: bundled or generated data of at most
+    ``PREPARE_MAX_SAMPLES`` points only (an upload, a download or a large pool is the user's to start)."""
+    n_samples = config.dataset_options.get("n_samples", 0)
+    small = not isinstance(n_samples, (int, float)) or n_samples <= PREPARE_MAX_SAMPLES
+    return data.is_offline(config.dataset) and small
 
 
 @dataclass
@@ -67,7 +78,6 @@ class Prepared:
     started: bool = False             # computing (or done): a Step waits for it rather than redoing it
     ok: bool = False
     cancelled: bool = False           # replaced or taken: the thread removes its folder if it is still there
-    finished: bool = False
     done: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
@@ -113,9 +123,11 @@ class JobRegistry:
         self._touch(-1)
         self._served = True
 
-    def _touch(self, scripts: int = 0) -> None:
+    def _touch(self, scripts: int = 0, ended: int = 0) -> None:
+        """Activity: ``scripts`` script runs started (+1) or ended (-1), ``ended`` jobs (or Steps) done."""
         with self._lock:
             self._scripts = max(0, self._scripts + scripts)
+            self._jobs_ended += ended
             self._last_activity = time.monotonic()
 
     def _wait_idle(self, idle_s: Callable[[], float]) -> None:
@@ -153,7 +165,7 @@ class JobRegistry:
             if previous is not None and previous.key == key and not previous.cancelled:
                 return
             self._prepared = prepared = Prepared(key, Path(run_dir))
-            stale = previous is not None and previous.finished and previous.ok
+            stale = previous is not None and previous.done.is_set() and previous.ok
             if previous is not None:
                 previous.cancelled = True
         if stale:  # finished and never taken: nobody else removes it
@@ -178,13 +190,10 @@ class JobRegistry:
         except Exception as err:  # noqa: BLE001  the Step then computes the cycle itself and shows the error
             _log.info("the first cycle of %s was not prepared: %s: %s", prepared.run_dir.name, type(err).__name__, err)
         finally:
-            with self._lock:
-                discard = prepared.cancelled or not prepared.ok
-                prepared.finished = True
-            if discard:
-                shutil.rmtree(prepared.run_dir, ignore_errors=True)
-            prepared.done.set()
-            with self._lock:
+            with self._lock:  # one decision under the lock: ``prepare`` removes a done folder, this thread any other
+                if prepared.cancelled or not prepared.ok:
+                    shutil.rmtree(prepared.run_dir, ignore_errors=True)
+                prepared.done.set()
                 self._last_activity = time.monotonic()
 
     def prepared_run(self, config: ExperimentConfig) -> Path | None:
@@ -224,9 +233,7 @@ class JobRegistry:
             _log.exception("moving the prepared run %s to %s failed", p.run_dir, dest)
             shutil.rmtree(p.run_dir, ignore_errors=True)
             return None
-        with self._lock:  # a Step done: like a job that ended (the optimizer warm-up may follow)
-            self._jobs_ended += 1
-            self._last_activity = time.monotonic()
+        self._touch(ended=1)  # a Step done: like a job that ended (the optimizer warm-up may follow)
         return dest
 
     def get(self, job_id: str) -> Job | None:
@@ -291,9 +298,7 @@ class JobRegistry:
                     store.update(status="failed", error=job.error)
         finally:
             job.finished = time.time()
-            with self._lock:
-                self._jobs_ended += 1
-                self._last_activity = time.monotonic()
+            self._touch(ended=1)
 
 
 _ENGINE_LOCK = threading.Lock()

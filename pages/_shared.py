@@ -24,7 +24,7 @@ import streamlit as st
 from alcore import catalog, data, strategies
 from alcore.config import MODELS, OPTIMIZERS, ConfigError, ExperimentConfig
 from alcore.data import DatasetError
-from alcore.jobs import PREPARED_DIR, JobRegistry
+from alcore.jobs import PREPARED_DIR, JobRegistry, worth_preparing
 from alcore.records import CycleRecord
 from alcore.store import RunStore, list_runs, new_run_id
 
@@ -684,27 +684,23 @@ def precompute_map_quietly(run_dir: Path) -> None:
         _log.exception("precomputing the map of %s failed", run_dir)
 
 
+def sync_jobs() -> bool:
+    """Wait for every job inline, on every page (tests, scripted use): ``ALCORE_SYNC=1``."""
+    return os.environ.get("ALCORE_SYNC", "") not in ("", "0")
+
+
 def prepare_enabled() -> bool:
     """Compute a new run's first cycle before its Step is pressed (``JobRegistry.prepare``): on by default, off
     with ``ALCORE_PREPARE=0``, and off in scripted runs (``ALCORE_SYNC``) unless ``ALCORE_PREPARE=1``."""
     flag = os.environ.get("ALCORE_PREPARE", "")
-    return flag == "1" or (flag != "0" and os.environ.get("ALCORE_SYNC", "") in ("", "0"))
-
-
-#: Generated datasets larger than this are not prepared: a first cycle the user may never ask for stays cheap.
-PREPARE_MAX_SAMPLES = 20_000
+    return flag == "1" or (flag != "0" and not sync_jobs())
 
 
 def prepare_first_cycle(config: ExperimentConfig) -> None:
-    """While the user reads the Run page, compute the first cycle (and its map) that Step would start with.
-
-    Only for bundled and generated data of at most ``PREPARE_MAX_SAMPLES`` points (an upload, a download or a
-    large pool is the user's to start); the same seed gives the same cycle, so a Step that takes it
-    (``take_prepared_run``) shows exactly what it would have computed.
-    """
-    n_samples = config.dataset_options.get("n_samples", 0)
-    small = not isinstance(n_samples, (int, float)) or n_samples <= PREPARE_MAX_SAMPLES
-    if prepare_enabled() and data.is_offline(config.dataset) and small:
+    """While the user reads the Run page, compute the first cycle (and its map) that Step would start with, if
+    the engine finds it worth it (``alcore.jobs.worth_preparing``); the same seed gives the same cycle, so a Step
+    that takes it (``take_prepared_run``) shows exactly what it would have computed."""
+    if prepare_enabled() and worth_preparing(config):
         registry().prepare(config, runs_root() / PREPARED_DIR / new_run_id(config.strategy),
                            on_cycle=precompute_map_quietly)
 

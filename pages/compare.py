@@ -5,7 +5,6 @@ or a server restart finds it; its runs are ordinary runs, each one can be opened
 """
 from __future__ import annotations
 
-import os
 
 import pandas as pd
 import streamlit as st
@@ -13,7 +12,7 @@ import streamlit as st
 from alcore import compare, presets, strategies
 from alcore.config import ConfigError, ExperimentConfig
 from pages._shared import (config_form, guard, n_complete, registry, require_shell, runs_root, set_current_run,
-                           show_error)
+                           show_error, sync_jobs)
 
 COMPARE_PARAM = "compare"
 POLL_S = 2.0
@@ -33,10 +32,6 @@ DIVERSITY_LABELS = {
     "div_batch_classes": "classes in the batch",
 }
 
-
-def _sync() -> bool:
-    """Run comparisons inline (tests, scripted use): ``ALCORE_SYNC=1``."""
-    return os.environ.get("ALCORE_SYNC", "") not in ("", "0")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -67,7 +62,7 @@ def _start(comparison: compare.Comparison) -> None:
     """Hand the comparison's runs to the background worker (resuming any already on disk)."""
     dirs, configs = compare.job_arguments(comparison)
     job = registry().start_group(dirs, configs, job_id=comparison.group_id)
-    if _sync():
+    if sync_jobs():
         with st.spinner("Running the comparison…"):
             job.wait()
 

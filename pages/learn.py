@@ -6,7 +6,6 @@ batch one point at a time, 4 gradient alignment with a target set, 5 LESS and it
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pandas as pd
@@ -18,17 +17,14 @@ from alcore import presets, teaching
 from alcore.config import ConfigError
 from alcore.store import RunStore, new_run_id
 from pages._shared import (current_run_dir, dataset_for, guard, load_records, n_complete, past_runs, registry,
-                           require_shell, run_config, run_label, runs_root, set_current_run, show_error)
+                           require_shell, run_config, run_label, runs_root, set_current_run, show_error,
+                           sync_jobs)
 
 DEMO_PRESET = "learn-tour"
 POLL_S = 1.5
 STEPS = ["1 · Hallucinated label", "2 · Gradient embedding", "3 · k-means++ pick by pick", "4 · Gradient alignment",
          "5 · LESS and Adam"]
 
-
-def _sync() -> bool:
-    """Run the demo inline (tests, scripted use): ``ALCORE_SYNC=1``."""
-    return os.environ.get("ALCORE_SYNC", "") not in ("", "0")
 
 
 # --- cached engine calls (keyed by run folder, stored cycles and cycle) ------------------------------------------
@@ -76,7 +72,7 @@ def _start_demo() -> None:
     run_dir = runs_root() / new_run_id("learn")
     job = registry().start(run_dir, config)
     set_current_run(run_dir)
-    if _sync():
+    if sync_jobs():
         with st.spinner("Running the demo…"):
             job.wait()
     st.rerun()

@@ -5,7 +5,6 @@ page polls the disk from a fragment. Nothing here is lost by a reload: the run i
 """
 from __future__ import annotations
 
-import os
 import shutil
 
 import streamlit as st
@@ -15,15 +14,12 @@ from alcore.data import DatasetError
 from alcore.store import RunStore, new_run_id
 from pages._shared import (attach_upload, batch_view, config_form, current_run_dir, curves_view, dataset_for, guard,
                            map_view, mapped_cycles, n_complete, prepare_first_cycle, registry, require_shell,
-                           run_config, runs_root, set_current_run, show_error, start_job, take_prepared_run)
+                           run_config, runs_root, set_current_run, show_error, start_job, sync_jobs,
+                           take_prepared_run)
 
 POLL_S = 1.0        # how often the live view re-reads the disk while a job runs
 STEP_WAIT_S = 60.0  # a Step waits inline this long for its cycle (the map updates without a polling delay)
 
-
-def _sync() -> bool:
-    """Wait for every job inline (tests, scripted use): ``ALCORE_SYNC=1``."""
-    return os.environ.get("ALCORE_SYNC", "") not in ("", "0")
 
 
 def _same(a: ExperimentConfig, b: ExperimentConfig) -> bool:
@@ -50,7 +46,7 @@ def _start(run_dir, config, n_cycles: int | None, wait_s: float | None, same_run
     top unless the job already ended on the run this page shows (then the rest of this run draws it)."""
     job = start_job(run_dir, config, n_cycles)
     set_current_run(run_dir)
-    if _sync():
+    if sync_jobs():
         wait_s = None
     if wait_s is None or wait_s > 0:
         with st.spinner("Running the cycle…" if n_cycles == 1 else f"Running {n_cycles} cycles…"):
