@@ -66,7 +66,7 @@ def test_listing_strategies_and_a_default_config_import_neither_torch_nor_sklear
 def test_the_apps_shared_page_code_imports_no_engine_heavyweights():
     """What every page imports first (the shell, the setup form) loads without torch, scikit-learn or pandas: the
     first render after a server start does not wait for them (the job registry imports them in the background)."""
-    code = ("import sys, pages._shared; "
+    code = ("import sys, pages.ui.frame, pages.ui.setup_form; "
             "print(sorted(m for m in ('torch', 'sklearn', 'pandas', 'openTSNE') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
