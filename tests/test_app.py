@@ -6,7 +6,6 @@ before the page redraws (AppTest does not poll fragments); the job itself is the
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import numpy as np
@@ -132,9 +131,11 @@ def test_the_first_step_takes_the_cycle_prepared_while_the_page_was_read(runs: P
     at = open_app()
     fast_settings(at)
     at.run()  # the form's config, with the fast settings, is prepared once the server is idle
-    deadline = time.monotonic() + 60
-    while not (ready := _prepared_runs(runs, epochs=8)) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    from pages.ui.jobs import registry
+
+    preparation = registry().preparation
+    assert preparation is not None and preparation.done.wait(60) and preparation.ok
+    ready = _prepared_runs(runs, epochs=8)
     assert len(ready) == 1, "the first cycle of the form's config and its map are computed before any click"
     prepared_id = ready[0].name
 

@@ -158,7 +158,8 @@ class _Form:
             if defaults:
                 with st.expander("Dataset options"):
                     described = [(n, v, f"Option {n} of the {dataset} dataset.") for n, v in defaults.items()]
-                    options = self.options(f"ds_{dataset}", described, d.dataset_options if d.dataset == dataset else {})
+                    given = d.dataset_options if d.dataset == dataset else {}
+                    options = self.options(f"ds_{dataset}", described, given)
         self.values["dataset_options"] = options
         return True
 
@@ -238,7 +239,8 @@ class _Form:
         if spec.options:
             with st.expander(f"{strategy} options"):
                 described = [(o.name, o.default, o.help or f"Option {o.name} of {strategy}.") for o in spec.options]
-                options = self.options(f"st_{strategy}", described, d.strategy_options if d.strategy == strategy else {})
+                given = d.strategy_options if d.strategy == strategy else {}
+                options = self.options(f"st_{strategy}", described, given)
         self.values["strategy_options"] = options
 
     def budget(self) -> None:
