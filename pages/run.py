@@ -12,6 +12,7 @@ import streamlit as st
 from alcore.config import ConfigError, ExperimentConfig
 from alcore.data import DatasetError
 from alcore.store import RunStore, new_run_id
+
 from pages.ui.errors import guard, show_error
 from pages.ui.frame import in_frame
 from pages.ui.jobs import prepare_first_cycle, registry, start_job, sync_jobs, take_prepared_run
@@ -23,7 +24,6 @@ from pages.ui.setup_form import attach_upload, config_form
 
 POLL_S = 1.0        # how often the live view re-reads the disk while a job runs
 STEP_WAIT_S = 60.0  # a Step waits inline this long for its cycle (the map updates without a polling delay)
-
 
 
 def _same(a: ExperimentConfig, b: ExperimentConfig) -> bool:

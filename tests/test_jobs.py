@@ -62,61 +62,45 @@ class ManualClock:
                 lambda: sum(g == self._generation for g in self._parked.values()) >= n, WAIT_S), "no thread parked"
 
 
-class Gate:
-    """A stand-in for a slow call: every caller waits inside until the test opens the gate; counts the calls and
-    the most callers inside at once."""
+class Contended:
+    """A stand-in lock and a slow call behind it. ``run(call)`` calls from several threads, holds the first one
+    inside the slow call until every other one waits for the lock, then lets them all finish."""
 
     def __init__(self) -> None:
-        self.count = self.inside = self.most = 0
-        self.entered, self.opened = threading.Event(), threading.Event()
-        self._lock = threading.Lock()
-
-    def enter(self, *args, **kwargs) -> None:
-        with self._lock:
-            self.count += 1
-            self.inside += 1
-            self.most = max(self.most, self.inside)
-        self.entered.set()
-        assert self.opened.wait(WAIT_S)
-        with self._lock:
-            self.inside -= 1
-
-
-class QueueLock:
-    """``threading.Lock`` that counts the threads waiting for it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queue = threading.Condition()
-        self.waiting = 0
+        self.calls = self.inside = self.most = self.queued = 0
+        self._lock, self._state, self._open = threading.Lock(), threading.Condition(), False
 
     def __enter__(self) -> None:
-        with self._queue:
-            self.waiting += 1
-            self._queue.notify_all()
+        with self._state:
+            self.queued += 1
+            self._state.notify_all()
         self._lock.acquire()
-        with self._queue:
-            self.waiting -= 1
+        with self._state:
+            self.queued -= 1
 
     def __exit__(self, *exc) -> None:
         self._lock.release()
 
-    def wait_for_queue(self, n: int) -> bool:
-        with self._queue:
-            return self._queue.wait_for(lambda: self.waiting >= n, WAIT_S)
+    def slow_call(self, *args, **kwargs) -> None:
+        with self._state:
+            self.calls += 1
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+            self._state.notify_all()
+            assert self._state.wait_for(lambda: self._open, WAIT_S)
+            self.inside -= 1
 
-
-def only_one_at_a_time(call, lock: QueueLock, gate: Gate, n: int = 4) -> None:
-    """``call`` from ``n`` threads while the first one is held inside ``gate``; then let everything finish."""
-    threads = [threading.Thread(target=call) for _ in range(n)]
-    for t in threads:
-        t.start()
-    assert gate.entered.wait(WAIT_S)
-    queued = lock.wait_for_queue(n - 1)  # the others wait for the lock, none is inside
-    gate.opened.set()
-    for t in threads:
-        t.join(WAIT_S)
-    assert queued and gate.count == 1 and gate.most == 1
+    def run(self, call, n: int = 4) -> None:
+        threads = [threading.Thread(target=call) for _ in range(n)]
+        for t in threads:
+            t.start()
+        with self._state:
+            queued = self._state.wait_for(lambda: self.calls and self.queued == n - 1, WAIT_S)
+            self._open = True
+            self._state.notify_all()
+        for t in threads:
+            t.join(WAIT_S)
+        assert queued and self.calls == 1 and self.most == 1, "one call, the other threads waited for the lock"
 
 
 @pytest.fixture
@@ -139,6 +123,16 @@ def start_warm_up(registry: JobRegistry) -> threading.Thread:
     thread = threading.Thread(target=registry.warm_up, daemon=True)
     thread.start()
     return thread
+
+
+def fires_after(clock: ManualClock, event: threading.Event, seconds: float) -> None:
+    """Nothing happens when the clock moves half of ``seconds``; ``event`` fires once it has moved all of them."""
+    clock.settle()
+    clock.advance(seconds / 2)
+    clock.settle()
+    assert not event.is_set(), f"not before {seconds:g} s"
+    clock.advance(seconds / 2)
+    assert event.wait(WAIT_S)
 
 
 def test_the_server_is_idle_after_idle_s_without_a_script_run_or_a_job(clock, monkeypatch, tmp_path):
@@ -167,20 +161,11 @@ def test_the_warm_up_imports_the_engine_once_idle_then_the_optimizer_after_a_lon
     engine, optimizer = warm_up_steps
     registry = JobRegistry(warm_up=False, idle_s=1.0, optimizer_idle_s=0.25, long_idle_s=4.0, clock=clock)
     start_warm_up(registry)
-    clock.settle()
-    clock.advance(0.75)
-    clock.settle()
-    assert not engine.is_set(), "not before a second of idle"
-    clock.advance(0.25)
-    assert engine.wait(WAIT_S)
+    fires_after(clock, engine, 1.0)
     clock.settle()
     registry.script_started()
     registry.script_finished()  # the user reads the page, no job has run: wait for a long idle
-    clock.advance(3.5)
-    clock.settle()
-    assert not optimizer.is_set()
-    clock.advance(0.5)
-    assert optimizer.wait(WAIT_S)
+    fires_after(clock, optimizer, 4.0)
 
 
 def test_the_optimizer_warm_up_follows_a_job_after_a_short_idle(clock, warm_up_steps, tmp_path):
@@ -191,12 +176,7 @@ def test_the_optimizer_warm_up_follows_a_job_after_a_short_idle(clock, warm_up_s
     assert engine.wait(WAIT_S)
     job = registry.start_group([tmp_path / "missing"], [None], job_id="ends-at-once")  # it fails at once
     assert job.wait(WAIT_S)
-    clock.settle()
-    clock.advance(0.125)
-    clock.settle()
-    assert not optimizer.is_set(), "a short idle after the job, not none"
-    clock.advance(0.125)
-    assert optimizer.wait(WAIT_S)
+    fires_after(clock, optimizer, 0.25)  # a short idle after the job, not the long one
 
 
 def test_the_first_script_run_skips_the_engine_and_later_ones_import_it(monkeypatch):
@@ -211,11 +191,11 @@ def test_the_first_script_run_skips_the_engine_and_later_ones_import_it(monkeypa
 
 
 def test_engine_imports_run_once_and_never_in_two_threads_at_once(monkeypatch):
-    ready, lock, gate = threading.Event(), QueueLock(), Gate()
+    ready, contended = threading.Event(), Contended()
     monkeypatch.setattr(jobs, "_ENGINE_READY", ready)
-    monkeypatch.setattr(jobs, "_ENGINE_LOCK", lock)
-    monkeypatch.setattr(jobs, "warm_up_imports", gate.enter)
-    only_one_at_a_time(jobs.import_engine, lock, gate)
+    monkeypatch.setattr(jobs, "_ENGINE_LOCK", contended)
+    monkeypatch.setattr(jobs, "warm_up_imports", contended.slow_call)
+    contended.run(jobs.import_engine)
     assert ready.is_set()
 
 
@@ -224,17 +204,17 @@ def test_the_first_optimizer_step_runs_once_and_never_in_two_threads_at_once(mon
 
     from alcore import train
 
-    lock, gate = QueueLock(), Gate()
+    contended = Contended()
     monkeypatch.setattr(train, "_OPTIMIZER_READY", threading.Event())
-    monkeypatch.setattr(train, "_OPTIMIZER_LOCK", lock)
+    monkeypatch.setattr(train, "_OPTIMIZER_LOCK", contended)
 
-    class GatedAdam(torch.optim.Adam):
+    class SlowAdam(torch.optim.Adam):
         def step(self, *args, **kwargs):
-            gate.enter()
+            contended.slow_call()
             return super().step(*args, **kwargs)
 
-    monkeypatch.setattr(torch.optim, "Adam", GatedAdam)
-    only_one_at_a_time(train.warm_optimizer, lock, gate)
+    monkeypatch.setattr(torch.optim, "Adam", SlowAdam)
+    contended.run(train.warm_optimizer)
     assert train.optimizer_warmed()
 
 
