@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from alcore import strategies
-from alcore.compare import DEFAULT_TARGET_SIZE, comparison_configs
+from alcore.compare import comparison_configs
 from alcore.config import ConfigError, ExperimentConfig
+from alcore.run_group import DEFAULT_TARGET_SIZE
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "assets" / "presets"
 PAGES = ("compare", "learn")
@@ -74,7 +75,7 @@ def load_preset(name: str, folder: Path | None = None) -> dict[str, Any]:
     base_values = dict(values["base"])
     base_values.setdefault("strategy", names[0])
     if base_values.get("target_size", 0) == 0 and base_values["strategy"] in strategies.available() \
-            and strategies.get_class(base_values["strategy"]).needs_target:
+            and strategies.spec(base_values["strategy"]).needs_target:
         base_values["target_size"] = DEFAULT_TARGET_SIZE
     try:
         base = ExperimentConfig.from_dict(base_values)
