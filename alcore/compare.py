@@ -18,14 +18,15 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable
 
 from alcore import run_group
 from alcore.config import ExperimentConfig
 from alcore.run_group import DEFAULT_TARGET_SIZE, GroupRun, RunGroup
 from alcore.store import RunStore, atomic_write_json, new_run_id
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 GROUP_MANIFEST = "compare.json"
 

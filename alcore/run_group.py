@@ -24,14 +24,15 @@ import json
 import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, TypedDict
+from typing import TYPE_CHECKING, Any, Iterable, TypedDict
 
 import numpy as np
-import pandas as pd
 
-from alcore import metrics
 from alcore.config import ConfigError, ExperimentConfig
 from alcore.store import RunStore
+
+if TYPE_CHECKING:  # pandas, and alcore.metrics (which imports torch), are imported where they are used: planning a
+    import pandas as pd  # sweep or a comparison (the command line, a preset) needs neither
 
 DEFAULT_TARGET_SIZE = 50
 #: Fields that name a run inside its group; every other field is part of the group's settings (and its hash).
@@ -157,11 +158,17 @@ class RunGroup:
 
         return [s for s in self.strategies if registry.spec(s).needs_target]
 
-    def run_configs(self) -> list[dict[str, Any]]:
-        """Complete config values of every run, strategy-major (not validated: a sweep validates in its worker)."""
+    def shared_values(self) -> dict[str, Any]:
+        """The base values with the group's target set: ``default_target_size`` when a strategy of the group needs
+        one and the base has none."""
         shared = dict(self.base)
         if self.targeted and not shared.get("target_size"):
             shared["target_size"] = int(self.default_target_size)
+        return shared
+
+    def run_configs(self) -> list[dict[str, Any]]:
+        """Complete config values of every run, strategy-major (not validated: a sweep validates in its worker)."""
+        shared = self.shared_values()
         out = []
         for strategy in self.strategies:
             options = self.strategy_options.get(strategy, {})
@@ -193,6 +200,8 @@ class RunGroup:
 
 def progress(runs: Iterable[GroupRun]) -> pd.DataFrame:
     """One row per run: strategy, seed, run id, status on disk, complete cycles and cycles planned."""
+    import pandas as pd
+
     rows = []
     for run in runs:
         manifest = run.manifest()
@@ -242,6 +251,8 @@ def cycle_frame(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
 
     Runs not on disk are skipped; a run in progress contributes the cycles it has stored.
     """
+    import pandas as pd
+
     frames = []
     for run_dir in run_dirs:
         store = RunStore(run_dir)
@@ -285,6 +296,10 @@ def summarize(df: pd.DataFrame, x_percent: float = 90, metric: str = "test_accur
     reach ``x_percent`` % of the reference accuracy and label savings against ``baseline`` (``summary``), and the
     pairwise ``penalty`` matrix. ``complete_only``: use finished runs only, so that a run in progress does not
     shrink the label range every AULC is computed over."""
+    import pandas as pd
+
+    from alcore import metrics
+
     notes: list[str] = []
     out: GroupSummary = {"summary": pd.DataFrame(), "penalty": pd.DataFrame(), "runs": 0, "notes": notes}
     if df.empty:
@@ -317,6 +332,10 @@ def curve_bands(df: pd.DataFrame, metric: str = "test_accuracy", confidence: flo
     """Per dataset, strategy and label count: the mean of ``metric`` over seeds and its t-interval ``[lo, hi]``
     (no band, NaN, below two seeds). Accuracies and F1 scores are fractions: their bands are clipped to [0, 1]
     (with two seeds the t-interval is 12.7 standard errors wide)."""
+    import pandas as pd
+
+    from alcore import metrics
+
     lo_bound, hi_bound = (0.0, 1.0) if any(k in metric for k in ("accuracy", "f1")) else (-np.inf, np.inf)
     rows = []
     for (dataset, strategy, n), runs in df.groupby(["dataset", "strategy", "n_labeled"], sort=True):
