@@ -14,7 +14,7 @@ from alcore import data
 from alcore import strategies as strategy_registry
 from alcore.config import MODELS
 from alcore.source_cache import SourceCache
-from alcore.strategies.spec import StrategySpec
+from alcore.strategies import StrategySpec
 
 
 def strategies() -> dict[str, StrategySpec]:

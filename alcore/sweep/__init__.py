@@ -15,11 +15,10 @@ Files: ``plan`` (the grid), ``job`` (one job in a worker), ``backends`` (joblib 
 """
 from __future__ import annotations
 
-from alcore.run_group import DEFAULT_TARGET_SIZE, settings_hash
 from alcore.sweep.backends import BACKENDS, run_sweep
 from alcore.sweep.failures import FAILURES, read_failures, write_failures
 from alcore.sweep.job import LOCK_NAME, run_job
 from alcore.sweep.plan import expand_grid, fit_budget, parse_list, parse_seeds, plan_groups
 
-__all__ = ["BACKENDS", "DEFAULT_TARGET_SIZE", "FAILURES", "LOCK_NAME", "expand_grid", "fit_budget", "parse_list",
-           "parse_seeds", "plan_groups", "read_failures", "run_job", "run_sweep", "settings_hash", "write_failures"]
+__all__ = ["BACKENDS", "FAILURES", "LOCK_NAME", "expand_grid", "fit_budget", "parse_list", "parse_seeds", "plan_groups",
+           "read_failures", "run_job", "run_sweep", "write_failures"]
