@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Iterable, TypedDict
 
 import numpy as np
 
+from alcore import data
+from alcore import strategies as registry
 from alcore.config import ConfigError, ExperimentConfig
 from alcore.store import RunStore
 
@@ -139,8 +141,6 @@ class RunGroup:
     default_target_size: int = DEFAULT_TARGET_SIZE
 
     def __post_init__(self) -> None:
-        from alcore import data, strategies as registry
-
         dataset = self.base.get("dataset", ExperimentConfig.dataset)
         if dataset not in data.available():
             raise ConfigError(f"dataset={dataset!r} is not valid; choose one of {sorted(data.available())}")
@@ -154,8 +154,6 @@ class RunGroup:
     @property
     def targeted(self) -> list[str]:
         """The strategies of the group that score the pool against a labelled target set."""
-        from alcore import strategies as registry
-
         return [s for s in self.strategies if registry.spec(s).needs_target]
 
     def shared_values(self) -> dict[str, Any]:
