@@ -120,7 +120,7 @@ def probe(code: str, cache: str) -> str:
     return out.stdout.strip()
 
 
-FIRST_RENDER = ("import sys, pages._shared; from alcore import catalog, data, strategies; "
+FIRST_RENDER = ("import sys, pages.ui.frame, pages.ui.setup_form; from alcore import catalog, data, strategies; "
                 "from alcore.config import MODELS, ExperimentConfig; "
                 "[strategies.spec(s).options for s in strategies.available()]; "
                 "[catalog.model_defaults(m) for m in MODELS]; data.available(); ExperimentConfig(); "

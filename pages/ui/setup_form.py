@@ -232,7 +232,7 @@ class _Form:
         names = list(strategies.available())
         strategy = st.selectbox("Strategy", names, index=names.index(d.strategy) if d.strategy in names else 0,
                                 key=k + "strategy", help="How the next batch is chosen from the unlabelled pool.")
-        spec = strategies.spec(strategy)  # read from the source: the form does not import torch
+        spec = strategies.spec(strategy)  # memoised on disk: the form does not import torch
         st.caption(spec.description)
         self.values["strategy"] = strategy
         options = {}
