@@ -11,8 +11,11 @@ import streamlit as st
 
 from alcore import compare, presets, run_group, strategies
 from alcore.config import ConfigError, ExperimentConfig
-from pages._shared import (config_form, guard, n_complete, registry, require_shell, runs_root, set_current_run,
-                           show_error, sync_jobs)
+from pages.ui.errors import guard, show_error
+from pages.ui.frame import in_frame
+from pages.ui.jobs import registry, sync_jobs
+from pages.ui.runs import n_complete, runs_root, set_current_run
+from pages.ui.setup_form import config_form
 
 COMPARE_PARAM = "compare"
 POLL_S = 2.0
@@ -271,7 +274,7 @@ def _summary_display(summary: pd.DataFrame) -> pd.DataFrame:
 
 # --- the page ---------------------------------------------------------------------------------------------------
 
-require_shell()
+in_frame()
 st.title("Compare strategies")
 st.caption("Several strategies, each with the same seeds, on one dataset and model. Runs go one after another in "
            "the background; curves and tables fill in as cycles and runs finish.")

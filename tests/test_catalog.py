@@ -120,7 +120,7 @@ def probe(code: str, cache: str) -> str:
     return out.stdout.strip()
 
 
-FIRST_RENDER = ("import sys, pages._shared; from alcore import catalog, data, strategies; "
+FIRST_RENDER = ("import sys, pages.ui.frame, pages.ui.setup_form; from alcore import catalog, data, strategies; "
                 "from alcore.config import MODELS, ExperimentConfig; "
                 "[strategies.spec(s).options for s in strategies.available()]; "
                 "[catalog.model_defaults(m) for m in MODELS]; data.available(); ExperimentConfig(); "
@@ -137,7 +137,7 @@ def test_what_the_first_render_asks_imports_no_torch_once_the_cache_is_fresh(tmp
 def test_the_apps_shared_page_code_imports_no_engine_heavyweights():
     """What every page imports first (the shell, the setup form) loads without torch, scikit-learn or pandas: the
     first render after a server start does not wait for them (the job registry imports them in the background)."""
-    code = ("import sys, pages._shared; "
+    code = ("import sys, pages.ui.frame, pages.ui.setup_form; "
             "print(sorted(m for m in ('torch', 'sklearn', 'pandas', 'openTSNE') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

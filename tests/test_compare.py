@@ -15,7 +15,7 @@ from alcore.store import RunStore
 
 from conftest import make_fast_config
 
-RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")  # what pages/_shared.run_dir_for accepts
+RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")  # what pages/ui/runs.run_dir_for accepts
 
 
 def run_comparison(root: Path, strategies, seeds, **overrides) -> compare.Comparison:
