@@ -198,7 +198,7 @@ def main() -> None:
             c = project_cycles(cold, settings, metric="gradient")
             print(f"  {name:<16} " + " | ".join(f"{m} {sec:.2f} s" for m, sec in zip(c.method, c.seconds)))
 
-    from alcore.viz.figures import map_figure
+    from alcore.viz.animated_map import map_figure
     from alcore.viz.gif import render_gif
 
     df = gif_frames(y, warm.frames, args.gif_frames)
