@@ -25,6 +25,8 @@ from alcore.constants import DUPLICATE_ULPS
 
 #: Entries of one block of a chunked distance computation (32 MB in float64).
 CHUNK_ENTRIES = 2**22
+#: Entries the duplicate rule handles at once (its work buffers stay in cache).
+_RULE_ENTRIES = 2**15
 
 
 def noise_floor(dtype) -> float:
@@ -43,6 +45,19 @@ def _zero_noise(d2: np.ndarray, floor_1: np.ndarray, floor_2, thr: np.ndarray | 
     thr = np.add(floor_1, floor_2, out=thr)
     keep = np.greater_equal(d2, thr, out=keep)
     return np.multiply(d2, keep, out=d2)
+
+
+def _zero_noise_2d(d2: np.ndarray, floor_1: np.ndarray, floor_2: np.ndarray) -> np.ndarray:
+    """The duplicate rule over a matrix (``floor_1`` per row, ``floor_2`` per column), a few rows at a time: the work
+    buffers stay in cache and are allocated once, so the rule costs a fraction of computing the block."""
+    n, m = d2.shape
+    step = max(1, _RULE_ENTRIES // max(m, 1))
+    thr, keep = np.empty((min(step, n), m), d2.dtype), np.empty((min(step, n), m), dtype=bool)
+    for s in range(0, n, step):
+        rows = d2[s:s + step]
+        r = len(rows)
+        _zero_noise(rows, floor_1[s:s + step, None], floor_2[None, :], thr[:r], keep[:r])
+    return d2
 
 
 def as_floats(*arrays) -> tuple[np.ndarray, ...]:
@@ -98,7 +113,7 @@ def gradient_sq_distances(a, h, a2=None, h2=None, norms: tuple[np.ndarray, np.nd
     D2 += n1[:, None]
     D2 += n2[None, :]
     floor = noise_floor(D2.dtype)
-    _zero_noise(D2, floor * n1[:, None], floor * n2[None, :])
+    _zero_noise_2d(D2, floor * n1, floor * n2)
     if same:
         np.fill_diagonal(D2, 0)
     return D2
@@ -155,7 +170,7 @@ def sq_distances(P, Q=None) -> np.ndarray:
     d2 = pn[:, None] + qn[None, :]
     d2 -= 2.0 * (P @ Q.T)
     floor = noise_floor(np.float64)
-    return _zero_noise(d2, floor * pn[:, None], floor * qn[None, :])
+    return _zero_noise_2d(d2, floor * pn, floor * qn)
 
 
 def min_sq_distances(P, Q, chunk_entries: int = CHUNK_ENTRIES) -> np.ndarray:

@@ -13,7 +13,8 @@ Printed:
   ratios       the mean warm frame's seconds against three baselines, all on the same points, same process:
                  independent frame   our own frame from scratch with openTSNE's schedule (``relayout=True``,
                                      ``n_iter=750``: exact kNN from the Gram matrix, PCA init, 250 + 500
-                                     iterations; the map's own first frame takes 250, see alcore/projection.py)
+                                     iterations; the map's own first frame takes 250, see
+                                     alcore/projection/initialization.py)
                  openTSNE TSNE.fit   ``openTSNE.TSNE().fit`` on the 50-dim PCA of the gradient embeddings
                                      (its default approximate kNN, PCA init, 250 + 500 iterations)
                  openTSNE warm start openTSNE's own recipe, for scale: new affinities on the PCA coordinates,
