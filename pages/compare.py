@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from alcore import compare, presets, strategies
+from alcore import compare, presets, run_group, strategies
 from alcore.config import ConfigError, ExperimentConfig
 from pages._shared import (config_form, guard, n_complete, registry, require_shell, runs_root, set_current_run,
                            show_error, sync_jobs)
@@ -37,12 +37,12 @@ DIVERSITY_LABELS = {
 @st.cache_data(show_spinner=False, max_entries=32)
 def _frame(run_dirs: tuple[str, ...], cycles: tuple[int, ...]) -> pd.DataFrame:
     """Every stored cycle of the comparison's runs (cached by how many cycles each run has)."""
-    return compare.comparison_frame(run_dirs)
+    return run_group.cycle_frame(run_dirs)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _tables(run_dirs: tuple[str, ...], cycles: tuple[int, ...], x_percent: float, metric: str) -> dict:
-    return compare.comparison_tables(_frame(run_dirs, cycles), x_percent=x_percent, metric=metric)
+    return run_group.summarize(_frame(run_dirs, cycles), x_percent=x_percent, metric=metric)
 
 
 @st.cache_data(show_spinner=False)
@@ -156,7 +156,7 @@ def _controls(comparison: compare.Comparison) -> bool:
                      help="Stop after the cycle in progress; finished cycles stay on disk."):
             job.stop()
             st.rerun()
-    elif not compare.is_finished(comparison):
+    elif not comparison.is_finished():
         if st.button("Resume", key="compare_resume", icon=":material/play_arrow:", type="primary",
                      help="Continue every unfinished run from its last stored cycle."):
             _start(comparison)
@@ -166,7 +166,7 @@ def _controls(comparison: compare.Comparison) -> bool:
 
 def _progress(comparison: compare.Comparison, running: bool) -> None:
     """How far the runs are (read from disk), and a way to open one of them on the other pages."""
-    table = compare.progress(comparison)
+    table = comparison.progress()
     done, total = int(table["cycles_done"].sum()), int(table["cycles_total"].sum())
     complete = int((table["status"] == "complete").sum())
     st.progress(min(done / total, 1.0) if total else 0.0,
@@ -200,7 +200,7 @@ def _results(comparison: compare.Comparison, metrics_wanted: list[str]) -> None:
     if df.empty:
         st.info("No cycle stored yet: the curves appear as the first run progresses.", icon=":material/hourglass:")
         return
-    curve_options = [m for m in compare.CURVE_METRICS if m in df and df[m].notna().any()]
+    curve_options = [m for m in run_group.CURVE_METRICS if m in df and df[m].notna().any()]
     div_options = [c for c in DIVERSITY_LABELS if c in df and df[c].notna().any()]
     want_curve = next((m for m in metrics_wanted if m in curve_options), "test_accuracy")
     want_div = next((m for m in metrics_wanted if m in div_options), div_options[0] if div_options else None)
