@@ -1,7 +1,8 @@
 """Squared distances, Euclidean and in gradient space, with one rule for exact duplicates.
 
-Every squared distance of the engine is computed here (docs/methods.md#last-layer-embeddings). In gradient space a
-point is ``g = a ⊗ h``, known by its factors: ``<g_i, g_j> = <a_i, a_j><h_i, h_j>`` and
+Every squared distance of the engine is computed here (docs/methods.md#last-layer-embeddings), except BADGE's CUDA
+step, which fuses the same arithmetic on the device (for CUDA-graph capture) and takes its floor from here. In
+gradient space a point is ``g = a ⊗ h``, known by its factors: ``<g_i, g_j> = <a_i, a_j><h_i, h_j>`` and
 ``||g_i||² = ||a_i||² ||h_i||²``, so a block of distances costs ``O(n m (C + d))`` and the ``n x C·d`` matrix is
 never built.
 
@@ -197,6 +198,8 @@ def sq_distances_to_row(P: np.ndarray, x: np.ndarray) -> np.ndarray:
     diff = P - x
     return np.einsum("ij,ij->i", diff, diff)
 
+
+# --- rows --------------------------------------------------------------------------------------------------------
 
 def normalize_rows(x, eps: float = 0.0):
     """Rows scaled to unit L2 norm; a row of norm ``<= eps`` is left as it is, so a zero row stays zero

@@ -1,9 +1,9 @@
-"""Every random stream of a run, derived from its seed for one named purpose (docs/architecture.md#random-streams).
+"""Every random stream of a run, derived from its seed for one named purpose (docs/methods.md#randomness).
 
 A stream is numpy's ``SeedSequence`` over ``[seed, cycle, tag]`` (or ``[seed, tag]`` for a purpose that is the same
 every cycle), so streams are independent of each other and of the order in which they are asked for: two
-strategies, or a replayed cycle, draw exactly what the run drew (docs/methods.md#randomness). The tags below are
-part of every stored run: changing one changes what an old config reproduces. A new purpose (e.g. a model's
+strategies, or a replayed cycle, draw exactly what the run drew. The tags below are part of every stored run:
+changing one changes what an old config reproduces. A new purpose (e.g. a model's
 initialisation or its dropout masks, today seeded through torch's global generator in ``alcore.models`` and
 ``alcore.strategies.bald``) is one more tag here and a call to ``generator``, ``integer`` or ``torch_generator``.
 
