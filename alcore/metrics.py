@@ -5,9 +5,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from alcore import distances
+from alcore.constants import DEGENERATE_NORM
 from alcore.models import ALModel, predict
 from alcore.spaces import l2_normalize
-from alcore.spaces import min_sq_distances
 
 
 def evaluate(model: ALModel, X: torch.Tensor, y: np.ndarray, device: torch.device | str = "cpu") -> dict[str, float]:
@@ -44,11 +45,9 @@ def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, referenc
     h = np.asarray(h, np.float64)
     k = len(a)
     out: dict[str, float] = {"batch_size": float(k)}
-    an, hn = (a * a).sum(1), (h * h).sum(1)
-    out["mean_gradient_norm"] = float(np.sqrt(an * hn).mean()) if k else float("nan")
+    out["mean_gradient_norm"] = float(np.sqrt(distances.sq_norms(a, h)).mean()) if k else float("nan")
     if k >= 2:
-        gram = (a @ a.T) * (h @ h.T)
-        sq = np.clip(an * hn + (an * hn)[:, None] - 2 * gram, 0, None)
+        sq = distances.gradient_sq_distances(a, h)
         out["mean_pairwise_distance"] = float(np.sqrt(sq[np.triu_indices(k, 1)]).mean())
     else:
         out["mean_pairwise_distance"] = float("nan")
@@ -66,15 +65,12 @@ def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, referenc
 def normalized_logdet(a: np.ndarray, h: np.ndarray, lam: float = 1e-6) -> dict[str, float]:
     """log det(Ĝ Ĝ^T + λI) of the unit-normalised gradient embeddings, from cos(a_i,a_j)·cos(h_i,h_j)."""
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(h, axis=1)
-    keep = norms > 1e-12
+    keep = norms > DEGENERATE_NORM
     n_zero = int((~keep).sum())
     a, h = a[keep], h[keep]
     if len(a) == 0:
         return {"logdet": float("nan"), "rank": 0.0, "n_zero": float(n_zero)}
-    an = a / np.linalg.norm(a, axis=1, keepdims=True)
-    hn = h / np.linalg.norm(h, axis=1, keepdims=True)
-    gram = (an @ an.T) * (hn @ hn.T)
-    eig = np.linalg.eigvalsh(gram)
+    eig = np.linalg.eigvalsh(distances.cosine_similarities(a, h))
     logdet = float(np.sum(np.log(np.clip(eig, 0, None) + lam)))
     return {"logdet": logdet, "rank": float((eig > 1e-6).sum()), "n_zero": float(n_zero)}
 
@@ -94,7 +90,7 @@ def nearest_covered_sq(fixed: np.ndarray, reference_idx: np.ndarray, new_idx: np
     """Squared distance of each reference row to its nearest covered row, after ``new_idx`` joins the covered
     set: a running minimum, so each batch costs O(|reference| · |batch| · d)."""
     fixed = np.asarray(fixed, dtype=np.float64)
-    d2 = min_sq_distances(fixed[np.asarray(reference_idx)], fixed[np.asarray(new_idx, dtype=np.int64)])
+    d2 = distances.min_sq_distances(fixed[np.asarray(reference_idx)], fixed[np.asarray(new_idx, dtype=np.int64)])
     return d2 if nearest_sq is None else np.minimum(nearest_sq, d2)
 
 
@@ -110,13 +106,25 @@ def delta_coverage(fixed: np.ndarray, reference_idx: np.ndarray, covered_idx: np
     if len(covered_idx) == 0:
         return 0.0
     fixed = np.asarray(fixed, dtype=np.float64)
-    d2 = min_sq_distances(l2_normalize(fixed[np.asarray(reference_idx)]), l2_normalize(fixed[np.asarray(covered_idx)]))
+    d2 = distances.min_sq_distances(l2_normalize(fixed[np.asarray(reference_idx)]),
+                                    l2_normalize(fixed[np.asarray(covered_idx)]))
     return float((d2 < delta**2).mean())
 
 
 def _nearest_distance(fixed: np.ndarray, reference_idx: np.ndarray, covered_idx: np.ndarray) -> np.ndarray:
     fixed = np.asarray(fixed, dtype=np.float64)
-    return np.sqrt(min_sq_distances(fixed[np.asarray(reference_idx)], fixed[np.asarray(covered_idx)]))
+    return np.sqrt(distances.min_sq_distances(fixed[np.asarray(reference_idx)], fixed[np.asarray(covered_idx)]))
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation of two score vectors; NaN when either is constant or shorter than 2."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return float("nan")
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic)
 
 
 def class_balance(batch_labels: np.ndarray, labeled_labels: np.ndarray, n_classes: int) -> dict[str, float]:

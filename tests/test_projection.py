@@ -17,6 +17,8 @@ from alcore.projection import (
     project_cycles,
     project_records,
 )
+from alcore.projection.quality import sample_ranks, trust_from_ranks
+from alcore.projection.spaces import FactorSpace
 from alcore.records import CycleRecord
 
 FAST = ProjectionSettings(n_iter=300, warm_iter=50)
@@ -249,7 +251,7 @@ def test_cached_projection_reuses_frames_and_computes_only_new_cycles(tmp_path, 
         calls.append([r.cycle for r in recs])
         return real(recs, *args, **kwargs)
 
-    monkeypatch.setattr(projection, "project_records", counting)
+    monkeypatch.setattr(projection.cache, "project_records", counting)
     first = cached_projection(tmp_path, "run-a", FAST, records[:3])
     folder = tmp_path / "projection" / FAST.key()
     assert sorted(p.name for p in folder.iterdir()) == ["cycle_0000.npz", "cycle_0001.npz", "cycle_0002.npz"]
@@ -313,7 +315,7 @@ def test_trustworthiness_from_shared_ranks_equals_scikit_learns(dtype):
     X = rng.normal(size=(120, 5)).astype(dtype)
     X[7] = X[3]  # a tie
     Y = X[:, :2] + 0.3 * rng.normal(size=(120, 2))
-    space = projection._FactorSpace.euclidean(X)
+    space = FactorSpace.euclidean(X)
     sample = np.arange(0, 120, 2)
     expected = trustworthiness(space.sample_distances(sample), Y[sample], n_neighbors=10, metric="precomputed")
-    assert projection._trust_from_ranks(projection._sample_ranks(space, sample), Y[sample], 10) == expected
+    assert trust_from_ranks(sample_ranks(space, sample), Y[sample], 10) == expected

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from alcore.constants import DEGENERATE_NORM
 from alcore.gradients import (directional_logits, eval_mode, gradient_factors, mean_loss_gradient,
                               per_sample_gradient_norms, with_bias)
 from alcore.strategies.base import PoolState, Selection, Strategy, top_k
-
-DEGENERATE_NORM = 1e-12
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ with ``cumsum(D2)[i] > u · Σ D2`` (float64 cumulative sum, then a binary searc
 ``rng.choice(p=...)`` also makes, without renormalising a probability vector at every step, bit-deterministic for a
 seed on CPU. Chosen points have ``D2 = 0`` and zero-weight points are never returned, so an index never repeats.
 When every remaining ``D2`` is 0 (all embeddings zero, or only duplicates of chosen points left) the draw is uniform
-over the unchosen points, using the same ``u`` (§3.3). Factorised squared distances below
+over the unchosen points, using the same ``u`` (§3.3). The distances are ``alcore.distances``': values below
 ``64·eps·(||g_i||² + ||g_c||²)`` are rounding noise of the expansion and count as 0, so exact duplicates of a chosen
 point get exactly zero weight (BD7).
 """
@@ -24,11 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from alcore.distances import DistancesToCentre, noise_floor, sq_norms
 from alcore.gradients import gradient_factors
 from alcore.strategies.alignment import _typed
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
-
-_EPS_FACTOR = 64.0
 
 
 def kmeanspp(a, h, k: int, rng: np.random.Generator, *, return_gains: bool = False,
@@ -53,38 +52,22 @@ def kmeanspp(a, h, k: int, rng: np.random.Generator, *, return_gains: bool = Fal
 def _kmeanspp_numpy(A: np.ndarray, H: np.ndarray, k: int, rng: np.random.Generator, return_gains: bool):
     n = len(A)
     k = max(0, min(int(k), n))
-    dtype = np.result_type(A.dtype, H.dtype, np.float32)
-    A = np.ascontiguousarray(A, dtype=dtype)
-    H = np.ascontiguousarray(H, dtype=dtype)
     picks = np.empty(k, dtype=np.int64)
     gains = np.empty(k, dtype=np.float64)
     if k == 0:
         return (picks, gains) if return_gains else picks
-    gn = np.einsum("ij,ij->i", A, A) * np.einsum("ij,ij->i", H, H)  # ||g_i||^2
+    to_centre = DistancesToCentre(A, H)
+    gn = to_centre.sq_norms  # ||g_i||^2
     first = argmax_random_tie(gn, rng)
     u = rng.random(k - 1)
-    eps = _EPS_FACTOR * np.finfo(dtype).eps
-    eps_gn = eps * gn
-    D2 = np.full(n, np.inf, dtype=dtype)
-    sa, sh, thr = np.empty(n, dtype), np.empty(n, dtype), np.empty(n, dtype)
-    keep = np.empty(n, dtype=bool)
+    D2 = np.full(n, np.inf, dtype=to_centre.dtype)
     cum = np.empty(n, dtype=np.float64)
     chosen = np.zeros(n, dtype=bool)
     c = first
     picks[0], gains[0] = c, gn[c]
     with _single_thread_blas(n * (A.shape[1] + H.shape[1])):
         for t in range(1, k):
-            # D2 <- min(D2, ||g - g_c||^2), with ||g - g_c||^2 = gn + gn_c - 2 (A a_c)(H h_c)   (§3.2)
-            gn_c = gn[c]
-            np.dot(A, A[c] * dtype.type(-2.0), out=sa)
-            np.dot(H, H[c], out=sh)
-            np.multiply(sa, sh, out=sa)
-            np.add(sa, gn, out=sa)
-            sa += gn_c
-            np.add(eps_gn, eps * gn_c, out=thr)
-            np.greater_equal(sa, thr, out=keep)  # below the rounding floor (and negative) -> 0
-            np.multiply(sa, keep, out=sa)
-            np.minimum(D2, sa, out=D2)
+            np.minimum(D2, to_centre(c), out=D2)  # D2 <- min(D2, ||g - g_c||^2)   (§3.2)
             c = _next_centre(D2, c, chosen, cum, u[t - 1])
             picks[t], gains[t] = c, D2[c]
     return (picks, gains) if return_gains else picks
@@ -141,11 +124,11 @@ def _kmeanspp_torch(A: torch.Tensor, H: torch.Tensor, k: int, rng: np.random.Gen
         return (e, np.zeros(0)) if return_gains else e
     C = A.shape[1]
     Z = torch.cat([A, H], dim=1)  # one (n, C+d) @ (C+d, 2) product per step reads A and H once
-    gn = (A * A).sum(1) * (H * H).sum(1)
+    gn = sq_norms(A, H)
     gn_host = gn.double().cpu().numpy()
     first = argmax_random_tie(gn_host, rng)  # the only host round-trip before the end
     u = torch.from_numpy(rng.random(k - 1)).to(device)
-    eps = _EPS_FACTOR * torch.finfo(dtype).eps
+    eps = noise_floor(dtype)  # alcore.distances' duplicate rule, on the device
     eps_gn = gn * eps
     W = torch.zeros(Z.shape[1], 2, dtype=dtype, device=device)
     D2 = torch.full((n,), float("inf"), dtype=dtype, device=device)
@@ -229,7 +212,7 @@ class Badge(Strategy):
             a, h = a.float().to(device), h.float().to(device)
         elif not self.options.float64:
             a, h = a.float(), h.float()
-        sq_norm = (a * a).sum(1) * (h * h).sum(1)
+        sq_norm = sq_norms(a, h)
         picks, gains = kmeanspp(a, h, k, rng, return_gains=True)
         utilities = np.full(state.n_pool, np.nan)
         utilities[picks] = gains  # the squared distance each point had when it was chosen (§0.2)

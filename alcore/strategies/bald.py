@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from alcore import seeding
 from alcore.models import ALModel
 from alcore.strategies.base import PoolState, Selection, Strategy, top_k
 
@@ -98,7 +99,7 @@ class BALD(Strategy):
             chosen = top_k(u, k, rng)
             return Selection(state.pool_idx[chosen], u, {"no_dropout": True, "message": NO_DROPOUT_MESSAGE},
                              "degenerate_scores")
-        seed = int(rng.integers(2**63 - 1))
+        seed = seeding.child_seed(rng)
         X = state.X[torch.as_tensor(np.asarray(state.pool_idx, dtype=np.int64))]
         u = mc_dropout_bald(state.model, X, self.options.n_passes, seed, state.device, self.options.batch_size)
         chosen = top_k(u, k, rng)

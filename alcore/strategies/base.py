@@ -1,7 +1,6 @@
 """The contract every strategy shares (STRATEGIES.md §0): ``select(state, k, rng) -> Selection``."""
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any, ClassVar
@@ -9,13 +8,13 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from alcore import seeding
+from alcore.constants import FALLBACK_REASONS  # noqa: F401  (the reasons a Selection may give)
 from alcore.gradients import gradient_factors
 from alcore.models import ALModel, predict
+from alcore.seeding import strategy_rng  # noqa: F401  (alcore.strategies.strategy_rng)
 from alcore.spaces import fixed_embedding
 from alcore.train import TrainResult, TrainSettings
-
-FALLBACK_REASONS = ("cold_start", "single_class", "degenerate_scores", "no_target", "all_zero_embeddings",
-                    "coverage_complete")
 
 
 @dataclass
@@ -97,7 +96,8 @@ class PoolState:
     def fixed_embedding(self) -> np.ndarray:
         """Fixed embedding over all rows (not only the pool): standardised inputs, PCA <= 64 dims."""
         if self._fixed is None:
-            self._fixed = fixed_embedding(self.X.numpy(), random_state=self.seed)
+            seed = seeding.run_seed(self.seed, seeding.FIXED_EMBEDDING)
+            self._fixed = fixed_embedding(self.X.numpy(), random_state=seed)
         return self._fixed
 
 
@@ -189,16 +189,6 @@ def resolve_cold_start(state: PoolState) -> Strategy:
     if strategy.needs_model:  # a model-based cold-start strategy would recurse into itself
         strategy = strategies.get("random")
     return strategy
-
-
-def strategy_rng(seed: int, cycle: int, name: str) -> np.random.Generator:
-    """One generator per (run seed, cycle, strategy) (§0.3): order of strategies never matters."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(cycle), zlib.crc32(name.encode())]))
-
-
-def torch_generator(rng: np.random.Generator) -> torch.Generator:
-    """A CPU torch generator seeded from the strategy's numpy rng (dropout masks, projections)."""
-    return torch.Generator(device="cpu").manual_seed(int(rng.integers(2**63 - 1)))
 
 
 def top_k(utilities: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

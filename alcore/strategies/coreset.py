@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from alcore.distances import CHUNK_ENTRIES, min_sq_distances, sq_distances, sq_distances_to_row
 from alcore.models import predict
-from alcore.spaces import CHUNK_ENTRIES, min_sq_distances, sq_distances
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
+
 
 def medoid(Z: np.ndarray, rng: np.random.Generator, max_reference: int = 10_000) -> int:
     """Position of the row with the smallest summed distance to the others.
@@ -53,8 +54,7 @@ def k_center_greedy(pool: np.ndarray, labeled: np.ndarray, k: int, rng: np.rando
             gains[step] = np.sqrt(md[i])
         picks[step] = i
         unchosen[i] = False
-        diff = pool - pool[i]
-        np.minimum(md, np.einsum("ij,ij->i", diff, diff), out=md)
+        np.minimum(md, sq_distances_to_row(pool, pool[i]), out=md)
     return picks, gains, np.sqrt(md)
 
 

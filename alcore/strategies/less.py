@@ -30,9 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from alcore.distances import normalize_rows
 from alcore.gradients import (ADAM_MODES, RademacherProjection, adam_features, flatten, gradient_factors,
-                              iter_label_gradients, iter_per_sample_gradients, model_at, n_params,
-                              normalize_rows, param_names, with_bias)
+                              iter_label_gradients, iter_per_sample_gradients, model_at, n_params, param_names,
+                              with_bias)
 from alcore.strategies.alignment import _choice, _typed, head_outputs
 from alcore.strategies.base import PoolState, Selection, Strategy, top_k
 from alcore.train import Checkpoint

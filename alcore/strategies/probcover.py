@@ -12,18 +12,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from alcore import seeding
+from alcore.distances import CHUNK_ENTRIES, sq_distances
 from alcore.spaces import l2_normalize
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
-from alcore.spaces import sq_distances
 from alcore.strategies.typiclust import cluster
 
-_CHUNK_ENTRIES = 2**22
 DEFAULT_DELTAS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0)  # scikit-activeml's grid
 DEGREE_WARNING = 1000
 
 
 def _row_blocks(n: int):
-    step = max(1, _CHUNK_ENTRIES // max(n, 1))
+    step = max(1, CHUNK_ENTRIES // max(n, 1))
     for s in range(0, n, step):
         yield s, min(n, s + step)
 
@@ -192,7 +192,7 @@ class ProbCover(Strategy):
             delta = float(o.delta)
         else:
             grid = np.sort(np.asarray(o.deltas, dtype=np.float64))
-            seed = int(np.random.SeedSequence([int(state.seed), zlib.crc32(b"probcover")]).generate_state(1)[0])
+            seed = seeding.strategy_run_seed(state.seed, self.name)
             pseudo = cluster(Z, state.n_classes, seed, n_init=int(o.n_init))
             purity, edges = purity_and_edges(Z, pseudo, grid)
             delta, notes = choose_delta(purity, grid, o.alpha, edges, int(o.max_edges))

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from alcore import seeding
+from alcore.distances import CHUNK_ENTRIES, sq_distances
 from alcore.spaces import l2_normalize
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
-from alcore.spaces import sq_distances
 
-_CHUNK_ENTRIES = 2**22
 _SINGLE_THREAD_WORK = 20_000_000  # rows × clusters below which k-means runs on one thread
 
 
@@ -32,7 +32,7 @@ def typicality(Z: np.ndarray, k_nn: int = 20, distance: str = "euclidean") -> np
     if n <= 1:
         return np.ones(n)
     k = max(1, min(int(k_nn), n - 1))
-    step = max(1, _CHUNK_ENTRIES // n)
+    step = max(1, CHUNK_ENTRIES // n)
     mean_dist = np.empty(n)
     for s in range(0, n, step):
         d2 = sq_distances(Z[s:s + step], Z)
@@ -143,7 +143,7 @@ class TypiClust(Strategy):
             return Selection(state.pool_idx[chosen], utilities, {"message": "every pool embedding is zero"},
                              "all_zero_embeddings")
         n_clusters = min(state.n_labeled + k, o.max_clusters, len(rows))
-        labels = cluster(Z, n_clusters, int(rng.integers(2**31 - 1)), o.n_init, o.minibatch_above)
+        labels = cluster(Z, n_clusters, seeding.child_seed(rng, bits=31), o.n_init, o.minibatch_above)
         picks, scores, clusters, used_small = typiclust_select(Z, labels, is_candidate, k, rng, o.k_nn,
                                                                 o.min_cluster_size, o.distance)
         positions = picks - state.n_labeled
