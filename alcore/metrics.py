@@ -1,4 +1,5 @@
-"""Evaluation, per-batch diversity (STRATEGIES.md §8.1) and learning-curve summaries (§8.2)."""
+"""Evaluation, per-batch diversity (docs/methods.md#diversity-metrics) and learning-curve summaries
+(docs/methods.md#learning-curve-summaries)."""
 from __future__ import annotations
 
 import numpy as np
@@ -31,13 +32,14 @@ def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, referenc
                     covered_idx: np.ndarray, batch_labels: np.ndarray, labeled_labels: np.ndarray,
                     n_classes: int, lam: float = 1e-6, delta: float | None = None,
                     nearest_sq: np.ndarray | None = None) -> dict[str, float]:
-    """Diversity of one batch (§8.1).
+    """Diversity of one batch (docs/methods.md#diversity-metrics).
 
     ``a``, ``h``: the batch's gradient factors under the selection-time model. ``fixed``: the fixed reference
     embedding of every row; coverage is measured over ``reference_idx`` (pool and labelled set) against
     ``covered_idx`` (labelled set plus this batch). ``labeled_labels``: every label known after the batch.
     ``delta``: ProbCover's ball radius (its ``diagnostics["delta"]``); when given, adds ``delta_coverage``, the
-    fraction of reference rows within ``delta`` of a covered row on the L2-normalised fixed embedding (§5.2).
+    fraction of reference rows within ``delta`` of a covered row on the L2-normalised fixed embedding
+    (docs/methods.md#probcover).
     ``nearest_sq``: the squared distance of each reference row to the covered set when the caller keeps it up to
     date batch by batch (``nearest_covered_sq``); coverage then costs O(|reference|) instead of a full search.
     """
@@ -140,7 +142,7 @@ def class_balance(batch_labels: np.ndarray, labeled_labels: np.ndarray, n_classe
             "class_coverage": float(len(np.unique(labeled_labels)) / n_classes)}
 
 
-# --- learning-curve summaries (§8.2) ---------------------------------------------------------------------------
+# --- learning-curve summaries (docs/methods.md#learning-curve-summaries) ----------------------------------------------
 
 def _curve(n, acc) -> tuple[np.ndarray, np.ndarray]:
     """Finite points sorted by ``n``; repeated ``n`` values averaged."""
@@ -155,7 +157,8 @@ def _curve(n, acc) -> tuple[np.ndarray, np.ndarray]:
 
 
 def aulc(n, acc, n_lo: float | None = None, n_hi: float | None = None, log_x: bool = False) -> float:
-    """Normalised area under the learning curve ``acc(n)`` over ``[n_lo, n_hi]`` (§8.2.1), in the units of ``acc``.
+    """Normalised area under the learning curve ``acc(n)`` over ``[n_lo, n_hi]``
+    (docs/methods.md#learning-curve-summaries), in the units of ``acc``.
 
     Trapezoidal rule on the linearly interpolated curve, divided by the width; endpoints inside the curve's range are
     interpolated, never extrapolated (``ValueError`` outside it). Defaults: the curve's own range. ``log_x=True``
@@ -190,8 +193,8 @@ def aulc(n, acc, n_lo: float | None = None, n_hi: float | None = None, log_x: bo
 
 
 def labels_to_reach(n, acc, target: float, robust: bool = False) -> float | None:
-    """Labels needed for the curve to reach ``target`` (§8.2.2), linearly interpolated between the two bracketing
-    cycles; ``None`` if it never does.
+    """Labels needed for the curve to reach ``target`` (docs/methods.md#learning-curve-summaries), linearly interpolated
+    between the two bracketing cycles; ``None`` if it never does.
 
     ``robust=False``: the first crossing. ``robust=True``: the crossing after which the curve never falls below
     ``target`` again (``None`` if the last point is below it).
@@ -224,7 +227,8 @@ def label_savings(n_x_strategy: float | None, n_x_random: float | None) -> float
 
 
 def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
-    """Mean and half-width of the t-interval over seeds (§8.2.4); NaN half-width below two finite values."""
+    """Mean and half-width of the t-interval over seeds (docs/methods.md#learning-curve-summaries); NaN half-width below
+    two finite values."""
     from scipy import stats
 
     v = np.asarray([x for x in values if x is not None], dtype=np.float64)
@@ -267,7 +271,8 @@ def _doubling_checkpoints(grid: np.ndarray, baseline_curve: tuple[np.ndarray, np
 
 def penalty_matrix(df, metric: str = "test_accuracy", alpha: float = 0.05, checkpoints=None,
                    baseline: str = "random", stop_frac: float = 0.99):
-    """Pairwise win/penalty matrix of the BADGE paper (Ash et al. 2020, Sec. 4; §8.2.3).
+    """Pairwise win/penalty matrix of the BADGE paper (Ash et al. 2020, Sec. 4;
+    docs/methods.md#learning-curve-summaries).
 
     ``df``: long table with columns strategy, seed, n_labeled and ``metric`` (one row per run and cycle). At each
     checkpoint label count, a one-sample t-test on the seed-paired differences ``acc_A - acc_B``; when A is
@@ -323,7 +328,7 @@ def penalty_matrix(df, metric: str = "test_accuracy", alpha: float = 0.05, check
 def summary_table(df, full_accuracy: float | None = None, x_percent: float = 90, metric: str = "test_accuracy",
                   baseline: str = "random", log_x: bool = False):
     """One row per strategy: AULC, final accuracy, labels to reach X% and label savings vs ``baseline``, each as the
-    mean over seeds and the half-width of its 95% t-interval (§8.2).
+    mean over seeds and the half-width of its 95% t-interval (docs/methods.md#learning-curve-summaries).
 
     AULC runs over the label range common to every run. The target is ``x_percent / 100 · full_accuracy``; without
     a full-data accuracy, the baseline's mean final accuracy is the reference (BADGE's analysis does the same), or

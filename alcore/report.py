@@ -1,5 +1,6 @@
 """A sweep's summary: every cycle of every run as a table, learning curves with bands, the AULC / labels-to-X% /
-label-savings table and the pairwise penalty matrix (STRATEGIES.md §8.2), written next to the runs.
+label-savings table and the pairwise penalty matrix (docs/methods.md#learning-curve-summaries), written next to the
+runs.
 
 ``python -m alcore report runs/sweep1`` writes into ``runs/sweep1/report/``:
 

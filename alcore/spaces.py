@@ -7,7 +7,7 @@ from alcore.constants import DEGENERATE_NORM
 
 
 def fixed_embedding(X: np.ndarray, max_dims: int = 64, random_state: int = 0) -> np.ndarray:
-    """Standardised inputs, reduced by PCA to at most ``max_dims`` dimensions (STRATEGIES.md §5).
+    """Standardised inputs, reduced by PCA to at most ``max_dims`` dimensions (docs/methods.md#cold-start-strategies).
 
     The engine's inputs are already standardised with pool statistics; PCA keeps distance computations cheap
     on wide inputs (MNIST's 784 pixels) while preserving most of the variance.

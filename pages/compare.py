@@ -25,12 +25,12 @@ METRIC_LABELS = {
     "target_loss": "target loss", "target_accuracy": "target accuracy",
 }
 DIVERSITY_LABELS = {
-    "div_mean_pairwise_distance": "mean pairwise gradient distance (§8.1.1)",
+    "div_mean_pairwise_distance": "mean pairwise gradient distance (docs/methods.md#diversity-metrics)",
     "div_mean_gradient_norm": "mean gradient norm ||a||·||h|| (uncertainty)",
-    "div_logdet": "log-det of the normalised gradient Gram matrix (§8.1.2)",
-    "div_coverage_radius": "coverage radius in the fixed space (§8.1.3)",
-    "div_mean_nearest_labeled": "mean distance to the nearest label (§8.1.3)",
-    "div_class_entropy": "class entropy of the batch (§8.1.4)",
+    "div_logdet": "log-det of the normalised gradient Gram matrix (docs/methods.md#diversity-metrics)",
+    "div_coverage_radius": "coverage radius in the fixed space (docs/methods.md#diversity-metrics)",
+    "div_mean_nearest_labeled": "mean distance to the nearest label (docs/methods.md#diversity-metrics)",
+    "div_class_entropy": "class entropy of the batch (docs/methods.md#diversity-metrics)",
     "div_class_coverage": "share of classes labelled so far",
     "div_batch_classes": "classes in the batch",
 }

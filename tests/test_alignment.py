@@ -1,4 +1,5 @@
-"""Gradient alignment (STRATEGIES.md §7): properties G1-G8 and the edge cases of §7.4."""
+"""Gradient alignment (docs/methods.md#alignment): properties G1-G8 and the edge cases of
+docs/methods.md#alignment-edge-cases."""
 from __future__ import annotations
 
 import numpy as np
@@ -204,7 +205,7 @@ def test_magnitude_mode_ranks_by_absolute_score():
     assert np.all(mag.utilities[np.isin(state.pool_idx, mag.indices)].min() >= np.sort(mag.utilities)[-5])
 
 
-# --- §7.4 edge cases ------------------------------------------------------------------------------------------------
+# --- docs/methods.md#alignment-edge-cases edge cases ------------------------------------------------------------------
 def test_zero_target_gradient_gives_degenerate_scores_with_random_ties():
     D, C = 4, 4  # p = 1/4 is exact in binary: the class-balanced target gradient cancels exactly in float32
     model = LogReg(D, C)

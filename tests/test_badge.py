@@ -1,4 +1,4 @@
-"""BADGE (STRATEGIES.md §3): properties BD1-BD9 and D1, on ``kmeanspp`` directly and through the strategy."""
+"""BADGE (docs/methods.md#badge): properties BD1-BD9 and D1, on ``kmeanspp`` directly and through the strategy."""
 from __future__ import annotations
 
 import numpy as np
@@ -216,7 +216,7 @@ def test_BD9_no_ghost_centre_at_the_origin():
     assert hits[1] / 400 > 0.5  # weight (5 - 0.01)^2 / (24.9 + 9 + 6.25) = 0.62; a ghost origin gives ~0
 
 
-# --- §3.3 edge cases through the strategy ---------------------------------------------------------------------------
+# --- docs/methods.md#badge-edge-cases edge cases through the strategy -------------------------------------------------
 def test_all_zero_embeddings_select_uniformly_and_say_so():
     state = _state(n_pool=40, zero_pool=True)
     picks = []

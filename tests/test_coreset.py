@@ -1,4 +1,4 @@
-"""Coreset / k-center greedy (STRATEGIES.md §4): properties C1-C6, cold start, duplicates, D1."""
+"""Coreset / k-center greedy (docs/methods.md#coreset): properties C1-C6, cold start, duplicates, D1."""
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,4 @@
-"""Properties of the gradient kernels (STRATEGIES.md §1): K1-K4, A1-A3."""
+"""Properties of the gradient kernels (docs/methods.md#gradient-kernels): K1-K4, A1-A3."""
 from __future__ import annotations
 
 import numpy as np

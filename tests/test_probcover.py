@@ -1,4 +1,4 @@
-"""ProbCover (STRATEGIES.md §5.2): properties PC1-PC5, the engine fixes (tail block, coverage_complete)."""
+"""ProbCover (docs/methods.md#probcover): properties PC1-PC5, the engine fixes (tail block, coverage_complete)."""
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,4 @@
-"""alcore.projection: the aligned t-SNE frames behind the animated map (DESIGN.md "The animated map").
+"""alcore.projection: the aligned t-SNE frames behind the animated map (docs/methods.md#the-animated-map).
 
 Small exact cases (a few hundred points, a few cycles); the 5k-point timings live in bench/projection.py.
 """
@@ -67,7 +67,7 @@ def make_records(n_points=260, display=None, cycles=3, batch=8, seed=0, drift=0.
     return y, records
 
 
-# --- distances from the factors (STRATEGIES.md §1.1, K1) -----------------------------------------------------------
+# --- distances from the factors (docs/methods.md#last-layer-embeddings, K1) -------------------------------------------
 def test_gradient_sq_distances_equal_explicit_distances_on_materialised_embeddings():
     rng = np.random.default_rng(0)
     a, h = rng.normal(size=(30, 4)), rng.normal(size=(30, 7))

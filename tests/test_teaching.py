@@ -74,7 +74,8 @@ def test_trace_d2_is_the_d2_badge_drew_from_bit_for_bit() -> None:
 
 
 def test_trace_d2_law_on_the_three_point_toy() -> None:
-    """STRATEGIES.md BD4: h = 0, 1, 3 and one a: the first pick is h = 3, the second h = 0 w.p. 9/13."""
+    """docs/methods.md#badge-properties (BD4): h = 0, 1, 3 and one a: the first pick is h = 3, the second h = 0 w.p.
+    9/13."""
     a = np.ones((3, 1))
     h = np.array([[0.0], [1.0], [3.0]])
     trace = teaching.kmeanspp_trace(a, h, 2, np.random.default_rng(0))

@@ -1,11 +1,11 @@
-"""Gradient alignment (STRATEGIES.md §7): pool points whose gradient step most lowers the target-set loss.
+"""Gradient alignment (docs/methods.md#alignment): pool points whose gradient step most lowers the target-set loss.
 
 ``s(x) = <∇θ ℓ(x, ŷ(x); θ), G_T>`` with ``G_T = ∇θ L_T(θ)`` the gradient of the mean target loss at the
 current parameters: to first order one SGD step on ``x`` changes the target loss by ``-η s(x)``. Computed without
-per-sample gradients (§7.2): for all parameters one forward-mode pass gives the logit tangents
-``ż = dz/dε (θ + ε G_T)``, and for the last layer ``ż = M h~`` with ``M`` the mean target gradient of the head;
-every label's score then follows from ``<∇ℓ(x, y), G_T> = p^T ż - ż_y``. The GLISTER-style greedy variant (§7.3)
-re-scores after simulating a last-layer SGD step on each pick.
+per-sample gradients (docs/methods.md#alignment-computation): for all parameters one forward-mode pass gives the logit
+tangents ``ż = dz/dε (θ + ε G_T)``, and for the last layer ``ż = M h~`` with ``M`` the mean target gradient of the head;
+every label's score then follows from ``<∇ℓ(x, y), G_T> = p^T ż - ż_y``. The GLISTER-style greedy variant
+(docs/methods.md#greedy-alignment) re-scores after simulating a last-layer SGD step on each pick.
 """
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def label_scores(probs: torch.Tensor, dlogits: torch.Tensor, label_mode: str = "
 def alignment_scores(model, X_pool: torch.Tensor, X_target: torch.Tensor, y_target, *, params: str = "all",
                      label_mode: str = "argmax", normalize_candidates: bool = False, batch_size: int = 4096,
                      pool_outputs: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[np.ndarray, float]:
-    """``(s, ||G_T||)``: the alignment score of every pool row with the target-set gradient (§7.1-7.2).
+    """``(s, ||G_T||)``: the alignment score of every pool row with the target-set gradient (docs/methods.md#alignment,
+    docs/methods.md#alignment-computation).
 
     ``params="all"``: every trainable parameter, ``G_T`` by one backward over the target set and the scores by one
     JVP over the pool. ``params="last_layer"``: the head's weight and bias in closed form, ``s = a^T M h~``.
@@ -106,7 +107,8 @@ def alignment_scores(model, X_pool: torch.Tensor, X_target: torch.Tensor, y_targ
 def greedy_alignment(a_pool: np.ndarray, h_pool: np.ndarray, logits_T: np.ndarray, h_T: np.ndarray, y_T: np.ndarray,
                      k: int, lr: float, rng: np.random.Generator, magnitude: bool = False,
                      pool_norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """GLISTER-style look-ahead (§7.3) on last-layer factors (``h`` already with the bias column).
+    """GLISTER-style look-ahead (docs/methods.md#greedy-alignment) on last-layer factors (``h`` already with the bias
+    column).
 
     Each step scores the remaining pool against the current mean target gradient, takes the best (ties by one
     seeded random key drawn up front, as ``top_k``: with ``lr = 0`` this is exactly the plain top-k, G7), then
@@ -150,7 +152,7 @@ class GradientAlignment(Strategy):
         params: str = "all"                # "all" (one JVP) or "last_layer" (closed form a^T M h~)
         normalize_candidates: bool = False  # rank by <g/||g||, G_T> (the cosine ranking)
         label_mode: str = "argmax"         # "argmax" pseudo-label, or "max" (optimistic best label)
-        greedy: bool = False               # GLISTER-style look-ahead (last layer only, §7.3)
+        greedy: bool = False               # GLISTER-style look-ahead (last layer only, docs/methods.md#greedy-alignment)
         greedy_lr: float | None = None     # step of the simulated update; None: the training learning rate
         batch_size: int = 4096             # pool rows per forward pass (memory, not results)
 
@@ -160,7 +162,7 @@ class GradientAlignment(Strategy):
         _choice("params", o.params, ("all", "last_layer"))
         if o.label_mode == "expected_gradient":
             raise ValueError("label_mode='expected_gradient' is not valid: the expected gradient of a softmax model "
-                             "is exactly 0 (STRATEGIES.md §6.2); choose 'argmax' or 'max'")
+                             "is exactly 0 (docs/methods.md#less-in-this-engine); choose 'argmax' or 'max'")
         _choice("label_mode", o.label_mode, ("argmax", "max"))
         _typed("normalize_candidates", o.normalize_candidates, bool)
         _typed("greedy", o.greedy, bool)
@@ -174,7 +176,8 @@ class GradientAlignment(Strategy):
             raise ValueError("greedy=True uses the argmax pseudo-label: set label_mode='argmax'")
 
     def fallback_reason(self, state: PoolState) -> str | None:
-        # Runs at cold start on the initial model (flagged in diagnostics, §0.5); only a missing target stops it.
+        # Runs at cold start on the initial model (flagged in diagnostics, docs/methods.md#cold-start); only a missing
+        # target stops it.
         return "no_target" if len(state.target_idx) == 0 else None
 
     def _select(self, state: PoolState, k: int, rng: np.random.Generator) -> Selection:
@@ -195,7 +198,7 @@ class GradientAlignment(Strategy):
                 state.train_settings.lr if state.train_settings is not None else 1e-3)
             picks, gains = self._greedy(state, k, rng, lr)
             utilities = np.full(state.n_pool, np.nan)
-            utilities[picks] = gains  # sequential: the score each point had when it was picked (§0.2)
+            utilities[picks] = gains  # sequential: the score each point had when it was picked (docs/methods.md#strategy-contract)
             diagnostics["greedy_lr"] = float(lr)
             return Selection(state.pool_idx[picks], utilities, diagnostics)
         chosen = top_k(u, k, rng)

@@ -1,20 +1,21 @@
-"""BADGE (STRATEGIES.md §3, Ash et al. 2020): k-means++ seeding over last-layer gradient embeddings.
+"""BADGE (docs/methods.md#badge, Ash et al. 2020): k-means++ seeding over last-layer gradient embeddings.
 
 The embedding of a pool point is ``g = a ⊗ h`` with ``a = p - onehot(argmax p)``; its norm is a lower bound on the
 gradient norm for any label (uncertainty) and k-means++ spreads the batch out (diversity). Distances come from the
-factors (§1.1, §3.2), so the ``n x C·d`` matrix is never built: ``O(n (C + d))`` memory, ``O(k n (C + d))`` time.
+factors (docs/methods.md#last-layer-embeddings, docs/methods.md#badge-computation), so the ``n x C·d`` matrix is never
+built: ``O(n (C + d))`` memory, ``O(k n (C + d))`` time.
 
-Sampling rule. The first centre is the largest-norm point (uniform among exact maximisers, §0.4). Each later centre
-is drawn with probability ``D2_i / Σ D2`` where ``D2_i`` is the squared distance to the nearest chosen centre (the
-§3.1 pseudo-code). The reference keeps the Euclidean distance ``D`` and samples with ``D**2``: the same weights.
-A draw uses one uniform ``u`` (all ``k - 1`` drawn up front from the run's generator) and returns the first ``i``
-with ``cumsum(D2)[i] > u · Σ D2`` (float64 cumulative sum, then a binary search): the inverse-CDF draw that
-``rng.choice(p=...)`` also makes, without renormalising a probability vector at every step, bit-deterministic for a
-seed on CPU. Chosen points have ``D2 = 0`` and zero-weight points are never returned, so an index never repeats.
-When every remaining ``D2`` is 0 (all embeddings zero, or only duplicates of chosen points left) the draw is uniform
-over the unchosen points, using the same ``u`` (§3.3). The distances are ``alcore.distances``': values below
-``64·eps·(||g_i||² + ||g_c||²)`` are rounding noise of the expansion and count as 0, so exact duplicates of a chosen
-point get exactly zero weight (BD7).
+Sampling rule. The first centre is the largest-norm point (uniform among exact maximisers, docs/methods.md#ties). Each
+later centre is drawn with probability ``D2_i / Σ D2`` where ``D2_i`` is the squared distance to the nearest chosen
+centre (the docs/methods.md#badge pseudo-code). The reference keeps the Euclidean distance ``D`` and samples with
+``D**2``: the same weights. A draw uses one uniform ``u`` (all ``k - 1`` drawn up front from the run's generator) and
+returns the first ``i`` with ``cumsum(D2)[i] > u · Σ D2`` (float64 cumulative sum, then a binary search): the
+inverse-CDF draw that ``rng.choice(p=...)`` also makes, without renormalising a probability vector at every step,
+bit-deterministic for a seed on CPU. Chosen points have ``D2 = 0`` and zero-weight points are never returned, so an
+index never repeats. When every remaining ``D2`` is 0 (all embeddings zero, or only duplicates of chosen points left)
+the draw is uniform over the unchosen points, using the same ``u`` (docs/methods.md#badge-edge-cases). The distances are
+``alcore.distances``': values below ``64·eps·(||g_i||² + ||g_c||²)`` are rounding noise of the expansion and count as 0,
+so exact duplicates of a chosen point get exactly zero weight (BD7).
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def _kmeanspp_numpy(A: np.ndarray, H: np.ndarray, k: int, rng: np.random.Generat
     picks[0], gains[0] = c, gn[c]
     with _single_thread_blas(n * (A.shape[1] + H.shape[1])):
         for t in range(1, k):
-            np.minimum(D2, to_centre(c), out=D2)  # D2 <- min(D2, ||g - g_c||^2)   (§3.2)
+            np.minimum(D2, to_centre(c), out=D2)  # D2 <- min(D2, ||g - g_c||^2)   (docs/methods.md#badge-computation)
             c = _next_centre(D2, c, chosen, cum, u[t - 1])
             picks[t], gains[t] = c, D2[c]
     return (picks, gains) if return_gains else picks
@@ -84,7 +85,7 @@ def _next_centre(D2: np.ndarray, c: int, chosen: np.ndarray, cum: np.ndarray, u:
         if nxt >= len(D2):  # u·total rounded up to total: the last point with positive weight
             nxt = int(np.flatnonzero(D2)[-1])
         return nxt
-    free = np.flatnonzero(~chosen)  # nothing left at positive distance: uniform over the unchosen (§3.3)
+    free = np.flatnonzero(~chosen)  # nothing left at positive distance: uniform over the unchosen (docs/methods.md#badge-edge-cases)
     return int(free[min(int(u * len(free)), len(free) - 1)])
 
 
@@ -215,8 +216,8 @@ class Badge(Strategy):
         sq_norm = sq_norms(a, h)
         picks, gains = kmeanspp(a, h, k, rng, return_gains=True)
         utilities = np.full(state.n_pool, np.nan)
-        utilities[picks] = gains  # the squared distance each point had when it was chosen (§0.2)
+        utilities[picks] = gains  # the squared distance each point had when it was chosen (docs/methods.md#strategy-contract)
         diagnostics = {"mean_gradient_norm": float(torch.sqrt(sq_norm).mean())}
-        # all-zero embeddings: kmeanspp's own rules make the picks uniform (§3.3); say why
+        # all-zero embeddings: kmeanspp's own rules make the picks uniform (docs/methods.md#badge-edge-cases); say why
         reason = "all_zero_embeddings" if bool(sq_norm.max() == 0) else None
         return Selection(state.pool_idx[picks], utilities, diagnostics, reason)

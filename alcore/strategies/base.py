@@ -1,4 +1,4 @@
-"""The contract every strategy shares (STRATEGIES.md §0): ``select(state, k, rng) -> Selection``."""
+"""The contract every strategy shares (docs/methods.md#conventions): ``select(state, k, rng) -> Selection``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
@@ -90,7 +90,7 @@ class PoolState:
 
     @cached_property
     def pool_a(self) -> torch.Tensor:
-        """a = p - onehot(argmax p): dL/dz at the hallucinated label (STRATEGIES.md §0.1)."""
+        """a = p - onehot(argmax p): dL/dz at the hallucinated label (docs/methods.md#notation)."""
         return gradient_factors(self.pool_probs.float(), self.pool_h)[0]
 
     def fixed_embedding(self) -> np.ndarray:
@@ -106,7 +106,7 @@ class Strategy:
 
     ``select`` enforces the shared rules once: k <= 0 or an empty pool gives an empty selection, k larger than the
     pool is clamped and says so, model-based strategies fall back to the cold-start strategy until the model has
-    something to learn from (§0.5), and every answer is checked to be distinct pool indices.
+    something to learn from (docs/methods.md#cold-start), and every answer is checked to be distinct pool indices.
     """
 
     name: ClassVar[str] = ""
@@ -151,7 +151,7 @@ class Strategy:
         return sel
 
     def fallback_reason(self, state: PoolState) -> str | None:
-        """Why the model cannot be trusted yet (§0.5), or None."""
+        """Why the model cannot be trusted yet (docs/methods.md#cold-start), or None."""
         if not self.needs_model:
             return None
         if state.n_labeled == 0:
@@ -179,7 +179,8 @@ def _check_selection(sel: Selection, state: PoolState, k: int) -> None:
 
 
 def resolve_cold_start(state: PoolState) -> Strategy:
-    """The strategy used before a model exists: typiclust on tabular data, random on raw images (§0.5)."""
+    """The strategy used before a model exists: typiclust on tabular data, random on raw images
+    (docs/methods.md#cold-start)."""
     from alcore import strategies
 
     name = state.cold_start_strategy
@@ -192,7 +193,8 @@ def resolve_cold_start(state: PoolState) -> Strategy:
 
 
 def top_k(utilities: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Positions of the k largest utilities; ties broken by a seeded random key, NaN counts as -inf (§0.4)."""
+    """Positions of the k largest utilities; ties broken by a seeded random key, NaN counts as -inf
+    (docs/methods.md#ties)."""
     u = np.asarray(utilities, dtype=np.float64)
     u = np.where(np.isnan(u), -np.inf, u)
     order = np.lexsort((rng.permutation(len(u)), -u))
@@ -200,7 +202,7 @@ def top_k(utilities: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
 
 
 def argmax_random_tie(values: np.ndarray, rng: np.random.Generator, candidates: np.ndarray | None = None) -> int:
-    """Position of the maximum, uniform among exact ties (§0.4)."""
+    """Position of the maximum, uniform among exact ties (docs/methods.md#ties)."""
     v = np.asarray(values, dtype=np.float64)
     mask = v == v.max() if candidates is None else (v == v[candidates].max()) & candidates
     winners = np.flatnonzero(mask)
@@ -208,7 +210,7 @@ def argmax_random_tie(values: np.ndarray, rng: np.random.Generator, candidates: 
 
 
 class ScoreStrategy(Strategy):
-    """A strategy that scores each pool point independently and takes the top k (§0.4 ties)."""
+    """A strategy that scores each pool point independently and takes the top k (docs/methods.md#ties ties)."""
 
     def scores(self, state: PoolState, rng: np.random.Generator) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError

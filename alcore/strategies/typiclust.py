@@ -1,4 +1,4 @@
-"""TypiClust (STRATEGIES.md §5.1; Hacohen, Dekel & Weinshall, ICML 2022): typical points of uncovered clusters.
+"""TypiClust (docs/methods.md#typiclust; Hacohen, Dekel & Weinshall, ICML 2022): typical points of uncovered clusters.
 
 Cluster ``L ∪ U`` on the L2-normalised fixed embedding into ``min(|L| + B, 500)`` clusters; visit the clusters with
 the fewest labelled members first (largest first among equals) and take each one's most typical candidate,
@@ -21,7 +21,7 @@ _SINGLE_THREAD_WORK = 20_000_000  # rows × clusters below which k-means runs on
 
 
 def typicality(Z: np.ndarray, k_nn: int = 20, distance: str = "euclidean") -> np.ndarray:
-    """Typicality of each row of ``Z`` among the rows of ``Z`` (§5.1, with the engine fixes).
+    """Typicality of each row of ``Z`` among the rows of ``Z`` (docs/methods.md#typiclust, with the engine fixes).
 
     ``k = max(1, min(k_nn, n - 1))`` neighbours; a row's own index is excluded (not "the first neighbour", which
     breaks with exact duplicates); a single row gets typicality 1. ``distance="euclidean"`` is the paper's mean L2
@@ -71,7 +71,7 @@ def typiclust_select(Z: np.ndarray, labels: np.ndarray, is_candidate: np.ndarray
     """The TypiClust pick rule over rows of ``Z`` with cluster ``labels``.
 
     ``is_candidate`` marks selectable rows (the pool); the other rows are labelled. Clusters are ordered by labelled
-    members ascending, then size descending, then a seeded random key (§0.4); clusters smaller than
+    members ascending, then size descending, then a seeded random key (docs/methods.md#ties); clusters smaller than
     ``min_cluster_size`` are skipped; the ``i``-th pick goes to the next cluster in that order that still has a
     candidate (cycling when ``k`` exceeds the clusters). Typicality is computed over the cluster's remaining
     candidates. Returns row positions, their typicality, their cluster, and whether small clusters had to be used

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from alcore.constants import COLOR_BY_LABELS, SPACE_LABELS
 from alcore.viz.interaction import open_on_last_frame
 
 from pages.ui.errors import show_error
@@ -18,9 +19,8 @@ from pages.ui.runs import run_config
 if TYPE_CHECKING:
     import pandas as pd
 
-COLOR_BY = {"label": "True class", "pred": "Predicted class", "utility": "Utility (the strategy's score)",
-            "state": "Labelled, chosen or pool"}
-SPACES = {"gradient": "Gradient embedding g = a ⊗ h", "features": "Penultimate features h", "inputs": "Inputs x"}
+COLOR_BY = COLOR_BY_LABELS  # what the map's colour-by and space boxes offer, with the names they show
+SPACES = SPACE_LABELS
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
