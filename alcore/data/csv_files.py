@@ -68,6 +68,7 @@ def parse_csv(stream: BinaryIO, name: str, label_column: str | None = None, *, t
         task=task,
         target_name=label_column,
         y_target=y_target,
+        y_target_name=f"target_column {target_column!r}",
         description=(
             f"{name}: {len(frame)} rows, {len(features)} features, label column {label_column!r}{second} (file)"
         ),
@@ -90,7 +91,7 @@ def _text_dataset(frame: pd.DataFrame, name: str, text_column: str, label_column
     unused = "" if not ignored else f"; ignored columns: {listed(ignored, 10)}"
     return validate_arrays(
         None, frame[label_column].to_numpy(), name, texts=texts, task=task, target_name=label_column,
-        y_target=y_target,
+        y_target=y_target, y_target_name=f"target_column {target_column!r}",
         description=f"{name}: {len(frame)} texts from column {text_column!r}, label column {label_column!r}"
                     f"{second} (file){unused}",
     )

@@ -69,24 +69,23 @@ def _check_lines(stream: BinaryIO, name: str, newline: int, limits: CsvLimits) -
         if len(breaks):
             starts = np.concatenate(([line_start], breaks[:-1] + 1))
             lengths = breaks - starts
-            longest = int(np.argmax(lengths))
-            if lengths[longest] > limits.max_line_bytes:
-                _line_too_long(name, n_breaks + longest + 1, limits)
+            too_long = np.flatnonzero(lengths > limits.max_line_bytes)
+            if len(too_long):
+                _line_too_long(name, n_breaks + int(too_long[0]) + 1, limits)
             line_start = int(breaks[-1]) + 1
             n_breaks += len(breaks)
         offset += len(chunk)
         if offset - line_start > limits.max_line_bytes:
             _line_too_long(name, n_breaks + 1, limits)
         if n_breaks - 1 > limits.max_rows:
-            raise DatasetError(
-                f"{name}: more than {limits.max_rows} data rows, over the limit; subsample the rows "
-                f"(at most {limits.max_rows})."
-            )
+            _too_many_rows(name, f"at least {n_breaks - 1}", limits)
     data_rows = n_breaks - 1 + (offset > line_start)  # a last line without a line break is a row too
     if data_rows > limits.max_rows:
-        raise DatasetError(
-            f"{name}: {data_rows} data rows, over the limit of {limits.max_rows}; subsample the rows."
-        )
+        _too_many_rows(name, str(data_rows), limits)
+
+
+def _too_many_rows(name: str, count: str, limits: CsvLimits) -> None:
+    raise DatasetError(f"{name}: {count} data rows, over the limit of {limits.max_rows}; subsample the rows.")
 
 
 def _line_too_long(name: str, line: int, limits: CsvLimits) -> None:

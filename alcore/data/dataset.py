@@ -92,6 +92,7 @@ def validate_arrays(
     task: str = "auto",
     target_name: str = "",
     y_target=None,
+    y_target_name: str = "y_target",
     texts: Sequence[str] | None = None,
 ) -> Dataset:
     """Check X and y and return them as a `Dataset`; raise `DatasetError` saying what is wrong.
@@ -103,7 +104,7 @@ def validate_arrays(
     string form); if `class_names` is given, y must already be integer codes into it, and classes
     absent from y are dropped (and y re-encoded). Regression: y is a finite, non-constant number
     per row, kept as float64. `y_target` is a second value per row (another rater), encoded like y.
-    `feature_names` only improves error messages.
+    `feature_names`, `target_name` (what y is) and `y_target_name` also name things in error messages.
     """
     if texts is not None:
         texts = check_texts(texts, name)
@@ -112,7 +113,8 @@ def validate_arrays(
     X = _check_features(X, name, feature_names, allow_empty=texts is not None)
     if texts is not None and len(texts) != X.shape[0]:
         raise DatasetError(f"{name}: {len(texts)} texts for {X.shape[0]} rows of X; give one text per row.")
-    target = encode_target(y, X.shape[0], name, task=task, class_names=class_names, y_target=y_target)
+    target = encode_target(y, X.shape[0], name, task=task, class_names=class_names, y_target=y_target,
+                           target_name=target_name, y_target_name=y_target_name)
     if sample_shape is None:
         sample_shape = (X.shape[1],)
     sample_shape = tuple(int(s) for s in sample_shape)

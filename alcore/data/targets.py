@@ -3,10 +3,11 @@
 The task follows from the values unless it is given (`task="classification"` or `"regression"`):
 
 - integer, boolean or string labels are **classification**;
-- a float target with more than `MAX_AUTO_CLASSES` distinct values is **regression**;
-- a float target with few distinct values is classification when every value is a whole number
-  (1.0, 2.0, as a CSV reader may produce), and is refused as ambiguous otherwise (0.5, 1.5, 2.5:
-  classes or a coarse continuous score? the caller says which with `task`).
+- a float target with non-integer values is **regression**, unless it has at most
+  `MAX_AMBIGUOUS_VALUES` distinct values (0.5, 1.5, 2.5: classes or a coarse score?), which is
+  refused as ambiguous: the caller says which with `task`;
+- a float target of whole numbers (1.0, 2.0, as a CSV or NPZ may hold class labels) is
+  classification up to `MAX_AUTO_CLASSES` distinct values, and regression beyond.
 
 Classification labels are encoded to int64 codes 0..C-1 (every class present); a regression target
 is kept as raw float64 (not standardised: that is the task layer's job, on the pool only).
@@ -24,7 +25,9 @@ from .errors import DatasetError
 
 TASKS = ("classification", "regression")
 MAX_AUTO_CLASSES = 50
-"""With `task="auto"`, a float target with more distinct values than this is a regression target."""
+"""With `task="auto"`, whole-numbered float labels with more distinct values than this are a regression target."""
+MAX_AMBIGUOUS_VALUES = 10
+"""With `task="auto"`, a non-integer float target with at most this many distinct values is refused as ambiguous."""
 
 _MAX_LISTED = 5  # how many offending rows an error message names
 
@@ -49,22 +52,23 @@ def check_task(task) -> str:
 def infer_task(y, name: str = "y") -> str:
     """The task `y` implies under the rules of this module's docstring: "classification" or "regression".
 
-    Raises `DatasetError` for missing values and for a float target that is ambiguous.
+    Raises `DatasetError` for a float target that is ambiguous. Missing (NaN) or infinite values do
+    not count; the checks of the chosen task refuse them, naming their rows.
     """
     y = _plain_labels(np.asarray(y), name, "labels")
     if y.dtype.kind != "f":
         return "classification"
-    _check_finite(y, name, "labels")
+    y = y[np.isfinite(y)]
     n_distinct = len(np.unique(y))
-    if n_distinct > MAX_AUTO_CLASSES:
-        return "regression"
-    if not _whole(y):
+    if _whole(y):
+        return "classification" if n_distinct <= MAX_AUTO_CLASSES else "regression"
+    if n_distinct <= MAX_AMBIGUOUS_VALUES:
         raise DatasetError(
             f"{name}: labels contain non-integer numbers (e.g. {_non_integer_example(y)}) but only {n_distinct} "
             "distinct values; class labels must be integers or strings. If this is a continuous target, "
             "pass task='regression'; if these are classes, encode them as integers or strings."
         )
-    return "classification"
+    return "regression"
 
 
 def encode_target(
@@ -75,12 +79,14 @@ def encode_target(
     task: str = "auto",
     class_names: Sequence[str] | None = None,
     y_target=None,
-    target_name: str = "y_target",
+    target_name: str = "",
+    y_target_name: str = "y_target",
 ) -> Target:
     """Check y (and a second rater's `y_target`, same rows) for `task` and return them encoded.
 
     `class_names` (classification only) means y already holds integer codes into it. `y_target` is
-    encoded like y: the same class codes, or float64 values; `target_name` names it in messages.
+    encoded like y: the same class codes, or float64 values. `target_name` (what y is, e.g. a
+    column) and `y_target_name` name them in messages.
     """
     task = check_task(task)
     y = _one_label_per_row(y, n, name, "labels")
@@ -89,14 +95,14 @@ def encode_target(
     if task == "regression":
         if class_names is not None:
             raise DatasetError(f"{name}: class_names only apply to classification; leave them out for regression.")
-        values = regression_values(y, name, "target")
+        values = regression_values(y, name, f"target {target_name!r}" if target_name else "target")
         second = None if y_target is None else regression_values(
-            _one_label_per_row(y_target, n, name, target_name), name, target_name)
+            _one_label_per_row(y_target, n, name, y_target_name), name, y_target_name)
         return Target("regression", values, (), second)
     codes, names, encoder = _encode_classes(y, name, class_names)
     second = None
     if y_target is not None:
-        second = encoder(_one_label_per_row(y_target, n, name, target_name), target_name)
+        second = encoder(_one_label_per_row(y_target, n, name, y_target_name), y_target_name)
     return Target("classification", codes, names, second)
 
 
