@@ -99,6 +99,13 @@ def test_each_raters_rating_is_learnable_from_the_text():
     assert 0.25 < numbers["correlation"] < 0.55
 
 
+def test_raw_text_cannot_be_standardised_before_featurize():
+    from alcore.data import standardize
+
+    with pytest.raises(DatasetError, match=r"featurize\(dataset, pool\) first"):
+        standardize(load("rated_stories", n_samples=100).X, np.arange(50))
+
+
 def test_the_dataset_rates_the_pool_by_one_rater_and_the_target_by_the_other(story_set):
     ds = load("rated_stories")
     assert ds.task == "regression" and ds.is_text and ds.needs_features and ds.X.shape == (2000, 0)

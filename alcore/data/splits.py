@@ -93,6 +93,11 @@ def standardize(X, fit_idx) -> np.ndarray:
     X = np.asarray(X)
     if X.ndim != 2:
         raise DatasetError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}.")
+    if X.shape[1] == 0:
+        raise DatasetError(
+            "X has no feature columns: a text dataset needs featurize(dataset, pool) first "
+            "(docs/datasets.md#text-features)."
+        )
     fit_idx = check_rows(fit_idx, len(X))
 
     mean = _chunked_sum(X, fit_idx, lambda rows: rows) / len(fit_idx)
