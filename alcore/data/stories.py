@@ -234,9 +234,14 @@ def _story(a: dict[str, np.ndarray], i: int, u: np.ndarray, device_order: np.nda
 
 
 def measure(n_samples: int = DEFAULT_N_SAMPLES, noise: float = 0.5, random_state: int = 0,
-            svd_dims: int = 64) -> dict[str, float]:
-    """Rater correlation, held-out R^2 of ridge regressions on TF-IDF + SVD features fitted on 75% of the stories,
-    and the seconds `featurize` took (scikit-learn's import included on a first call)."""
+            svd_dims: int = 64, method: str = "tfidf", label_counts: tuple[int, ...] = (20, 200)) -> dict[str, float]:
+    """How learnable and how alike the two ratings are, on `load_rated_stories(n_samples, noise, random_state)`.
+
+    Returns the raters' correlation; the held-out R^2 (25% test) of a ridge regression on text features
+    (`method`, `svd_dims`) fitted on the pool, trained on every pool rating ("r2_llm", "r2_human") and on
+    `label_counts` seeded random pool ratings ("r2_llm_20", ...); the R^2 on human ratings of the model of every
+    LLM rating ("r2_llm_model_on_human"); and the seconds `featurize` took.
+    """
     from sklearn.linear_model import Ridge
     from sklearn.metrics import r2_score
 
@@ -246,11 +251,16 @@ def measure(n_samples: int = DEFAULT_N_SAMPLES, noise: float = 0.5, random_state
     ds = load_rated_stories(n_samples=n_samples, noise=noise, random_state=random_state)
     split = make_splits(ds.y, test_size=0.25, random_state=random_state)
     start = time.perf_counter()
-    X = featurize(ds, split.pool, svd_dims=svd_dims, random_state=random_state).X
+    X = featurize(ds, split.pool, method=method, svd_dims=svd_dims, random_state=random_state).X
     result = {"featurize_seconds": time.perf_counter() - start,
               "correlation": float(np.corrcoef(ds.y, ds.y_target)[0, 1])}
+    rng = np.random.default_rng(random_state)
+    subsets = {f"_{k}": rng.choice(split.pool, k, replace=False) for k in label_counts if k < len(split.pool)}
     for rater, y in (("llm", ds.y), ("human", ds.y_target)):
-        model = Ridge(alpha=1.0).fit(X[split.pool], y[split.pool])
-        result[f"r2_{rater}"] = float(r2_score(y[split.test], model.predict(X[split.test])))
+        for suffix, rows in {"": split.pool, **subsets}.items():
+            model = Ridge(alpha=1.0).fit(X[rows], y[rows])
+            result[f"r2_{rater}{suffix}"] = float(r2_score(y[split.test], model.predict(X[split.test])))
+    # The targeted task's gap: a model of the pool rater's ratings, scored on the target rater's
+    on_llm = Ridge(alpha=1.0).fit(X[split.pool], ds.y[split.pool])
+    result["r2_llm_model_on_human"] = float(r2_score(ds.y_target[split.test], on_llm.predict(X[split.test])))
     return result
-
