@@ -148,6 +148,8 @@ def test_featurize_gives_dense_float32_svd_columns_and_keeps_everything_else(sma
     assert ds.sample_shape == (16,) and not ds.needs_features
     assert ds.y is small_stories.y and ds.y_target is small_stories.y_target and ds.texts is small_stories.texts
     assert f"fitted on {len(pool)} rows" in ds.description
+    again = featurize(ds, pool[:100], method=method, svd_dims=4)
+    assert again.X.shape == (400, 4) and again.description.count("text features") == 1
 
 
 @pytest.mark.parametrize("method", ["tfidf", "hashing"])

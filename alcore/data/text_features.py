@@ -42,6 +42,7 @@ _SINGLE_THREAD_WORK = 200_000_000  # fit rows x columns below which the SVD runs
 CACHE_SIZE = 8
 """Feature matrices kept in memory (least recently used dropped first)."""
 
+_FEATURES_NOTE = "; text features: "
 _cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -76,7 +77,7 @@ def featurize(
     random_state = check_int(random_state, "random_state", minimum=0, maximum=2**32 - 1, dataset=dataset.name)
     if not isinstance(encoder_model, str) or not encoder_model:
         raise DatasetError(f"option encoder_model must be a model name (str), got {encoder_model!r}.")
-    fit = np.unique(check_rows(fit_idx, dataset.n_samples) % dataset.n_samples)
+    fit = np.unique(check_rows(fit_idx, dataset.n_samples).astype(np.int64) % dataset.n_samples)
     if len(fit) < 2:
         raise DatasetError(f"{dataset.name}: fit_idx must name at least 2 rows to fit text features.")
 
@@ -95,9 +96,10 @@ def featurize(
             while len(_cache) > CACHE_SIZE:
                 _cache.popitem(last=False)
     what = f"{method}" + (f" + SVD to {X.shape[1]} dims" if svd_dims is not None else f", {X.shape[1]} columns")
+    raw_description = dataset.description.split(_FEATURES_NOTE)[0]  # featurising again replaces the note
     return dataclasses.replace(
         dataset, X=X, sample_shape=(X.shape[1],),
-        description=f"{dataset.description}; text features: {what}, fitted on {len(fit)} rows",
+        description=f"{raw_description}{_FEATURES_NOTE}{what}, fitted on {len(fit)} rows",
     )
 
 
