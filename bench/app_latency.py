@@ -243,7 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--think", type=float, default=THINK_S,
                         help=f"seconds the user reads the first page before the first Step (default {THINK_S:g})")
+    parser.add_argument("--smoke", action="store_true", help="one repeat, no pause before the first Step")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.repeats, args.think = 1, 0.0
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} not found: apt-get install -y chromium", file=sys.stderr)
         return 2

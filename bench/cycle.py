@@ -90,7 +90,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before anything runs")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument("--smoke", action="store_true", help="one repeat on digits, a few seconds")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats, args.scenarios = 1, ["digits"]
     if args.threads:
         torch.set_num_threads(args.threads)
     names = [s for s in ("entropy", "badge") if s in strategies.available()]

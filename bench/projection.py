@@ -136,7 +136,10 @@ def main() -> None:
     parser.add_argument("--gif-frames", type=int, default=10)
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--no-digits", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="300 points, 2 cycles, 2 GIF frames, no digits")
     args = parser.parse_args()
+    if args.smoke:
+        args.points, args.cycles, args.gif_frames, args.no_digits = 300, 2, 2, True
 
     y, factors = drifting_factors(args.points, args.cycles)
     warm_settings = ProjectionSettings(n_jobs=args.n_jobs)

@@ -206,8 +206,11 @@ def main() -> int:
     p.add_argument("--cpu", action=argparse.BooleanOptionalAction, default=True,
                    help="run the CPU measurements (--no-cpu: only the CUDA one)")
     p.add_argument("--json", help="also write every result to this JSON file")
+    p.add_argument("--smoke", action="store_true", help="a 3,000-point pool, 2 epochs, no CUDA: a few seconds")
     p.add_argument("--child", nargs=3, metavar=("STRATEGY", "N_POOL", "DEVICE"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.smoke:
+        args.n_pool, args.epochs, args.cuda = 3000, 2, False
     if args.child:
         strategy, n_pool, device = args.child
         print(json.dumps(child(strategy, int(n_pool), device, args.batch_size, args.initial_labels, args.epochs,
