@@ -34,11 +34,14 @@ from alcore.distances import normalize_rows
 from alcore.gradients import (ADAM_MODES, RademacherProjection, adam_features, flatten, gradient_factors,
                               iter_label_gradients, iter_per_sample_gradients, model_at, n_params, param_names,
                               with_bias)
+from alcore.gradients.outer import feature_cosines, label_factors, linear_layers
 from alcore.strategies.alignment import _choice, _typed, head_outputs
 from alcore.strategies.base import PoolState, Selection, Strategy, top_k
 from alcore.train import Checkpoint
 
 EXACT_MAX_PARAMS = 1 << 16
+#: Pool rows whose every-label output gradients are held at once by the linear-layer path (``_outer_scores``).
+OUTER_CHUNK_ROWS = 512
 
 
 def checkpoint_weights(mean_lrs) -> np.ndarray:
@@ -223,6 +226,9 @@ class Less(Strategy):
         """General path: per-sample gradients in chunks -> (Adam | sign) -> projection -> normalise -> match."""
         o = self.options
         psi_bar = self._target_means(model, names, proj, X_T, y_T, ids, n_groups)
+        layers = linear_layers(model, names) if proj.identity and proj.device.type == "cpu" else None
+        if layers is not None:
+            return self._outer_scores(model, layers, ckpt, gtype, names, psi_bar, X_pool)
         if gtype == "adam":
             m, v = flatten(ckpt.exp_avg, names), flatten(ckpt.exp_avg_sq, names)
 
@@ -244,6 +250,35 @@ class Less(Strategy):
             parts.append(cosines(G.reshape(rows * C, -1)).reshape(rows, C, -1).transpose(1, 2))
             probs.append(p.double().cpu())
         s_all = torch.cat(parts)  # (n, groups, C)
+        if o.label_mode == "expected_cosine":
+            return (s_all * torch.cat(probs)[:, None, :]).sum(2)
+        return s_all
+
+    def _outer_scores(self, model, layers, ckpt, gtype, names, psi_bar, X_pool) -> torch.Tensor:
+        """The general path's scores for models whose scored parameters are linear layers, without projection:
+        the features' cosines from the layers' outer-product factors (``alcore.gradients.outer``), never the
+        ``n x C x P`` gradients. Same shapes as ``_projected_scores``."""
+        o = self.options
+        labels = None
+        if o.label_mode == "argmax":
+            z, _ = head_outputs(model, X_pool)
+            labels = torch.softmax(z.double().cpu(), 1).argmax(1)
+        adam = {}
+        if gtype == "adam":
+            adam = dict(adam_mode=o.adam_mode, moments=(flatten(ckpt.exp_avg, names), flatten(ckpt.exp_avg_sq, names)),
+                        betas=ckpt.betas, eps=ckpt.eps, step=ckpt.step)
+        parts, probs = [], []
+        for s in range(0, len(X_pool), OUTER_CHUNK_ROWS):
+            rows = None if labels is None else labels[s:s + OUTER_CHUNK_ROWS]
+            p, factors = label_factors(model, layers, X_pool[s:s + OUTER_CHUNK_ROWS], rows)
+            parts.append(feature_cosines(factors, psi_bar, gtype, layers=layers, **adam))  # (rows, labels, groups)
+            probs.append(p.double())
+        if not parts:
+            return torch.zeros(0, psi_bar.shape[0], dtype=torch.float64)
+        s_all = torch.cat(parts)
+        if labels is not None:
+            return s_all[:, 0, :]
+        s_all = s_all.transpose(1, 2)  # (n, groups, C)
         if o.label_mode == "expected_cosine":
             return (s_all * torch.cat(probs)[:, None, :]).sum(2)
         return s_all
