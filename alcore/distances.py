@@ -195,20 +195,47 @@ def row_blocks(n: int, workers: int) -> list[tuple[int, int]]:
     return [(s, e) for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
 
 
+def _pool(workers: int):
+    global _POOL
+    if _POOL is None or _POOL._max_workers < workers:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alcore-rows")
+    return _POOL
+
+
 def run_blocks(fn, blocks: list[tuple[int, int]]) -> None:
     """``fn(start, end)`` for every block: the first in this thread, the others in worker threads, all at once."""
-    global _POOL
     if len(blocks) == 1:
         fn(*blocks[0])
         return
-    if _POOL is None or _POOL._max_workers < len(blocks) - 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL = ThreadPoolExecutor(max_workers=len(blocks) - 1, thread_name_prefix="alcore-rows")
-    futures = [_POOL.submit(fn, s, e) for s, e in blocks[1:]]
+    futures = [_pool(len(blocks) - 1).submit(fn, s, e) for s, e in blocks[1:]]
     fn(*blocks[0])
     for f in futures:
         f.result()
+
+
+def map_threads(fn, items: list, workers: int | None = None) -> list:
+    """``[fn(item) for item in items]`` on ``workers`` threads (default: one per core, at most 2), in order.
+
+    For numpy or torch work on independent pieces (both release the GIL): the result does not depend on the
+    number of threads, and a thread that waits sleeps instead of spinning (see ``DistancesToCentre``).
+    """
+    workers = available_cores() if workers is None else workers
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    return list(_pool(workers).map(fn, items))
+
+
+def available_cores(at_most: int = 2) -> int:
+    """Cores this process may run on, at most ``at_most`` (memory-bound loops gain little beyond two)."""
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(at_most, cores))
 
 
 # --- Euclidean ---------------------------------------------------------------------------------------------------

@@ -207,7 +207,8 @@ def compare_to_entropy(results: list[dict]) -> None:
         line = (f"{r['strategy']:>8}: select {r['timings']['select']:.2f} s, its peak {above:,.0f} MB above the set-up "
                 f"process = {above / features_mb:.2f}x the pool's features ({features_mb:,.0f} MB)")
         if base is not None and r is not base:
-            line += (f"; against entropy's cycle in this run: select {r['timings']['select'] / base['timings']['select']:.1f}x"
+            ratio = r["timings"]["select"] / base["timings"]["select"]
+            line += (f"; against entropy's cycle in this run: select {ratio:.1f}x"
                      f", process peak {r['peak_rss_mb'] / base['peak_rss_mb']:.2f}x")
         print(line)
 

@@ -92,7 +92,8 @@ def label_factors(model: nn.Module, layers: list[tuple[nn.Linear, bool]], X: tor
     return probs, factors
 
 
-def split_columns(v: torch.Tensor, layers: list[tuple[nn.Linear, bool]]) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+def split_columns(v: torch.Tensor, layers: list[tuple[nn.Linear, bool]]
+                  ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
     """The columns of ``v`` (..., P) laid out as the layers' parameters: per layer ``(weight (..., out, in), bias
     (..., out) or None)``."""
     out, start = [], 0

@@ -20,13 +20,12 @@ so exact duplicates of a chosen point get exactly zero weight (BD7).
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from alcore.distances import DistancesToCentre, noise_floor, sq_norms
+from alcore.distances import DistancesToCentre, available_cores, noise_floor, sq_norms
 from alcore.gradients import gradient_factors
 from alcore.strategies.alignment import _typed
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
@@ -101,13 +100,7 @@ LARGE = 1_000_000
 
 def _workers(size: int) -> int:
     """Row blocks computed at once: one per core (at most 2: the step is memory-bound) on large inputs."""
-    if size < LARGE:
-        return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(2, cores))
+    return 1 if size < LARGE else available_cores()
 
 
 def _single_thread_blas(size: int):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from alcore.distances import normalize_rows
+from alcore.distances import map_threads, normalize_rows
 from alcore.gradients import (ADAM_MODES, RademacherProjection, adam_features, flatten, gradient_factors,
                               iter_label_gradients, iter_per_sample_gradients, model_at, n_params, param_names,
                               with_bias)
@@ -41,7 +41,7 @@ from alcore.train import Checkpoint
 
 EXACT_MAX_PARAMS = 1 << 16
 #: Pool rows whose every-label output gradients are held at once by the linear-layer path (``_outer_scores``).
-OUTER_CHUNK_ROWS = 512
+OUTER_CHUNK_ROWS = 128
 
 
 def checkpoint_weights(mean_lrs) -> np.ndarray:
@@ -267,15 +267,16 @@ class Less(Strategy):
         if gtype == "adam":
             adam = dict(adam_mode=o.adam_mode, moments=(flatten(ckpt.exp_avg, names), flatten(ckpt.exp_avg_sq, names)),
                         betas=ckpt.betas, eps=ckpt.eps, step=ckpt.step)
-        parts, probs = [], []
+        chunks = []  # the factors first, one chunk after another: their forward hooks are the model's
         for s in range(0, len(X_pool), OUTER_CHUNK_ROWS):
             rows = None if labels is None else labels[s:s + OUTER_CHUNK_ROWS]
-            p, factors = label_factors(model, layers, X_pool[s:s + OUTER_CHUNK_ROWS], rows)
-            parts.append(feature_cosines(factors, psi_bar, gtype, layers=layers, **adam))  # (rows, labels, groups)
-            probs.append(p.double())
-        if not parts:
+            chunks.append(label_factors(model, layers, X_pool[s:s + OUTER_CHUNK_ROWS], rows))
+        if not chunks:
             return torch.zeros(0, psi_bar.shape[0], dtype=torch.float64)
-        s_all = torch.cat(parts)
+        # then the features, chunk by chunk on up to two threads (fixed chunks: the same result on any number)
+        parts = map_threads(lambda chunk: feature_cosines(chunk[1], psi_bar, gtype, layers=layers, **adam), chunks)
+        probs = [p.double() for p, _ in chunks]
+        s_all = torch.cat(parts)  # (n, labels, groups)
         if labels is not None:
             return s_all[:, 0, :]
         s_all = s_all.transpose(1, 2)  # (n, groups, C)
