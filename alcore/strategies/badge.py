@@ -210,8 +210,7 @@ class Badge(Strategy):
     @dataclass
     class Options:
         bias: bool = False          # include the bias gradient (h~ = [h; 1]); the reference uses weights only
-        float64: bool | None = None  # CPU arithmetic in float64; None: float64 up to FLOAT64_MAX_ENTRIES factor
-        #                              entries, float32 above (half the memory and time); CUDA: always float32
+        float64: bool | None = None  # CPU float64 (None: while n (C + d) <= 2^25, then float32); CUDA: float32
 
     def validate_options(self) -> None:
         _typed("bias", self.options.bias, bool)
