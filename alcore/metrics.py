@@ -1,31 +1,12 @@
-"""Evaluation, per-batch diversity (docs/methods.md#diversity-metrics) and learning-curve summaries
-(docs/methods.md#learning-curve-summaries)."""
+"""Per-batch diversity (docs/methods.md#diversity-metrics) and learning-curve summaries
+(docs/methods.md#learning-curve-summaries). A model's test metrics are its task's (``alcore.task``)."""
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from alcore import distances
 from alcore.constants import DEGENERATE_NORM
-from alcore.models import ALModel, predict
 from alcore.spaces import l2_normalize
-
-
-def evaluate(model: ALModel, X: torch.Tensor, y: np.ndarray, device: torch.device | str = "cpu") -> dict[str, float]:
-    """Cross-entropy loss, accuracy and macro-F1 of ``model`` on (X, y); NaN for an empty set."""
-    if len(y) == 0:
-        return {"loss": float("nan"), "accuracy": float("nan"), "macro_f1": float("nan")}
-    from sklearn.metrics import f1_score
-
-    logits, _ = predict(model, X, device)
-    y_t = torch.as_tensor(y, dtype=torch.long)
-    pred = logits.argmax(dim=1).numpy()
-    return {
-        "loss": float(F.cross_entropy(logits.double(), y_t)),
-        "accuracy": float((pred == y).mean()),
-        "macro_f1": float(f1_score(y, pred, average="macro", labels=np.arange(logits.shape[1]), zero_division=0)),
-    }
 
 
 def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, reference_idx: np.ndarray,
@@ -42,6 +23,7 @@ def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, referenc
     (docs/methods.md#probcover).
     ``nearest_sq``: the squared distance of each reference row to the covered set when the caller keeps it up to
     date batch by batch (``nearest_covered_sq``); coverage then costs O(|reference|) instead of a full search.
+    ``n_classes=0`` (a regression target) leaves out the class balance.
     """
     a = np.asarray(a, np.float64)
     h = np.asarray(h, np.float64)
@@ -60,7 +42,8 @@ def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, referenc
         out.update(_coverage_summary(np.sqrt(nearest_sq)))
     if delta is not None:
         out["delta_coverage"] = delta_coverage(fixed, reference_idx, covered_idx, delta)
-    out.update(class_balance(batch_labels, labeled_labels, n_classes))
+    if n_classes > 0:
+        out.update(class_balance(batch_labels, labeled_labels, n_classes))
     return out
 
 
