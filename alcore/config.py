@@ -114,7 +114,13 @@ class ExperimentConfig:
         registered dataset has one; a file with ``task="auto"`` is known only once read)."""
         from alcore import data
 
-        return self.task if self.task != "auto" else data.declared_task(self.dataset, self.dataset_options)
+        declared = data.declared_task(self.dataset, self.dataset_options)
+        if self.task == "auto":
+            return declared
+        if declared is not None and declared != self.task:
+            raise ConfigError(f"task={self.task!r} does not match dataset {self.dataset!r}, whose target is a "
+                              f"{declared} target; choose task='auto' or task={declared!r}")
+        return self.task
 
     def check_task(self, task: str, strategy=None) -> None:
         """Refuse what ``task`` cannot run (docs/tasks.md#tasks), naming the field or the option: strategies and
@@ -129,8 +135,10 @@ class ExperimentConfig:
             name = getattr(self, field_name)
             if name in strategies.available() and task not in strategies.spec(name).tasks:
                 fits = [s for s, spec in strategies.specs().items() if task in spec.tasks]
-                raise ConfigError(f"{field_name}={name!r} does not work for {task}: "
-                                  f"{strategies.spec(name).description} Choose one of {fits}")
+                raise ConfigError(f"{field_name}={name!r} works for {' and '.join(strategies.spec(name).tasks)} only, "
+                                  f"and this run's target is a {task} target: choose one of {fits}"
+                                  + (" ('variance' is the uncertainty strategy of regression)"
+                                     if "variance" in fits else ""))
         if self.strategy_options:
             try:
                 (strategy or strategies.get(self.strategy, **self.strategy_options)).check_task(task)

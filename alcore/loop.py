@@ -36,9 +36,7 @@ class Experiment:
         if dataset is None:
             dataset = data.load_for_task(config.dataset, config.dataset_options, config.task)
         data.check_dataset_task(dataset, config.task)
-        self.split = data.make_splits(dataset.y, test_size=config.test_size, target_size=config.target_size,
-                                      target_classes=config.target_classes,
-                                      random_state=seeding.run_seed(config.seed, seeding.SPLIT))
+        self.split = run_split(config, dataset.y)
         config.check_budget(len(self.split.pool))
         self.dataset = prepare_features(dataset, self.split.pool, config.seed)
         self.task: Task = task_for(self.dataset, self.split.pool)
@@ -257,6 +255,13 @@ class Experiment:
             load_state_arrays(model, warm)
             exp._warm_model = model.to(exp.device)
         return exp
+
+
+def run_split(config: ExperimentConfig, y: np.ndarray) -> data.Split:
+    """The run's pool / target / test split of labels ``y`` (the same for every strategy of a seed)."""
+    return data.make_splits(y, test_size=config.test_size, target_size=config.target_size,
+                            target_classes=config.target_classes,
+                            random_state=seeding.run_seed(config.seed, seeding.SPLIT))
 
 
 def prepare_features(dataset: data.Dataset, pool: np.ndarray, seed: int) -> data.Dataset:

@@ -34,6 +34,8 @@ METRICS: dict[str, tuple[str, ...]] = {
 METRIC_LABELS = {"test_accuracy": "test accuracy", "test_loss": "test loss", "test_macro_f1": "test macro-F1",
                  "target_loss": "target loss", "target_accuracy": "target accuracy", "test_r2": "test R²",
                  "test_mse": "test MSE", "test_mae": "test MAE"}
+#: Metrics where lower is better (every other one: higher is better).
+LOWER_IS_BETTER = ("test_loss", "target_loss", "test_mse", "test_mae")
 #: Metrics whose values lie in [0, 1] (their bands are clipped there).
 FRACTION_METRICS = ("test_accuracy", "test_macro_f1", "target_accuracy")
 #: Pseudo-classes of a regression target where an algorithm needs classes (ProbCover's purity rule): as many as the
@@ -62,6 +64,16 @@ def primary_metric(task: str) -> str:
     return metric_names(task)[0]
 
 
+def foreign_metrics(task: str) -> tuple[str, ...]:
+    """The metrics of the other tasks: always NaN in a record of ``task``, so its tables leave them out."""
+    own = set(metric_names(task))
+    return tuple(m for names in METRICS.values() for m in names if m not in own)
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER
+
+
 def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric.replace("_", " "))
 
@@ -79,6 +91,8 @@ class Task:
     n_outputs: int = 0
     #: The hallucinated factor needs the predictive spread σ(x) of each row (``alcore.uncertainty``).
     uses_spread: bool = False
+    #: Labels are categories (colours per class on a map), not values on a continuous scale.
+    categorical: bool = True
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -131,6 +145,11 @@ class Task:
     def display_outputs(self, outputs) -> np.ndarray:  # pragma: no cover - abstract
         """What the records keep of the outputs (``display_probs``): class probabilities, or the standardised
         prediction."""
+        raise NotImplementedError
+
+    def predicted(self, outputs, a=None) -> np.ndarray:  # pragma: no cover - abstract
+        """The prediction of each row from stored ``display_outputs`` (a class code, or a value in the target's
+        units); without outputs, what the factors ``a`` tell (-1 or NaN when nothing does)."""
         raise NotImplementedError
 
     def scores(self, outputs, y) -> dict[str, float]:  # pragma: no cover - abstract
@@ -218,6 +237,15 @@ class Classification(Task):
     def display_outputs(self, outputs) -> np.ndarray:
         return _softmax(outputs).float().numpy()
 
+    def predicted(self, outputs, a=None) -> np.ndarray:
+        outputs = np.asarray(outputs)
+        if outputs.ndim == 2 and outputs.size:
+            return outputs.argmax(axis=1)
+        a = np.asarray(a) if a is not None else np.zeros((0, 0))
+        if a.ndim == 2 and a.size:  # a = p - onehot(argmax p): the predicted class is its most negative entry
+            return a.argmin(axis=1)
+        return np.full(len(outputs) if outputs.ndim else 0, -1)
+
     def scores(self, outputs, y) -> dict[str, float]:
         import torch
         import torch.nn.functional as F
@@ -247,6 +275,7 @@ class Regression(Task):
     name = "regression"
     n_outputs = 1
     uses_spread = True
+    categorical = False
     score_keys = ("loss", "mse", "mae", "r2")
     target_keys = ("loss",)
 
@@ -296,6 +325,12 @@ class Regression(Task):
 
     def display_outputs(self, outputs) -> np.ndarray:
         return outputs[:, :1].float().numpy()
+
+    def predicted(self, outputs, a=None) -> np.ndarray:
+        outputs = np.asarray(outputs)
+        if outputs.ndim == 2 and outputs.size:
+            return self.decode(outputs[:, 0])
+        return np.full(len(a) if a is not None else len(outputs), np.nan)  # σ says nothing about the value
 
     def scores(self, outputs, y) -> dict[str, float]:
         f = outputs[:, 0].double().numpy()

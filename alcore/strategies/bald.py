@@ -81,6 +81,7 @@ def mc_dropout_bald(model: ALModel, X: torch.Tensor, n_passes: int, seed: int, d
 class BALD(Strategy):
     name = "bald"
     description = "BALD with MC dropout: points where dropout samples of the model disagree most."
+    tasks = ("classification",)  # class probabilities; for regression: variance
 
     @dataclass
     class Options:
