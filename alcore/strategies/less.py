@@ -131,6 +131,12 @@ class Less(Strategy):
         _typed("warmup_min", o.warmup_min, int, minimum=0)
         _typed("chunk_size", o.chunk_size, int, optional=True, minimum=1)
 
+    def check_task(self, task: str) -> None:
+        if task == "regression":
+            from alcore.strategies import targeted_regression
+
+            targeted_regression.check_less_options(self.options)
+
     def min_labels(self, state: PoolState) -> int:
         return max(state.n_classes, self.options.warmup_min)
 
@@ -268,7 +274,12 @@ class Less(Strategy):
         return normalize_rows(proj(normalize_rows(means)))
 
     def _select(self, state: PoolState, k: int, rng: np.random.Generator) -> Selection:
-        s, diagnostics = self.scores(state)
+        if state.task.categorical:
+            s, diagnostics = self.scores(state)
+        else:  # a regression model: docs/tasks.md#hallucinated-labels-in-regression
+            from alcore.strategies import targeted_regression
+
+            s, diagnostics = targeted_regression.less_scores(self, state)
         reason = "degenerate_scores" if np.all(s == s[0]) else None
         chosen = top_k(s, k, rng)
         return Selection(state.pool_idx[chosen], s, diagnostics, reason)
