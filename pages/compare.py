@@ -54,7 +54,8 @@ def _compare_presets() -> dict[str, dict]:
         except ConfigError:
             continue
         if p["page"] == "compare":
-            out[name] = {"title": p["title"], "shows": p["shows"], "metrics": p["metrics"]}
+            out[name] = {"title": p["title"], "shows": p["shows"], "metrics": p["metrics"],
+                         "task": p["base"].known_task()}
     return out
 
 
@@ -99,13 +100,16 @@ def _current() -> compare.Comparison | None:
 
 # --- starting a comparison -------------------------------------------------------------------------------------
 
-def _setup(has_current: bool) -> None:
-    with st.expander("New comparison", expanded=not has_current, icon=":material/add:"):
+def _setup(current: compare.Comparison | None) -> None:
+    with st.expander("New comparison", expanded=current is None, icon=":material/add:"):
         from_preset, custom, past = st.tabs(["From a preset", "Your own", "Past comparisons"])
         with from_preset:
             options = _compare_presets()
             if options:
-                name = st.selectbox("Demo", list(options), format_func=lambda n: options[n]["title"],
+                task = _task_of(ExperimentConfig.from_dict(current.base)) if current is not None else None
+                names = list(options)
+                first = next((i for i, n in enumerate(names) if options[n]["task"] == task), 0)  # the shown one's
+                name = st.selectbox("Demo", names, index=first, format_func=lambda n: options[n]["title"],
                                     key="compare_preset", help="Ready-made teaching demos from assets/presets.")
                 st.caption(options[name]["shows"])
                 if st.button("Run this demo", key="compare_run_preset", icon=":material/play_arrow:", type="primary"):
@@ -286,7 +290,7 @@ st.title("Compare strategies")
 st.caption("Several strategies, each with the same seeds, on one dataset and model. Runs go one after another in "
            "the background; curves and tables fill in as cycles and runs finish.")
 current = _current()
-_setup(current is not None)
+_setup(current)
 
 if current is not None:
     st.header(current.title)
