@@ -265,7 +265,8 @@ def _markdown(root: Path, out: Path, df: pd.DataFrame, summary: pd.DataFrame, pe
     runs = df.drop_duplicates("run_id") if len(df) else df
     status = runs["status"].value_counts().to_dict() if len(runs) else {}
     failures = read_failures(root)
-    what = f"the metric is `{metric}`" if metric else "each dataset's metric is its task's primary one (column `metric`)"
+    what = (f"the metric is `{metric}`" if metric
+            else "each dataset's metric is its task's primary one (column `metric`)")
     lines = [f"# Sweep report: {root.name}", "",
              f"{len(runs)} runs with stored cycles under `{root}`: "
              + (", ".join(f"{v} {k}" for k, v in sorted(status.items())) or "none") + ". "

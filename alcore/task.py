@@ -124,7 +124,8 @@ class Task:
         raise NotImplementedError
 
     def output_gradient(self, outputs, y):  # pragma: no cover - abstract
-        """``dl/dz`` (n, n_outputs) for labels ``y`` (encoded): the factor ``a`` of the last-layer gradient ``a ⊗ h``."""
+        """``dl/dz`` (n, n_outputs) for labels ``y`` (encoded): the factor ``a`` of the last-layer gradient
+        ``a ⊗ h``."""
         raise NotImplementedError
 
     def hallucinated_factor(self, outputs, spread=None, probs=None):  # pragma: no cover - abstract

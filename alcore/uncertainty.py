@@ -1,10 +1,11 @@
-"""The predictive spread σ(x) of a regression model from its last layer (docs/tasks.md#hallucinated-labels-in-regression).
+"""The predictive spread σ(x) of a regression model from its last layer
+(docs/tasks.md#hallucinated-labels-in-regression).
 
-Read the last layer as a Bayesian linear regression on the features ``h~ = [h; 1]`` with prior precision ``λ`` and unit
-noise variance (the standardised target's): after the labelled rows ``H~_L`` its output at ``x`` has posterior
-variance ``σ²(x) = h~(x)^T (λ I + H~_L^T H~_L)^{-1} h~(x)``. It needs no label values and no random numbers, works for
-every model (a linear model too) and from zero labels (then ``σ = ||h~|| / sqrt(λ)``), and it grows as ``x`` moves away
-from what the labelled features span. The ``variance`` strategy can use MC dropout instead
+Read the last layer as a Bayesian linear regression on the features ``h~ = [h; 1]`` with prior precision ``λ`` and
+unit noise variance (the standardised target's): after the labelled rows ``H~_L`` its output at ``x`` has posterior
+variance ``σ²(x) = h~(x)^T (λ I + H~_L^T H~_L)^{-1} h~(x)``. It needs no label values and no random numbers, works
+for every model (a linear model too) and from zero labels (then ``σ = ||h~|| / sqrt(λ)``), and it grows as ``x``
+moves away from what the labelled features span. The ``variance`` strategy can use MC dropout instead
 (``alcore.strategies.variance``).
 """
 from __future__ import annotations

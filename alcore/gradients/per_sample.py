@@ -147,7 +147,8 @@ def per_sample_gradient_norms(model: nn.Module, X: torch.Tensor, y: torch.Tensor
 
 
 def mean_loss_gradient(model: nn.Module, X: torch.Tensor, y: torch.Tensor, params: ParamSpec = "all",
-                       batch_size: int = 4096, loss: Callable[..., torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+                       batch_size: int = 4096,
+                       loss: Callable[..., torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """``∇θ (1/n) Σ_i ℓ(x_i, y_i)`` (e.g. the target-set gradient ``G_T`` of docs/methods.md#alignment), by name,
     eval mode, exact over batches. ``loss(outputs, y, reduction=)``: the task's (``alcore.task``); default
     cross-entropy on class codes ``y``."""

@@ -2,16 +2,16 @@
 ``alignment`` and ``less`` strategies call these when the run's target is a value, not a class.
 
 With the loss ``l = (f - y)² / 2`` of the standardised target, a point's gradient is a residual times the gradient of
-the output: ``∇θ l(x, y) = (f(x) - y) ∇θ f(x)``. The target set's gradient is exact, with the target rater's values:
-``G_T = (1/|T|) Σ_z (f(z) - y_z) ∇θ f(z)``. A pool point's label is unknown: the prediction as label gives a zero
+the output: ``∇θ l(x, y) = (f(x) - y) ∇θ f(x)``. The target set's gradient is exact, with the target rater's
+values: ``G_T = (1/|T|) Σ_z (f(z) - y_z) ∇θ f(z)``. A pool point's label is unknown: the prediction as label gives a zero
 gradient, and so does the signed mean over ``y ~ N(f, σ²)``. The engine scores the *optimistic* residual of typical
 size ``σ(x)`` (``alcore.uncertainty``): the better of the labels ``f ± σ``.
 
 - alignment: ``s(x) = σ(x) |<∇θ f(x), G_T>|``, one JVP for every pool row (docs/methods.md#jvp). With known labels
   (teaching, tests) ``s(x, y) = (f(x) - y) <∇θ f(x), G_T>``: one SGD step of size ``η`` on ``(x, y)`` changes the
   target loss by ``-η s(x, y) + O(η²)``. ``normalize_candidates`` divides by ``||∇θ l|| = σ ||∇θ f||``.
-- LESS: per checkpoint, the candidates ``±σ ∇θ f(x)`` through the run's gradient transform (Adam's, which is not odd
-  in the gradient, or sign, or none), projected and normalised, and their cosine with the normalised target
+- LESS: per checkpoint, the candidates ``±σ ∇θ f(x)`` through the run's gradient transform (Adam's, which is not
+  odd in the gradient, or sign, or none), projected and normalised, and their cosine with the normalised target
   direction; the better sign counts (``label_mode="max"``), so with plain gradients ``s = |cos(∇θ f, G_T)|``.
 """
 from __future__ import annotations

@@ -102,5 +102,6 @@ def less_scores(rep: Replay, k: int | None = None, max_points: int = 2000) -> di
     top_a = frame.nlargest(k, "score_adam")["index"].to_numpy()
     top_s = frame.nlargest(k, "score_sgd")["index"].to_numpy()
     return {"available": True, "frame": frame, "k": k, "spearman": spearman(s_adam, s_sgd),
-            "top_overlap": int(np.isin(top_a, top_s).sum()), "overlap_run": int(np.isin(top_a, rep.record.selected).sum()),
+            "top_overlap": int(np.isin(top_a, top_s).sum()),
+            "overlap_run": int(np.isin(top_a, rep.record.selected).sum()),
             "n_checkpoints": diagnostics["n_checkpoints"], "target_source": source, "n_target": int(len(t_idx))}

@@ -96,8 +96,8 @@ def _hover_template(noun: str) -> str:
 def _colorbar(color_by: str, values) -> dict | None:
     """The colour bar of a continuous colouring: the utility's low to high, or the values' own numbers."""
     if color_by == "utility":
-        return dict(title=dict(text="utility<br>(per cycle)"), len=0.6, tickvals=[UTILITY_LOW / 2 - 0.01, UTILITY_LOW, 1.0],
-                    ticktext=["labelled", "low", "high"])
+        return dict(title=dict(text="utility<br>(per cycle)"), len=0.6,
+                    tickvals=[UTILITY_LOW / 2 - 0.01, UTILITY_LOW, 1.0], ticktext=["labelled", "low", "high"])
     if values is None:
         return None
     lo, hi, _ = values

@@ -102,7 +102,8 @@ def less(run_dir: str, n: int, cycle: int, dataset) -> None:
     st.markdown(
         "LESS compares **directions**: the cosine of the update Adam would make on x with the target gradient. "
         "Adam's update is not odd in the gradient (its momentum term does not flip), so the two candidate residuals "
-        "+σ and −σ give different cosines; the better one counts. With plain gradients the score is |cos(∇f, G_T)|.")
+        "+σ and −σ give different cosines; the better one counts. With plain gradients the score is "
+        "|cos(∇f, G_T)|.")
     st.latex(r"s(x) = \sum_i w_i \max_{r = \pm\sigma(x)} \cos\big(\Gamma_i(r\, \nabla_\theta f(x)),\, G_T\big)")
     with st.spinner("Scoring the pool with Adam and with SGD features…"):
         res = _less(run_dir, n, cycle)
@@ -114,7 +115,8 @@ def less(run_dir: str, n: int, cycle: int, dataset) -> None:
     c2.metric("rank corr. Adam vs SGD scores", f"{res['spearman']:.2f}")
     c3.metric("top-k shared", f"{res['top_overlap']} / {res['k']}")
     st.plotly_chart(px.scatter(res["frame"], x="score_sgd", y="score_adam", color="in_batch", hover_data=["index"],
-                               labels={"score_sgd": "score with SGD features", "score_adam": "score with Adam features"},
+                               labels={"score_sgd": "score with SGD features",
+                                       "score_adam": "score with Adam features"},
                                height=380), width="stretch", key="learn_less_scatter")
 
 
