@@ -53,6 +53,13 @@ class TrainResult:
         return len(self.loss_history) > 0
 
 
+def checkpoint_weights(mean_lrs) -> np.ndarray:
+    """``w_i = η̄_i / Σ_j η̄_j``: checkpoints weighted by their epochs' mean learning rates (LESS,
+    docs/methods.md#less-in-this-engine); uniform when every learning rate is 0."""
+    lr = np.asarray(mean_lrs, dtype=np.float64)
+    return lr / lr.sum() if lr.sum() > 0 else np.full(len(lr), 1.0 / max(len(lr), 1))
+
+
 def checkpoint_epochs(epochs: int, n: int) -> list[int]:
     """``min(n, epochs)`` evenly spaced epochs (1-based), always including the last."""
     n = max(1, min(n, epochs))

@@ -36,25 +36,8 @@ from alcore.gradients import (ADAM_MODES, RademacherProjection, adam_features, f
                               with_bias)
 from alcore.strategies.alignment import _choice, _typed, head_outputs
 from alcore.strategies.base import PoolState, Selection, Strategy, top_k
-from alcore.train import Checkpoint
-
-EXACT_MAX_PARAMS = 1 << 16
-
-
-def checkpoint_weights(mean_lrs) -> np.ndarray:
-    """``w_i = η̄_i / Σ_j η̄_j``; uniform when every learning rate is 0."""
-    lr = np.asarray(mean_lrs, dtype=np.float64)
-    return lr / lr.sum() if lr.sum() > 0 else np.full(len(lr), 1.0 / max(len(lr), 1))
-
-
-def default_proj_dim(n_params: int, device: torch.device) -> int:
-    """No projection for small models: the projection only approximates the cosines in parameter space, and at
-    ``P <= EXACT_MAX_PARAMS`` computing them exactly is cheaper than projecting. Above, LESS's 8192 on a GPU and
-    1024 on a CPU."""
-    if n_params <= EXACT_MAX_PARAMS:
-        return n_params
-    return 8192 if device.type == "cuda" else 1024
-
+from alcore.gradients.random_projection import EXACT_MAX_PARAMS, default_proj_dim  # noqa: F401 (less.EXACT_...)
+from alcore.train import Checkpoint, checkpoint_weights
 
 def target_groups(target_y, groups: str = "one") -> tuple[np.ndarray, np.ndarray]:
     """Group id of every target example and the group labels: one group, or one per class present."""

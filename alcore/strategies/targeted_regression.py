@@ -25,10 +25,10 @@ from alcore.constants import DEGENERATE_NORM
 from alcore.distances import normalize_rows
 from alcore.gradients import (RademacherProjection, adam_features, directional_logits, flatten, iter_output_jacobians,
                               mean_loss_gradient, model_at, n_params, param_names, with_bias)
+from alcore.gradients.random_projection import default_proj_dim
 from alcore.models import predict
-from alcore.strategies.alignment import head_outputs
 from alcore.strategies.base import PoolState, Selection, top_k
-from alcore.strategies.less import checkpoint_weights, default_proj_dim
+from alcore.train import checkpoint_weights
 from alcore.uncertainty import last_layer_spread
 
 
@@ -59,8 +59,8 @@ def alignment_scores(model, X_pool: torch.Tensor, X_T: torch.Tensor, y_T, loss, 
 def output_gradient_norms(model, X: torch.Tensor, params: str = "all", batch_size: int = 4096) -> torch.Tensor:
     """``||∇θ f(x)||`` per row (float64): ``||h~||`` for the last layer, else from the per-sample Jacobian."""
     if params == "last_layer":
-        _, h = head_outputs(model, X, batch_size)
-        return torch.linalg.vector_norm(with_bias(h.double().cpu()), dim=1)
+        _, h = predict(model, X, next(model.parameters()).device, batch_size)
+        return torch.linalg.vector_norm(with_bias(h.double()), dim=1)
     return torch.cat([torch.linalg.vector_norm(J[:, 0].double(), dim=1).cpu()
                       for _, J in iter_output_jacobians(model, X, params)])
 
