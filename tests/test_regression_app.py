@@ -17,27 +17,10 @@ from alcore.loop import Experiment
 from alcore.report import write_report
 from alcore.store import RunStore, new_run_id
 
-from conftest import REPO_ROOT
+from test_app_compare_learn import assert_clean, open_page
 
-APP = str(REPO_ROOT / "app.py")
-TIMEOUT = 120
 FAST = dict(model_options={"hidden": [16], "dropout": 0.1}, batch_size=10, epochs=8, display_size=150, seed=0,
             device="cpu")
-
-
-def open_page(page: str | None = None, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    if page is not None:
-        at.switch_page(page).run()
-    return at
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def page_text(at: AppTest) -> str:
@@ -77,13 +60,13 @@ def regression_runs(runs: Path) -> tuple[Path, str]:
 def test_no_page_or_report_of_a_regression_run_says_accuracy(regression_runs, runs: Path) -> None:
     run_dir, group_id = regression_runs
     seen = {}
-    for page in (None, "pages/explore.py", "pages/export.py"):
+    for page in ("pages/run.py", "pages/explore.py", "pages/export.py"):
         at = open_page(page, run=run_dir.name)
         assert_clean(at)
         if page == "pages/export.py":
             at.button(key="gif_render").click().run()
             assert_clean(at)
-        seen[page or "pages/run.py"] = page_text(at)
+        seen[page] = page_text(at)
     at = open_page("pages/learn.py", run=run_dir.name)
     assert_clean(at)
     for step in at.radio(key="learn_step").options:
@@ -109,7 +92,7 @@ def test_no_page_or_report_of_a_regression_run_says_accuracy(regression_runs, ru
 
 
 def test_a_regression_run_steps_from_zero_labels_in_the_app(runs: Path) -> None:
-    at = open_page()
+    at = open_page("pages/run.py")
     at.selectbox(key="run_new_dataset").set_value("diabetes").run()
     at.number_input(key="run_new_epochs").set_value(8)
     at.number_input(key="run_new_display_size").set_value(200)
@@ -136,7 +119,7 @@ def _stories_csv(n: int = 160) -> bytes:
 
 
 def test_an_uploaded_text_csv_with_a_second_rating_runs_alignment_from_zero_labels(runs: Path) -> None:
-    at = open_page()
+    at = open_page("pages/run.py")
     at.selectbox(key="run_new_dataset").set_value("file").run()
     at.text_input(key="run_new_label_column").set_value("llm")
     at.text_input(key="run_new_text_column").set_value("story")

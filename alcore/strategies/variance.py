@@ -20,7 +20,7 @@ import torch
 from alcore import seeding
 from alcore.models import ALModel
 from alcore.strategies.alignment import _choice, _typed
-from alcore.strategies.bald import dropout_only
+from alcore.strategies.bald import dropout_passes
 from alcore.strategies.base import PoolState, Selection, Strategy, top_k
 
 METHODS = ("auto", "mc_dropout", "last_layer")
@@ -32,18 +32,13 @@ def mc_dropout_variance(model: ALModel, X: torch.Tensor, n_passes: int, seed: in
     """Variance of the first output over ``n_passes`` dropout passes per row of ``X`` (float64, running sums, so
     memory stays ``O(n)``); masks come from torch's RNG seeded with ``seed`` inside ``fork_rng``. Values below
     1e-12 (every pass agrees up to rounding) are exactly 0."""
-    device = torch.device(device)
     n = len(X)
     total = torch.zeros(n, dtype=torch.float64)
     total_sq = torch.zeros(n, dtype=torch.float64)
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices), dropout_only(model):
-        torch.manual_seed(seed)
-        for _ in range(n_passes):
-            for start in range(0, n, batch_size):
-                f = model(X[start:start + batch_size].to(device))[:, 0].double().cpu()
-                total[start:start + len(f)] += f
-                total_sq[start:start + len(f)] += f * f
+    for rows, outputs in dropout_passes(model, X, n_passes, seed, device, batch_size):
+        f = outputs[:, 0].double().cpu()
+        total[rows] += f
+        total_sq[rows] += f * f
     mean = total / n_passes
     var = (total_sq / n_passes - mean * mean).clamp(min=0.0).numpy()
     var[var < 1e-12] = 0.0

@@ -10,12 +10,9 @@ import streamlit as st
 from alcore.teaching import regression
 
 from pages.ui import tour
-from pages.ui.loaders import load_records
 from pages.ui.runs import run_task
 
-
-def _record(run_dir: str, n: int, cycle: int):
-    return next(r for r in load_records(run_dir, n) if r.cycle == cycle)
+_record = tour._record  # the cycle's record, as every step reads it
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
