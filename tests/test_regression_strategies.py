@@ -139,7 +139,7 @@ def test_the_sign_of_the_alignment_score_is_the_sign_of_the_target_loss_drop_aft
     X_pool = state.X[torch.as_tensor(state.pool_idx)].double()
     X_T = state.X[torch.as_tensor(state.target_idx)].double()
     y_pool = np.random.default_rng(0).normal(size=len(X_pool))  # residuals of both signs and many sizes
-    s, _ = alignment_scores(model, X_pool, X_T, state.target_y, TASK.loss, params=params, y_pool=y_pool)
+    s, _ = alignment_scores(model, X_pool, X_T, state.target_y, TASK, params=params, y_pool=y_pool)
     base, eta = _target_loss(model, X_T, state.target_y), 1e-5
     for i in range(len(X_pool)):
         stepped = copy.deepcopy(model)
@@ -157,12 +157,12 @@ def test_the_hallucinated_alignment_is_the_better_of_the_residuals_plus_and_minu
     state = regression_state()
     X_pool, X_T = state.X[torch.as_tensor(state.pool_idx)], state.X[torch.as_tensor(state.target_idx)]
     sigma = state.pool_spread
-    s, _ = alignment_scores(state.model, X_pool, X_T, state.target_y, TASK.loss, sigma)
+    s, _ = alignment_scores(state.model, X_pool, X_T, state.target_y, TASK, sigma)
     f = state.pool_logits[:, 0].double().numpy()
-    up, _ = alignment_scores(state.model, X_pool, X_T, state.target_y, TASK.loss, y_pool=f - sigma)
-    down, _ = alignment_scores(state.model, X_pool, X_T, state.target_y, TASK.loss, y_pool=f + sigma)
+    up, _ = alignment_scores(state.model, X_pool, X_T, state.target_y, TASK, y_pool=f - sigma)
+    down, _ = alignment_scores(state.model, X_pool, X_T, state.target_y, TASK, y_pool=f + sigma)
     assert np.allclose(s, np.maximum(up, down), atol=1e-6) and (s >= 0).all()
-    norm, g = alignment_scores(state.model, X_pool, X_T, state.target_y, TASK.loss, sigma, params="last_layer",
+    norm, g = alignment_scores(state.model, X_pool, X_T, state.target_y, TASK, sigma, params="last_layer",
                                normalize_candidates=True)
     assert np.all(norm <= g + 1e-9)  # |<∇f, G_T>| / ||∇f|| is at most ||G_T|| (Cauchy-Schwarz)
 

@@ -32,23 +32,25 @@ from alcore.train import checkpoint_weights
 from alcore.uncertainty import last_layer_spread
 
 
-def alignment_scores(model, X_pool: torch.Tensor, X_T: torch.Tensor, y_T, loss, spread=None, *, params: str = "all",
+def alignment_scores(model, X_pool: torch.Tensor, X_T: torch.Tensor, y_T, task, spread=None, *, params: str = "all",
                      normalize_candidates: bool = False, batch_size: int = 4096,
                      y_pool=None) -> tuple[np.ndarray, float]:
     """``(s, ||G_T||)`` for every pool row (see the module docstring). ``y_T``: the target set's standardised values;
-    ``loss``: the task's loss; ``spread``: σ of each pool row (the hallucinated residual), or ``y_pool``: the rows'
-    standardised values to score with instead. Scores are float64, all 0 when ``||G_T|| < 1e-12``."""
+    ``task``: the run's ``alcore.task.Regression``; ``spread``: σ of each pool row (the hallucinated residual), or
+    ``y_pool``: the rows' standardised values to score with instead. Scores are float64, all 0 when
+    ``||G_T|| < 1e-12``."""
     G_T = mean_loss_gradient(model, X_T, torch.as_tensor(np.asarray(y_T), dtype=torch.float32), params, batch_size,
-                             loss=loss)
+                             loss=task.loss)
     g_norm = float(torch.sqrt(sum((g.double() ** 2).sum() for g in G_T.values())))
     f, df = directional_logits(model, X_pool, G_T, batch_size)
-    f, df = f[:, 0].double().cpu(), df[:, 0].double().cpu()  # f(x) and <∇θ f(x), G_T>
-    if y_pool is None:
-        residual = torch.as_tensor(np.asarray(spread), dtype=torch.float64)
-        s = residual * df.abs()
+    f, df = f.double().cpu(), df[:, :1].double().cpu()  # f(x) and <∇θ f(x), G_T>
+    if y_pool is None:  # the residuals ±σ of the candidate labels f ∓ σ, the better one taken
+        candidates = task.candidate_factors(f, spread)[:, :, 0]
+        s = task.pick_label(candidates * df, f, "max")
+        residual = candidates[:, 0]
     else:
-        residual = f - torch.as_tensor(np.asarray(y_pool), dtype=torch.float64)
-        s = residual * df
+        residual = task.output_gradient(f, torch.as_tensor(np.asarray(y_pool), dtype=torch.float64))[:, 0]
+        s = residual * df[:, 0]
     if normalize_candidates:
         norms = residual.abs() * output_gradient_norms(model, X_pool, params, batch_size)
         s = torch.where(norms > 0, s / torch.where(norms > 0, norms, 1.0), 0.0)
@@ -70,7 +72,7 @@ def select_alignment(strategy, state: PoolState, k: int, rng: np.random.Generato
     o = strategy.options
     X_pool = state.X[torch.as_tensor(state.pool_idx)]
     X_T = state.X[torch.as_tensor(state.target_idx)]
-    scores, g_norm = alignment_scores(state.model, X_pool, X_T, state.target_y, state.task.loss, state.pool_spread,
+    scores, g_norm = alignment_scores(state.model, X_pool, X_T, state.target_y, state.task, state.pool_spread,
                                       params=o.params, normalize_candidates=o.normalize_candidates,
                                       batch_size=o.batch_size)
     diagnostics = {"target_gradient_norm": g_norm, "cold_start": state.n_labeled == 0,
@@ -120,7 +122,7 @@ def less_scores(strategy, state: PoolState) -> tuple[np.ndarray, dict[str, Any]]
         sigma = _spread(model, state)
         G_T = mean_loss_gradient(model, X_T, y_T, names, loss=state.task.loss)
         target = normalize_rows(proj(normalize_rows(flatten(G_T, names)[None])))[0]
-        part = _pool_cosines(model, names, proj, X_pool, sigma, target, gtype, ckpt, o)
+        part = _pool_cosines(model, names, proj, X_pool, sigma, target, gtype, ckpt, o, state.task)
         acc += w * part
         spread.append(float(part.std()) if part.numel() > 1 else 0.0)
     diagnostics = {"gradient_type": gtype, "n_checkpoints": len(ckpts), "checkpoint_weights": weights.tolist(),
@@ -136,16 +138,17 @@ def _spread(model, state: PoolState) -> torch.Tensor:
     return torch.as_tensor(last_layer_spread(h_pool.numpy(), h_labeled.numpy()))
 
 
-def _pool_cosines(model, names, proj, X_pool, sigma, target, gtype, ckpt, o) -> torch.Tensor:
+def _pool_cosines(model, names, proj, X_pool, sigma, target, gtype, ckpt, o, task) -> torch.Tensor:
     """``max_± cos(T(±σ ∇f(x)), target)`` per pool row, ``T`` the gradient transform of ``gtype``."""
     if gtype == "adam":
         m, v = flatten(ckpt.exp_avg, names), flatten(ckpt.exp_avg_sq, names)
     parts, start = [], 0
-    for _, J in iter_output_jacobians(model, X_pool, names, o.chunk_size):
-        G = J[:, 0] * sigma[start:start + len(J)].to(J)[:, None]
+    for f, J in iter_output_jacobians(model, X_pool, names, o.chunk_size):
+        residuals = task.candidate_factors(f, sigma[start:start + len(J)])[:, :, 0].to(J)  # +σ and -σ
         start += len(J)
         best = None
-        for candidate in (G, -G):  # the residuals f - y of the labels f - σ and f + σ
+        for residual in residuals.T:  # the gradient (f - y) ∇f of the labels f - σ and f + σ
+            candidate = residual[:, None] * J[:, 0]
             if gtype == "adam":
                 candidate = adam_features(candidate, m, v, o.adam_mode, ckpt.betas, ckpt.eps, ckpt.step)
             elif gtype == "sign":

@@ -68,7 +68,7 @@ def alignment_scores(rep: Replay, k: int | None = None, max_points: int = 5000) 
     pool = score_subset(rep, max_points)
     state = rep.pool_state(pool, t_idx)
     score, g_norm = score_pool(rep.model, rep.X[torch.as_tensor(pool)], rep.X[torch.as_tensor(t_idx)],
-                               state.target_y, state.task.loss, state.pool_spread, params=opts.get("params", "all"))
+                               state.target_y, state.task, state.pool_spread, params=opts.get("params", "all"))
     sigma = state.pool_spread
     frame = pd.DataFrame({"index": pool, "score": score, "sigma": sigma,
                           "alignment": np.where(sigma > 0, score / np.where(sigma > 0, sigma, 1.0), 0.0),
