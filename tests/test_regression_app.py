@@ -91,9 +91,10 @@ def test_no_page_or_report_of_a_regression_run_says_accuracy(regression_runs, ru
     assert html.count("accuracy") == library.count("accuracy")  # only plotly.js's own source, inlined
 
 
-def test_a_regression_run_steps_from_zero_labels_in_the_app(runs: Path) -> None:
+@pytest.mark.parametrize("dataset", ["diabetes", "friedman1", "rated_stories"])
+def test_a_regression_run_steps_from_zero_labels_in_the_app(runs: Path, dataset: str) -> None:
     at = open_page("pages/run.py")
-    at.selectbox(key="run_new_dataset").set_value("diabetes").run()
+    at.selectbox(key="run_new_dataset").set_value(dataset).run()
     at.number_input(key="run_new_epochs").set_value(8)
     at.number_input(key="run_new_display_size").set_value(200)
     at.number_input(key="run_new_cycles").set_value(2)
