@@ -1,7 +1,8 @@
 """BADGE (docs/methods.md#badge, Ash et al. 2020): k-means++ seeding over last-layer gradient embeddings.
 
 The embedding of a pool point is ``g = a ⊗ h`` with ``a = p - onehot(argmax p)``; its norm is a lower bound on the
-gradient norm for any label (uncertainty) and k-means++ spreads the batch out (diversity). Distances come from the
+gradient norm for any label (uncertainty) and k-means++ spreads the batch out (diversity). For a regression model
+``a = σ(x)``, the predictive spread, so ``g = σ h`` (docs/tasks.md#hallucinated-labels-in-regression). Distances come from the
 factors (docs/methods.md#last-layer-embeddings, docs/methods.md#badge-computation), so the ``n x C·d`` matrix is never
 built: ``O(n (C + d))`` memory, ``O(k n (C + d))`` time.
 
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from alcore.distances import DistancesToCentre, available_cores, noise_floor, sq_norms
-from alcore.gradients import gradient_factors
+from alcore.gradients import with_bias
 from alcore.strategies.alignment import _typed
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
 
@@ -224,15 +225,16 @@ class Badge(Strategy):
 
     def _select(self, state: PoolState, k: int, rng: np.random.Generator) -> Selection:
         device = torch.device(state.device)
-        pool_h = state.pool_h
-        width = state.n_classes + pool_h.shape[1] + int(self.options.bias)
+        a, pool_h = state.pool_a, state.pool_h
+        width = a.shape[1] + pool_h.shape[1] + int(self.options.bias)
         if device.type == "cuda":
             dtype = torch.float32
         else:
             dtype = torch.float64 if self.use_float64(state.n_pool, width) else torch.float32
-        # Only the (n, C) factor is built in float64; h is converted once, to the working dtype, if it must be.
-        a, h = gradient_factors(state.pool_probs, pool_h.to(dtype), bias=self.options.bias)
-        a = a.to(dtype)
+        # Only the (n, C) factor exists in float64; h is converted once, to the working dtype, if it must be.
+        a, h = a.to(dtype), pool_h.to(dtype)
+        if self.options.bias:
+            h = with_bias(h)
         if device.type == "cuda":
             a, h = a.to(device), h.to(device)
             sq_norm = sq_norms(a, h).double().cpu().numpy()
