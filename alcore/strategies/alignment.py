@@ -94,12 +94,6 @@ def choose_labels(S: torch.Tensor, probs: torch.Tensor, label_mode: str = "argma
     return S.gather(1, labels[:, None]).squeeze(1), labels
 
 
-def label_scores(probs: torch.Tensor, dlogits: torch.Tensor, label_mode: str = "argmax",
-                 grad_norms: torch.Tensor | None = None) -> np.ndarray:
-    """Scores from the logit tangents for the chosen label of each point (see ``choose_labels``)."""
-    return choose_labels(per_label_scores(probs, dlogits), probs, label_mode, grad_norms)[0].double().cpu().numpy()
-
-
 @dataclass
 class PoolScores:
     """Alignment of every pool row: ``scores`` (float64), ``labels`` the label each was scored with, ``grad_norms``
