@@ -6,12 +6,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from alcore.constants import COLD_START_RULES
+
 MODELS = ("logreg", "mlp", "cnn")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
-# Besides a strategy's name: "auto" (typiclust on tabular data, random on images) or "self" (the strategy itself runs
-# on the untrained or barely trained model; alcore.strategies.base.Strategy.select)
-COLD_START_RULES = ("auto", "self")
 
 
 class ConfigError(ValueError):

@@ -185,8 +185,8 @@ def frame_titles(records) -> dict[int, str]:
 
 
 def run_frames_table(run_dir: str | Path, records=None, space: str = "gradient", dataset=None) -> pd.DataFrame:
-    """One row per (cycle, point) of the run's map (``alcore.viz.figures.frames_table``)."""
-    from alcore.viz.figures import frames_table
+    """One row per (cycle, point) of the run's map (``alcore.viz.frames.frames_table``)."""
+    from alcore.viz.frames import frames_table
 
     store = _store(run_dir)
     records = store.load_records() if records is None else records

@@ -1,16 +1,22 @@
-"""Background runs for a web app: a run executes in a worker thread and writes each cycle to disk as it finishes.
+"""Background runs for the web app, and the work done before the first click.
 
-The app holds one ``JobRegistry`` (in ``st.cache_resource``) and polls it; the truth stays on disk, so a browser
-reload or a server restart loses no finished cycle: ``start`` on an existing run folder resumes it.
+A run executes in a worker thread and stores every cycle as it finishes; the truth stays on disk, so a reload or a
+server restart loses no finished cycle (``start_group`` on an existing run folder resumes it). The app holds one
+``JobRegistry`` (``st.cache_resource``) and polls it.
+
+Before the first click, and only once the server has been idle for a moment (work done while a browser draws the
+first page made that render 1.5 s slower on 2 cores), the registry imports the engine, computes the first cycle the
+Run page would start with (``prepare``) and takes torch's first optimizer step. Time comes from a ``Clock``, so
+tests move it by hand instead of sleeping.
 """
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -24,6 +30,8 @@ _log = logging.getLogger("alcore.jobs")
 PREPARED_DIR = ".prepared"
 #: Generated datasets larger than this are not prepared: a first cycle the user may never ask for stays cheap.
 PREPARE_MAX_SAMPLES = 20_000
+#: Called with a run's folder after each cycle stored there (the app lays out that cycle's map).
+OnCycle = Callable[[Path], None]
 
 
 def worth_preparing(config: ExperimentConfig) -> bool:
@@ -34,20 +42,27 @@ def worth_preparing(config: ExperimentConfig) -> bool:
     return data.is_offline(config.dataset) and small
 
 
+class Clock:
+    """Real time for the registry's waits; tests pass a clock they advance by hand."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wait(self, condition: threading.Condition, timeout: float | None) -> None:
+        """Block on ``condition`` (held by the caller) until it is notified or ``timeout`` seconds have passed."""
+        condition.wait(timeout)
+
+
 @dataclass
 class Job:
-    """One background task: a single run, or a group of runs executed one after another (a comparison)."""
+    """One background task: a single run, or several runs one after another (a comparison)."""
 
     job_id: str
     run_dirs: list[Path]
     status: str = "queued"            # queued | running | stopped | done | failed
-    error: str | None = None
-    detail: str | None = None         # the traceback, for logs only; the UI shows ``error``
+    error: str | None = None          # what the UI shows; the traceback goes to the log
     cycles_done: int = 0
     cycles_total: int = 0
-    current: int = 0                  # index into run_dirs of the run in progress
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -82,66 +97,64 @@ class Prepared:
 
 
 class JobRegistry:
-    """Jobs by id. Thread-safe; one worker thread per job.
+    """Jobs by id, one worker thread each, and the work done ahead of the first click. Thread-safe.
 
     The app's first page is drawn without the engine (torch, scikit-learn, openTSNE: ~3 s of imports on 2 cores).
-    A background thread imports it once the server has been idle for ``idle_s`` seconds (done while a browser
-    draws the first page, it made that render 1.5 s slower); every later script run (``script_started``) and every
-    worker imports it first themselves if it is not there yet, always through ``import_engine``.
-
-    The same thread then takes torch's first optimizer step (``alcore.train.warm_optimizer``: 1.2 s more of
-    imports), which only a trained cycle needs: the first Step of a cold start trains nothing, so it waits until a
-    job has ended (or a Step took a prepared first cycle) and the server has been idle for ``optimizer_idle_s``
-    (the user looks at the first batch), or until the server has been idle for ``long_idle_s`` (a user still
-    reading). Never while a script, a job or a preparation runs.
+    Once no script run, job or preparation has been active for ``idle_s`` seconds, a thread imports it; every
+    later script run and every worker imports it first themselves if it is not there yet (``import_engine``).
+    The same thread then takes torch's first optimizer step (``alcore.train.warm_optimizer``: 1.2 s more), which
+    only a trained cycle needs: after ``optimizer_idle_s`` idle seconds once a job or a Step has ended (the user
+    looks at the first batch), or after ``long_idle_s`` (a user still reading).
     """
 
     def __init__(self, warm_up: bool = True, idle_s: float = 1.0, optimizer_idle_s: float = 0.2,
-                 long_idle_s: float = 4.0) -> None:
+                 long_idle_s: float = 4.0, clock: Clock | None = None) -> None:
         self._jobs: dict[str, Job] = {}
-        self._lock = threading.Lock()
-        self._idle_s = float(idle_s)
-        self._optimizer_idle_s = float(optimizer_idle_s)
-        self._long_idle_s = float(long_idle_s)
-        self._last_activity = time.monotonic()
-        self._scripts = 0           # script runs in progress
-        self._jobs_ended = 0        # jobs whose worker has finished
-        self._served = False
+        self._changed = threading.Condition(threading.RLock())  # guards the fields below; notified on activity
+        self._clock = clock or Clock()
+        self._idle_s, self._optimizer_idle_s, self._long_idle_s = idle_s, optimizer_idle_s, long_idle_s
+        self._last_activity = self._clock.now()
+        self._scripts = 0               # script runs in progress
+        self._jobs_ended = 0            # jobs (and Steps that took a prepared cycle) finished
+        self._served = False            # the server's first script run has ended
         self._prepared: Prepared | None = None
         if warm_up:
-            threading.Thread(target=self._warm_up_when_idle, name="alcore-warm-up", daemon=True).start()
+            threading.Thread(target=self.warm_up, name="alcore-warm-up", daemon=True).start()
 
+    # --- activity ------------------------------------------------------------------------------------------
     def script_started(self) -> None:
         """A script run begins: after the server's first one, make sure the engine is imported (waiting for an
         import in progress rather than racing it)."""
-        self._touch(+1)
+        self._touch(scripts=+1)
         if self._served:
             import_engine()
 
     def script_finished(self) -> None:
-        """A script run ended: the warm-up waits until no script has run for ``idle_s`` seconds."""
-        self._touch(-1)
-        self._served = True
+        self._touch(scripts=-1, served=True)
 
-    def _touch(self, scripts: int = 0, ended: int = 0) -> None:
-        """Activity: ``scripts`` script runs started (+1) or ended (-1), ``ended`` jobs (or Steps) done."""
-        with self._lock:
+    def _touch(self, scripts: int = 0, ended: int = 0, served: bool = False) -> None:
+        with self._changed:
             self._scripts = max(0, self._scripts + scripts)
             self._jobs_ended += ended
-            self._last_activity = time.monotonic()
+            self._served = self._served or served
+            self._last_activity = self._clock.now()
+            self._changed.notify_all()
+
+    def seconds_to_idle(self, idle_s: float) -> float:
+        """Seconds until nothing will have been active for ``idle_s`` seconds; ``inf`` while something runs."""
+        with self._changed:
+            now, p = self._clock.now(), self._prepared
+            busy = (self._scripts or (p is not None and p.started and not p.done.is_set())
+                    or any(j.running for j in self._jobs.values()))
+            return math.inf if busy else self._last_activity + idle_s - now
 
     def _wait_idle(self, idle_s: Callable[[], float]) -> None:
-        """Return once no script run or job is in progress and none has started or ended for ``idle_s()`` s."""
-        while True:
-            with self._lock:
-                preparing = self._prepared is not None and self._prepared.started and not self._prepared.done.is_set()
-                busy = self._scripts or preparing or any(j.running for j in self._jobs.values())
-                wait = idle_s() if busy else self._last_activity + idle_s() - time.monotonic()
-            if wait <= 0:
-                return
-            time.sleep(min(wait, 0.1) + 1e-3)
+        with self._changed:
+            while (left := self.seconds_to_idle(idle_s())) > 0:
+                self._clock.wait(self._changed, None if math.isinf(left) else left)
 
-    def _warm_up_when_idle(self) -> None:
+    def warm_up(self) -> None:
+        """Import the engine once the server is idle, then take the first optimizer step (see the class)."""
         self._wait_idle(lambda: self._idle_s)
         import_engine()
         from alcore.train import warm_optimizer
@@ -149,34 +162,38 @@ class JobRegistry:
         self._wait_idle(lambda: self._optimizer_idle_s if self._jobs_ended else self._long_idle_s)
         warm_optimizer()
 
-    # --- the first cycle, ahead of the click ------------------------------------------------------------
-    def prepare(self, config: ExperimentConfig, run_dir: str | Path,
-                on_cycle: Callable[[Path], None] | None = None) -> None:
-        """Compute the first cycle of ``config`` (and, with ``on_cycle``, its map) into ``run_dir`` in the
-        background once the server is idle, so that a Step with this config takes it (``take_prepared``) instead
-        of computing it while the user waits. One at a time: another config replaces it (the same one is a no-op).
+    # --- the first cycle, ahead of the click ---------------------------------------------------------------
+    @property
+    def preparation(self) -> Prepared | None:
+        """The first cycle being prepared, or prepared and not yet taken."""
+        return self._prepared
 
-        The cycle is the one the Step would compute (same config, same seed): only ``run_dir``'s name is chosen
+    def prepare(self, config: ExperimentConfig, run_dir: str | Path, on_cycle: OnCycle | None = None) -> Prepared:
+        """Compute the first cycle of ``config`` (and, with ``on_cycle``, its map) into ``run_dir`` in the
+        background once the server is idle, so a Step with this config takes it (``take_prepared``) instead of
+        computing it while the user waits. One at a time: another config replaces it; the same one is a no-op.
+
+        The cycle is the one the Step would compute (same config, same seed): only the folder's name is chosen
         here. The Step that takes it moves the folder next to the other runs; one never taken is removed.
         """
         key = config.to_json()
-        with self._lock:
+        with self._changed:
             previous = self._prepared
             if previous is not None and previous.key == key and not previous.cancelled:
-                return
+                return previous
             self._prepared = prepared = Prepared(key, Path(run_dir))
-            stale = previous is not None and previous.done.is_set() and previous.ok
             if previous is not None:
                 previous.cancelled = True
-        if stale:  # finished and never taken: nobody else removes it
-            shutil.rmtree(previous.run_dir, ignore_errors=True)
+                if previous.done.is_set():  # finished and never taken: nobody else removes it
+                    shutil.rmtree(previous.run_dir, ignore_errors=True)
         threading.Thread(target=self._prepare, args=(prepared, config, on_cycle), name="alcore-prepare",
                          daemon=True).start()
+        return prepared
 
-    def _prepare(self, prepared: Prepared, config: ExperimentConfig, on_cycle: Callable[[Path], None] | None) -> None:
+    def _prepare(self, prepared: Prepared, config: ExperimentConfig, on_cycle: OnCycle | None) -> None:
         try:
             self._wait_idle(lambda: self._idle_s)
-            with self._lock:
+            with self._changed:
                 if prepared.cancelled:
                     return
                 prepared.started = True
@@ -190,27 +207,21 @@ class JobRegistry:
         except Exception as err:  # noqa: BLE001  the Step then computes the cycle itself and shows the error
             _log.info("the first cycle of %s was not prepared: %s: %s", prepared.run_dir.name, type(err).__name__, err)
         finally:
-            with self._lock:  # one decision under the lock: ``prepare`` removes a done folder, this thread any other
+            with self._changed:  # one decision under the lock: ``prepare`` removes a done folder, this thread any other
                 if prepared.cancelled or not prepared.ok:
                     shutil.rmtree(prepared.run_dir, ignore_errors=True)
                 prepared.done.set()
-                self._last_activity = time.monotonic()
+                self._touch()
 
-    def prepared_run(self, config: ExperimentConfig) -> Path | None:
-        """The folder of ``config``'s first cycle if it is computed and not yet taken (nothing waits)."""
-        with self._lock:
-            p = self._prepared
-            ready = p is not None and p.key == config.to_json() and p.done.is_set() and p.ok and not p.cancelled
-        return p.run_dir if ready else None
-
-    def take_prepared(self, config: ExperimentConfig, runs_root: str | Path, timeout: float | None = None) -> Path | None:
+    def take_prepared(self, config: ExperimentConfig, runs_root: str | Path,
+                      timeout: float | None = None) -> Path | None:
         """Move the prepared first cycle of ``config`` to ``runs_root/<its run id>`` and return that folder.
 
         One in progress is waited for (up to ``timeout`` s: it is the work the Step would do); None when nothing
         was prepared for this config, when it has not started (the Step computes the cycle itself, as without
         preparation), failed, or did not finish in time.
         """
-        with self._lock:
+        with self._changed:
             p = self._prepared
             if p is None or p.key != config.to_json() or p.cancelled:
                 return None
@@ -218,14 +229,12 @@ class JobRegistry:
             if not p.started:
                 p.cancelled = True
                 return None
-        if not p.done.wait(timeout):
-            with self._lock:
-                p.cancelled = True
+        finished = p.done.wait(timeout)
+        with self._changed:
+            taken = finished and p.ok and not p.cancelled
+            p.cancelled = True  # taken, or given up: nobody else may move it
+        if not taken:
             return None
-        with self._lock:
-            if not p.ok or p.cancelled:
-                return None
-            p.cancelled = True  # taken: nobody else may move it
         dest = Path(runs_root) / p.run_dir.name
         try:
             os.replace(p.run_dir, dest)
@@ -236,69 +245,64 @@ class JobRegistry:
         self._touch(ended=1)  # a Step done: like a job that ended (the optimizer warm-up may follow)
         return dest
 
+    # --- runs in the background ----------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
-        with self._lock:
+        with self._changed:
             return self._jobs.get(job_id)
 
-    def active(self) -> list[Job]:
-        with self._lock:
-            return [j for j in self._jobs.values() if j.running]
+    def start_group(self, run_dirs: list[Path], configs: list[ExperimentConfig | None], *, job_id: str,
+                    n_cycles: int | None = None, on_cycle: OnCycle | None = None) -> Job:
+        """Run (or resume: config None) each run in turn in one worker, ``n_cycles`` more cycles each or to its end.
 
-    def start(self, run_dir: str | Path, config: ExperimentConfig | None = None, n_cycles: int | None = None,
-              job_id: str | None = None) -> Job:
-        """Run (or resume) one run in the background; ``n_cycles`` more cycles, or to the end."""
-        return self.start_group([Path(run_dir)], [config], n_cycles=n_cycles, job_id=job_id or Path(run_dir).name)
-
-    def start_group(self, run_dirs: list[Path], configs: list[ExperimentConfig | None], n_cycles: int | None = None,
-                    job_id: str | None = None, on_cycle: Callable | None = None) -> Job:
-        """Run several runs one after another in one worker (a comparison of strategies x seeds)."""
-        job_id = job_id or f"group-{int(time.time() * 1000)}"
-        with self._lock:
+        A second start of a job id still running returns that job: a double click starts no second worker.
+        """
+        with self._changed:
             existing = self._jobs.get(job_id)
             if existing is not None and existing.running:
-                return existing  # a second click while running must not start a second worker
-            job = Job(job_id, [Path(d) for d in run_dirs])
-            self._jobs[job_id] = job
+                return existing
+            job = self._jobs[job_id] = Job(job_id, [Path(d) for d in run_dirs])
         job._thread = threading.Thread(target=self._work, args=(job, configs, n_cycles, on_cycle),
                                        name=f"alcore-{job_id}", daemon=True)
         job._thread.start()
         return job
 
     def _work(self, job: Job, configs: list[ExperimentConfig | None], n_cycles: int | None,
-              on_cycle: Callable | None) -> None:
+              on_cycle: OnCycle | None) -> None:
         job.status = "running"
+        run_dir = None
         try:
             import_engine()
             from alcore.loop import Experiment  # here: the app lists and polls jobs without importing torch
 
-            experiments = []
-            for run_dir, config in zip(job.run_dirs, configs):
-                exists = RunStore(run_dir).exists()
-                if config is None and not exists:
-                    raise FileNotFoundError(f"no run at {run_dir} and no config to start one")
-                experiments.append((run_dir, config, exists))
-            job.cycles_total = sum((n_cycles if n_cycles is not None else
-                                    (c.cycles + 1 if c is not None else _remaining(d)))
-                                   for d, c, exists in experiments)
-            for i, (run_dir, config, exists) in enumerate(experiments):
-                job.current = i
+            plan = [(run_dir, config, RunStore(run_dir).exists()) for run_dir, config in zip(job.run_dirs, configs)]
+            missing = [str(d) for d, config, exists in plan if config is None and not exists]
+            if missing:
+                raise FileNotFoundError(f"no run at {missing[0]} and no config to start one")
+            job.cycles_total = sum(n_cycles if n_cycles is not None else _cycles_left(d, c) for d, c, _ in plan)
+            for run_dir, config, exists in plan:
                 exp = Experiment.resume(run_dir) if exists else Experiment(config, run_dir=run_dir)
-                for record in exp.iter_cycles(n_cycles, should_stop=job._stop.is_set):
+                for _ in exp.iter_cycles(n_cycles, should_stop=job._stop.is_set):
                     job.cycles_done += 1
                     if on_cycle is not None:
-                        on_cycle(job, record)
+                        on_cycle(run_dir)
                 if job._stop.is_set():
                     break
             job.status = "stopped" if job._stop.is_set() else "done"
-        except Exception as err:  # the worker must never die silently: the UI shows the message
-            job.status, job.error, job.detail = "failed", f"{type(err).__name__}: {err}", traceback.format_exc()
-            for run_dir in job.run_dirs[job.current:job.current + 1]:
-                store = RunStore(run_dir)
-                if store.exists():
-                    store.update(status="failed", error=job.error)
+        except Exception as err:  # noqa: BLE001  the worker must never die silently: the UI shows the message
+            _log.exception("job %s failed", job.job_id)
+            job.status, job.error = "failed", f"{type(err).__name__}: {err}"
+            if run_dir is not None and RunStore(run_dir).exists():
+                RunStore(run_dir).update(status="failed", error=job.error)
         finally:
-            job.finished = time.time()
             self._touch(ended=1)
+
+
+def _cycles_left(run_dir: Path, config: ExperimentConfig | None) -> int:
+    """Cycles a worker runs to finish a run: all of a new one's, the rest of a stored one's."""
+    if config is not None:
+        return config.cycles + 1
+    store = RunStore(run_dir)
+    return max(0, store.manifest()["config"].get("cycles", 10) + 1 - store.n_cycles())
 
 
 _ENGINE_LOCK = threading.Lock()
@@ -320,10 +324,6 @@ def import_engine() -> None:
             _ENGINE_READY.set()
 
 
-def engine_imported() -> bool:
-    return _ENGINE_READY.is_set()
-
-
 def warm_up_imports() -> None:
     """Pay one-off import costs before the first click: the engine and torch (about 1.5 s; the app's first render
     does not import them), openTSNE and scikit-learn (another 1.5 s). torch's first optimizer step (torch._dynamo,
@@ -332,9 +332,3 @@ def warm_up_imports() -> None:
 
     for module in ("torch", "alcore.loop", "alcore.projection", "openTSNE", "sklearn.model_selection"):
         importlib.import_module(module)
-
-
-def _remaining(run_dir: Path) -> int:
-    store = RunStore(run_dir)
-    cycles = store.manifest()["config"].get("cycles", 10) + 1
-    return max(0, cycles - store.n_cycles())

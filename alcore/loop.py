@@ -8,7 +8,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from alcore import data, metrics, strategies
+from alcore import data, metrics, seeding, strategies
 from alcore.config import ExperimentConfig
 from alcore.gradients import gradient_factors
 from alcore.models import ALModel, build_model, predict, resolve_device
@@ -16,7 +16,7 @@ from alcore.projection import display_subset
 from alcore.records import CycleRecord
 from alcore.spaces import fixed_embedding
 from alcore.store import RunStore
-from alcore.strategies.base import PoolState, strategy_rng
+from alcore.strategies.base import PoolState
 from alcore.train import TrainResult, TrainSettings, load_state_arrays, state_arrays, train_model
 
 WARM_STATE = "model_state"
@@ -34,22 +34,23 @@ class Experiment:
         self.config = config
         self.dataset = dataset if dataset is not None else data.load(config.dataset, **config.dataset_options)
         self.split = data.make_splits(self.dataset.y, test_size=config.test_size, target_size=config.target_size,
-                                      target_classes=config.target_classes, random_state=config.seed)
+                                      target_classes=config.target_classes,
+                                      random_state=seeding.run_seed(config.seed, seeding.SPLIT))
         config.check_budget(len(self.split.pool))
         self.y = self.dataset.y
         self.n_classes = self.dataset.n_classes
         self.X = torch.from_numpy(data.standardize(self.dataset.X, self.split.pool))
         self.device = resolve_device(config.device)
         self.strategy = strategies.get(config.strategy, **config.strategy_options)
-        build_model(config.model, self.X.shape[1], self.n_classes, self.dataset.sample_shape, seed=config.seed,
-                    **config.model_options)  # fail here, not at the first step: cnn on tabular data, bad options
+        self.new_model()  # fail here, not at the first step: cnn on tabular data, bad options
         self.train_settings = TrainSettings(epochs=config.epochs, lr=config.lr, optimizer=config.optimizer,
                                             batch_size=config.train_batch_size, weight_decay=config.weight_decay,
                                             n_checkpoints=config.n_checkpoints)
-        init_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
+        init_rng = seeding.initial_labels_rng(config.seed)
         self.initial_labeled = np.sort(init_rng.choice(self.split.pool, config.initial_labels, replace=False))
         self.labeled = self.initial_labeled.copy()
-        self.display_idx = display_subset(self.y, self.split.pool, n_max=config.display_size, random_state=config.seed)
+        self.display_idx = display_subset(self.y, self.split.pool, n_max=config.display_size,
+                                          random_state=seeding.run_seed(config.seed, seeding.DISPLAY))
         self.records: list[CycleRecord] = []
         self._fixed: np.ndarray | None = None
         self._nearest_sq: np.ndarray | None = None  # pool rows' squared distance to the labelled set (fixed space)
@@ -81,8 +82,15 @@ class Experiment:
 
     def fixed_space(self) -> np.ndarray:
         if self._fixed is None:
-            self._fixed = fixed_embedding(self.X.numpy(), random_state=self.config.seed)
+            seed = seeding.run_seed(self.config.seed, seeding.FIXED_EMBEDDING)
+            self._fixed = fixed_embedding(self.X.numpy(), random_state=seed)
         return self._fixed
+
+    def new_model(self) -> ALModel:
+        """The run's model at its seeded initialisation (the same every cycle)."""
+        cfg = self.config
+        return build_model(cfg.model, self.X.shape[1], self.n_classes, self.dataset.sample_shape,
+                           seed=seeding.run_seed(cfg.seed, seeding.MODEL), **cfg.model_options)
 
     # --- the cycle --------------------------------------------------------------------------
     def step(self) -> CycleRecord:
@@ -134,8 +142,8 @@ class Experiment:
             sample_shape=tuple(self.dataset.sample_shape), device=self.device, cycle=record.cycle,
             seed=cfg.seed, cold_start_strategy=cfg.cold_start_strategy, _fixed=self._fixed,
         )
-        selection = self.strategy.select(state, cfg.batch_size, strategy_rng(cfg.seed, record.cycle,
-                                                                             self.strategy.name))
+        selection = self.strategy.select(state, cfg.batch_size,
+                                         seeding.strategy_rng(cfg.seed, record.cycle, self.strategy.name))
         self._fixed = state._fixed
         timings["select"] = time.perf_counter() - t
 
@@ -177,12 +185,11 @@ class Experiment:
         if cfg.warm_start and self._warm_model is not None:
             model = self._warm_model
         else:
-            model = build_model(cfg.model, self.X.shape[1], self.n_classes, self.dataset.sample_shape,
-                                seed=cfg.seed, **cfg.model_options)
+            model = self.new_model()
         model.to(self.device)
         idx = self.labeled if labeled is None else np.asarray(labeled, dtype=np.int64)
         result = train_model(model, self.X[idx], torch.as_tensor(self.y[idx], dtype=torch.long),
-                             self.train_settings, seed=_cycle_seed(cfg.seed, cycle), device=self.device)
+                             self.train_settings, seed=seeding.training_seed(cfg.seed, cycle), device=self.device)
         return model, result
 
     def _commit(self, record: CycleRecord, model: ALModel) -> None:
@@ -227,15 +234,10 @@ class Experiment:
             exp.labeled = np.concatenate([exp.labeled, record.selected])
         warm = store.read_array(f"{WARM_STATE}_{len(exp.records) - 1:05d}")  # not the weights of an uncommitted cycle
         if config.warm_start and warm is not None and exp.records:
-            model = build_model(config.model, exp.X.shape[1], exp.n_classes, exp.dataset.sample_shape,
-                                seed=config.seed, **config.model_options)
+            model = exp.new_model()
             load_state_arrays(model, warm)
             exp._warm_model = model.to(exp.device)
         return exp
-
-
-def _cycle_seed(seed: int, cycle: int) -> int:
-    return int(np.random.SeedSequence([int(seed), int(cycle), 7]).generate_state(1)[0])
 
 
 @torch.no_grad()

@@ -1,13 +1,15 @@
-"""Evaluation, per-batch diversity (STRATEGIES.md §8.1) and learning-curve summaries (§8.2)."""
+"""Evaluation, per-batch diversity (docs/methods.md#diversity-metrics) and learning-curve summaries
+(docs/methods.md#learning-curve-summaries)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from alcore import distances
+from alcore.constants import DEGENERATE_NORM
 from alcore.models import ALModel, predict
 from alcore.spaces import l2_normalize
-from alcore.spaces import min_sq_distances
 
 
 def evaluate(model: ALModel, X: torch.Tensor, y: np.ndarray, device: torch.device | str = "cpu") -> dict[str, float]:
@@ -30,13 +32,14 @@ def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, referenc
                     covered_idx: np.ndarray, batch_labels: np.ndarray, labeled_labels: np.ndarray,
                     n_classes: int, lam: float = 1e-6, delta: float | None = None,
                     nearest_sq: np.ndarray | None = None) -> dict[str, float]:
-    """Diversity of one batch (§8.1).
+    """Diversity of one batch (docs/methods.md#diversity-metrics).
 
     ``a``, ``h``: the batch's gradient factors under the selection-time model. ``fixed``: the fixed reference
     embedding of every row; coverage is measured over ``reference_idx`` (pool and labelled set) against
     ``covered_idx`` (labelled set plus this batch). ``labeled_labels``: every label known after the batch.
     ``delta``: ProbCover's ball radius (its ``diagnostics["delta"]``); when given, adds ``delta_coverage``, the
-    fraction of reference rows within ``delta`` of a covered row on the L2-normalised fixed embedding (§5.2).
+    fraction of reference rows within ``delta`` of a covered row on the L2-normalised fixed embedding
+    (docs/methods.md#probcover).
     ``nearest_sq``: the squared distance of each reference row to the covered set when the caller keeps it up to
     date batch by batch (``nearest_covered_sq``); coverage then costs O(|reference|) instead of a full search.
     """
@@ -44,11 +47,9 @@ def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, referenc
     h = np.asarray(h, np.float64)
     k = len(a)
     out: dict[str, float] = {"batch_size": float(k)}
-    an, hn = (a * a).sum(1), (h * h).sum(1)
-    out["mean_gradient_norm"] = float(np.sqrt(an * hn).mean()) if k else float("nan")
+    out["mean_gradient_norm"] = float(np.sqrt(distances.sq_norms(a, h)).mean()) if k else float("nan")
     if k >= 2:
-        gram = (a @ a.T) * (h @ h.T)
-        sq = np.clip(an * hn + (an * hn)[:, None] - 2 * gram, 0, None)
+        sq = distances.gradient_sq_distances(a, h)
         out["mean_pairwise_distance"] = float(np.sqrt(sq[np.triu_indices(k, 1)]).mean())
     else:
         out["mean_pairwise_distance"] = float("nan")
@@ -66,15 +67,12 @@ def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, referenc
 def normalized_logdet(a: np.ndarray, h: np.ndarray, lam: float = 1e-6) -> dict[str, float]:
     """log det(Ĝ Ĝ^T + λI) of the unit-normalised gradient embeddings, from cos(a_i,a_j)·cos(h_i,h_j)."""
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(h, axis=1)
-    keep = norms > 1e-12
+    keep = norms > DEGENERATE_NORM
     n_zero = int((~keep).sum())
     a, h = a[keep], h[keep]
     if len(a) == 0:
         return {"logdet": float("nan"), "rank": 0.0, "n_zero": float(n_zero)}
-    an = a / np.linalg.norm(a, axis=1, keepdims=True)
-    hn = h / np.linalg.norm(h, axis=1, keepdims=True)
-    gram = (an @ an.T) * (hn @ hn.T)
-    eig = np.linalg.eigvalsh(gram)
+    eig = np.linalg.eigvalsh(distances.cosine_similarities(a, h))
     logdet = float(np.sum(np.log(np.clip(eig, 0, None) + lam)))
     return {"logdet": logdet, "rank": float((eig > 1e-6).sum()), "n_zero": float(n_zero)}
 
@@ -94,7 +92,7 @@ def nearest_covered_sq(fixed: np.ndarray, reference_idx: np.ndarray, new_idx: np
     """Squared distance of each reference row to its nearest covered row, after ``new_idx`` joins the covered
     set: a running minimum, so each batch costs O(|reference| · |batch| · d)."""
     fixed = np.asarray(fixed, dtype=np.float64)
-    d2 = min_sq_distances(fixed[np.asarray(reference_idx)], fixed[np.asarray(new_idx, dtype=np.int64)])
+    d2 = distances.min_sq_distances(fixed[np.asarray(reference_idx)], fixed[np.asarray(new_idx, dtype=np.int64)])
     return d2 if nearest_sq is None else np.minimum(nearest_sq, d2)
 
 
@@ -110,13 +108,25 @@ def delta_coverage(fixed: np.ndarray, reference_idx: np.ndarray, covered_idx: np
     if len(covered_idx) == 0:
         return 0.0
     fixed = np.asarray(fixed, dtype=np.float64)
-    d2 = min_sq_distances(l2_normalize(fixed[np.asarray(reference_idx)]), l2_normalize(fixed[np.asarray(covered_idx)]))
+    d2 = distances.min_sq_distances(l2_normalize(fixed[np.asarray(reference_idx)]),
+                                    l2_normalize(fixed[np.asarray(covered_idx)]))
     return float((d2 < delta**2).mean())
 
 
 def _nearest_distance(fixed: np.ndarray, reference_idx: np.ndarray, covered_idx: np.ndarray) -> np.ndarray:
     fixed = np.asarray(fixed, dtype=np.float64)
-    return np.sqrt(min_sq_distances(fixed[np.asarray(reference_idx)], fixed[np.asarray(covered_idx)]))
+    return np.sqrt(distances.min_sq_distances(fixed[np.asarray(reference_idx)], fixed[np.asarray(covered_idx)]))
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation of two score vectors; NaN when either is constant or shorter than 2."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return float("nan")
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic)
 
 
 def class_balance(batch_labels: np.ndarray, labeled_labels: np.ndarray, n_classes: int) -> dict[str, float]:
@@ -132,7 +142,7 @@ def class_balance(batch_labels: np.ndarray, labeled_labels: np.ndarray, n_classe
             "class_coverage": float(len(np.unique(labeled_labels)) / n_classes)}
 
 
-# --- learning-curve summaries (§8.2) ---------------------------------------------------------------------------
+# --- learning-curve summaries (docs/methods.md#learning-curve-summaries) ----------------------------------------------
 
 def _curve(n, acc) -> tuple[np.ndarray, np.ndarray]:
     """Finite points sorted by ``n``; repeated ``n`` values averaged."""
@@ -147,7 +157,8 @@ def _curve(n, acc) -> tuple[np.ndarray, np.ndarray]:
 
 
 def aulc(n, acc, n_lo: float | None = None, n_hi: float | None = None, log_x: bool = False) -> float:
-    """Normalised area under the learning curve ``acc(n)`` over ``[n_lo, n_hi]`` (§8.2.1), in the units of ``acc``.
+    """Normalised area under the learning curve ``acc(n)`` over ``[n_lo, n_hi]``
+    (docs/methods.md#learning-curve-summaries), in the units of ``acc``.
 
     Trapezoidal rule on the linearly interpolated curve, divided by the width; endpoints inside the curve's range are
     interpolated, never extrapolated (``ValueError`` outside it). Defaults: the curve's own range. ``log_x=True``
@@ -182,8 +193,8 @@ def aulc(n, acc, n_lo: float | None = None, n_hi: float | None = None, log_x: bo
 
 
 def labels_to_reach(n, acc, target: float, robust: bool = False) -> float | None:
-    """Labels needed for the curve to reach ``target`` (§8.2.2), linearly interpolated between the two bracketing
-    cycles; ``None`` if it never does.
+    """Labels needed for the curve to reach ``target`` (docs/methods.md#learning-curve-summaries), linearly interpolated
+    between the two bracketing cycles; ``None`` if it never does.
 
     ``robust=False``: the first crossing. ``robust=True``: the crossing after which the curve never falls below
     ``target`` again (``None`` if the last point is below it).
@@ -216,7 +227,8 @@ def label_savings(n_x_strategy: float | None, n_x_random: float | None) -> float
 
 
 def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
-    """Mean and half-width of the t-interval over seeds (§8.2.4); NaN half-width below two finite values."""
+    """Mean and half-width of the t-interval over seeds (docs/methods.md#learning-curve-summaries); NaN half-width below
+    two finite values."""
     from scipy import stats
 
     v = np.asarray([x for x in values if x is not None], dtype=np.float64)
@@ -259,7 +271,8 @@ def _doubling_checkpoints(grid: np.ndarray, baseline_curve: tuple[np.ndarray, np
 
 def penalty_matrix(df, metric: str = "test_accuracy", alpha: float = 0.05, checkpoints=None,
                    baseline: str = "random", stop_frac: float = 0.99):
-    """Pairwise win/penalty matrix of the BADGE paper (Ash et al. 2020, Sec. 4; §8.2.3).
+    """Pairwise win/penalty matrix of the BADGE paper (Ash et al. 2020, Sec. 4;
+    docs/methods.md#learning-curve-summaries).
 
     ``df``: long table with columns strategy, seed, n_labeled and ``metric`` (one row per run and cycle). At each
     checkpoint label count, a one-sample t-test on the seed-paired differences ``acc_A - acc_B``; when A is
@@ -315,7 +328,7 @@ def penalty_matrix(df, metric: str = "test_accuracy", alpha: float = 0.05, check
 def summary_table(df, full_accuracy: float | None = None, x_percent: float = 90, metric: str = "test_accuracy",
                   baseline: str = "random", log_x: bool = False):
     """One row per strategy: AULC, final accuracy, labels to reach X% and label savings vs ``baseline``, each as the
-    mean over seeds and the half-width of its 95% t-interval (§8.2).
+    mean over seeds and the half-width of its 95% t-interval (docs/methods.md#learning-curve-summaries).
 
     AULC runs over the label range common to every run. The target is ``x_percent / 100 · full_accuracy``; without
     a full-data accuracy, the baseline's mean final accuracy is the reference (BADGE's analysis does the same), or

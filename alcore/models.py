@@ -25,7 +25,7 @@ class ALModel(nn.Module):
 
 
 class LogReg(ALModel):
-    """Linear softmax: h(x) = x (STRATEGIES.md §0.1)."""
+    """Linear softmax: h(x) = x (docs/methods.md#notation)."""
 
     def __init__(self, n_features: int, n_classes: int, dropout: float = 0.0) -> None:
         super().__init__()

@@ -19,9 +19,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from alcore import strategies
-from alcore.compare import DEFAULT_TARGET_SIZE, comparison_configs
+from alcore.compare import comparison_configs
 from alcore.config import ConfigError, ExperimentConfig
+from alcore.run_group import RunGroup
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "assets" / "presets"
 PAGES = ("compare", "learn")
@@ -71,13 +71,9 @@ def load_preset(name: str, folder: Path | None = None) -> dict[str, Any]:
     names = list(values["strategies"])
     if not names:
         raise PresetError(f"preset {name!r}: strategies is empty")
-    base_values = dict(values["base"])
-    base_values.setdefault("strategy", names[0])
-    if base_values.get("target_size", 0) == 0 and base_values["strategy"] in strategies.available() \
-            and strategies.get_class(base_values["strategy"]).needs_target:
-        base_values["target_size"] = DEFAULT_TARGET_SIZE
+    base_values = {"strategy": names[0], **values["base"]}
     try:
-        base = ExperimentConfig.from_dict(base_values)
+        base = ExperimentConfig.from_dict(RunGroup(base_values, tuple(names), tuple(values["seeds"])).shared_values())
         configs = comparison_configs(base, names, values["seeds"], values.get("strategy_options"))
     except ConfigError as err:
         raise PresetError(f"preset {name!r}: {err}") from None

@@ -1,5 +1,6 @@
 """A sweep's summary: every cycle of every run as a table, learning curves with bands, the AULC / labels-to-X% /
-label-savings table and the pairwise penalty matrix (STRATEGIES.md §8.2), written next to the runs.
+label-savings table and the pairwise penalty matrix (docs/methods.md#learning-curve-summaries), written next to the
+runs.
 
 ``python -m alcore report runs/sweep1`` writes into ``runs/sweep1/report/``:
 
@@ -10,14 +11,13 @@ label-savings table and the pairwise penalty matrix (STRATEGIES.md §8.2), writt
     penalty.csv                  per dataset, and summed over datasets: winner rows x loser columns
     report.md                    what was summarised, and where each file is
 
-The numbers come from ``alcore.metrics`` (``summary_table``, ``penalty_matrix``, ``mean_ci``); only complete runs
-enter them, so that every curve spans the same budget.
+Each dataset's runs are a group (``alcore.run_group``): its ``summarize`` and ``curve_bands`` give the numbers, with
+``alcore.metrics``'s formulas; only complete runs enter them, so that every curve spans the same budget.
 """
 from __future__ import annotations
 
 import html
 import inspect
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alcore import metrics
-from alcore.store import RunStore, list_runs
+from alcore.run_group import curve_bands, cycle_frame, summarize
+from alcore.store import list_runs
+from alcore.sweep.failures import read_failures
 
 REPORT_DIR = "report"
 KEYS = ["dataset", "strategy", "seed", "run_id", "status"]
@@ -35,34 +36,19 @@ KEYS = ["dataset", "strategy", "seed", "run_id", "status"]
 # --- the table ----------------------------------------------------------------------------------------------------
 
 def collect_cycles(root: str | Path) -> pd.DataFrame:
-    """One row per stored cycle of every run under ``root``, with the run's dataset, strategy, seed and status.
+    """One row per stored cycle of every run under ``root`` (``run_group.cycle_frame``), sorted by dataset, strategy,
+    seed and cycle; ``strategy_name`` is the run's strategy.
 
     When runs of one dataset differ in other settings (two sweeps with different epochs into one root), the
-    strategy label carries the settings hash, ``"entropy [1a2b3c4d]"``, so that unlike runs are never averaged.
+    ``strategy`` label carries the settings hash, ``"entropy [1a2b3c4d]"``, so that unlike runs are never averaged.
     """
-    from alcore.sweep import settings_hash
-
-    frames = []
-    for manifest in list_runs(root):
-        config = manifest.get("config") or {}
-        rows = RunStore(manifest["path"]).summary_rows()
-        if not rows:
-            continue
-        frame = pd.DataFrame(rows)
-        frame.insert(0, "dataset", (manifest.get("dataset") or {}).get("name") or config.get("dataset"))
-        frame.insert(1, "strategy_name", config.get("strategy", frame["strategy"].iloc[0]))
-        frame.insert(2, "seed", int(config.get("seed", 0)))
-        frame.insert(3, "run_id", manifest.get("run_id", Path(manifest["path"]).name))
-        frame.insert(4, "status", manifest.get("status"))
-        frame.insert(5, "settings_hash", settings_hash(config))
-        frames.append(frame)
-    if not frames:
+    df = cycle_frame(manifest["path"] for manifest in list_runs(root))
+    if df.empty:
         return pd.DataFrame(columns=KEYS + ["cycle", "n_labeled"])
-    df = pd.concat(frames, ignore_index=True)
-    df = df.drop(columns=["strategy"])
+    df.insert(2, "strategy_name", df["strategy"])
     variants = df.groupby("dataset")["settings_hash"].transform("nunique")
-    df.insert(1, "strategy", np.where(variants > 1, df["strategy_name"] + " [" + df["settings_hash"] + "]",
-                                      df["strategy_name"]))
+    df["strategy"] = np.where(variants > 1, df["strategy_name"] + " [" + df["settings_hash"] + "]",
+                              df["strategy_name"])
     return df.sort_values(["dataset", "strategy", "seed", "cycle"], kind="stable").reset_index(drop=True)
 
 
@@ -73,58 +59,37 @@ def complete_runs(df: pd.DataFrame) -> pd.DataFrame:
 
 # --- numbers ------------------------------------------------------------------------------------------------------
 
-def curve_bands(df: pd.DataFrame, metric: str = "test_accuracy", confidence: float = 0.95) -> pd.DataFrame:
-    """Per dataset, strategy and label count: the mean of ``metric`` over seeds and its t-interval ``[lo, hi]``
-    (no band, NaN, below two seeds). Accuracies and F1 scores are fractions: their bands are clipped to [0, 1]
-    (with two seeds the t-interval is 12.7 standard errors wide)."""
-    lo_bound, hi_bound = (0.0, 1.0) if any(k in metric for k in ("accuracy", "f1")) else (-np.inf, np.inf)
-    rows = []
-    for (dataset, strategy, n), group in df.groupby(["dataset", "strategy", "n_labeled"], sort=True):
-        mean, half = metrics.mean_ci(group[metric].to_numpy(dtype=float), confidence)
-        rows.append({"dataset": dataset, "strategy": strategy, "n_labeled": n, "mean": mean,
-                     "lo": max(mean - half, lo_bound), "hi": min(mean + half, hi_bound),
-                     "n_seeds": int(group[metric].notna().sum())})
-    return pd.DataFrame(rows, columns=["dataset", "strategy", "n_labeled", "mean", "lo", "hi", "n_seeds"])
-
-
-def summary_tables(df: pd.DataFrame, metric: str = "test_accuracy", x_percent: float = 90.0,
-                   baseline: str = "random") -> tuple[pd.DataFrame, list[str]]:
-    """``metrics.summary_table`` per dataset, stacked with a ``dataset`` column; and a line per dataset saying what
-    the labels-to-X% target was (or why the dataset has no table)."""
-    tables, notes = [], []
-    for dataset, group in df.groupby("dataset", sort=True):
-        try:
-            table = metrics.summary_table(group, x_percent=x_percent, metric=metric, baseline=baseline)
-        except ValueError as err:
-            notes.append(f"{dataset}: no summary ({err})")
-            continue
-        a = table.attrs
-        notes.append(f"{dataset}: AULC over {a['n_lo']:g}..{a['n_hi']:g} labels; labels-to-{x_percent:g}% target "
-                     f"{metric} = {a['target_accuracy']:.4f} ({x_percent:g}% of {a['reference']} "
-                     f"{a['full_accuracy']:.4f})")
-        tables.append(table.reset_index().assign(dataset=dataset))
-    if not tables:
-        return pd.DataFrame(), notes
-    out = pd.concat(tables, ignore_index=True)
-    return out[["dataset", *[c for c in out.columns if c != "dataset"]]], notes
-
-
-def penalty_tables(df: pd.DataFrame, metric: str = "test_accuracy",
-                   baseline: str = "random") -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """``metrics.penalty_matrix`` per dataset, plus ``"all"``: their sum over datasets (BADGE, Sec. 4, sums over
-    experiments, so a cell of ``"all"`` is at most the number of datasets)."""
-    matrices, notes = {}, []
-    for dataset, group in df.groupby("dataset", sort=True):
-        matrix = metrics.penalty_matrix(group, metric=metric, baseline=baseline)
-        matrices[str(dataset)] = matrix
-        checkpoints = ", ".join(f"{c:g}" for c in matrix.attrs.get("checkpoints", []))
-        notes.append(f"{dataset}: checkpoints at {checkpoints or 'none'} labels")
+def dataset_summaries(df: pd.DataFrame, metric: str = "test_accuracy", x_percent: float = 90.0,
+                      baseline: str = "random") -> tuple[pd.DataFrame, dict[str, pd.DataFrame], list[str]]:
+    """``run_group.summarize`` per dataset: the summary tables stacked with a ``dataset`` column; the penalty
+    matrices by dataset plus ``"all"``, their sum over datasets (BADGE, Sec. 4, sums over experiments, so a cell of
+    ``"all"`` is at most the number of datasets); and lines saying what the labels-to-X% target and the checkpoints
+    were, or why a number is missing."""
+    tables, matrices, summary_notes, penalty_notes = [], {}, [], []
+    for dataset, runs in df.groupby("dataset", sort=True):
+        found = summarize(runs, x_percent=x_percent, metric=metric, baseline=baseline)
+        table, matrix = found["summary"], found["penalty"]
+        if len(table):
+            a = table.attrs
+            summary_notes.append(f"{dataset}: AULC over {a['n_lo']:g}..{a['n_hi']:g} labels; labels-to-{x_percent:g}% "
+                                 f"target {metric} = {a['target_accuracy']:.4f} ({x_percent:g}% of {a['reference']} "
+                                 f"{a['full_accuracy']:.4f})")
+            tables.append(table.reset_index().assign(dataset=dataset))
+        summary_notes += [f"{dataset}: {note}" for note in found["notes"]]
+        if len(matrix):
+            matrices[str(dataset)] = matrix
+            checkpoints = ", ".join(f"{c:g}" for c in matrix.attrs.get("checkpoints", []))
+            penalty_notes.append(f"{dataset}: checkpoints at {checkpoints or 'none'} labels")
     if matrices:
         names = sorted({n for m in matrices.values() for n in m.index})
         total = sum(m.reindex(index=names, columns=names, fill_value=0.0) for m in matrices.values())
         total.index.name, total.columns.name = "winner", "loser"
         matrices["all"] = total
-    return matrices, notes
+    summary = pd.DataFrame()
+    if tables:
+        summary = pd.concat(tables, ignore_index=True)
+        summary = summary[["dataset", *[c for c in summary.columns if c != "dataset"]]]
+    return summary, matrices, summary_notes + penalty_notes
 
 
 def penalty_long(matrices: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -268,8 +233,8 @@ def write_report(root: str | Path, out: str | Path | None = None, metric: str = 
     df.to_parquet(paths["cycles.parquet"], index=False)
 
     done = complete_runs(df)
-    summary, summary_notes = summary_tables(done, metric, x_percent, baseline) if len(done) else (pd.DataFrame(), [])
-    penalty, penalty_notes = penalty_tables(done, metric, baseline) if len(done) else ({}, [])
+    summary, penalty, notes = dataset_summaries(done, metric, x_percent, baseline) if len(done) \
+        else (pd.DataFrame(), {}, [])
     paths["summary.csv"] = out / "summary.csv"
     summary.to_csv(paths["summary.csv"], index=False)
     paths["penalty.csv"] = out / "penalty.csv"
@@ -278,8 +243,7 @@ def write_report(root: str | Path, out: str | Path | None = None, metric: str = 
     paths["curves.html"] = curves_html(done, out / "curves.html", metric, summary, penalty,
                                        title=f"Sweep report: {root.name}")
     paths["report.md"] = out / "report.md"
-    paths["report.md"].write_text(_markdown(root, out, df, summary, penalty, summary_notes + penalty_notes, metric,
-                                            x_percent, baseline))
+    paths["report.md"].write_text(_markdown(root, out, df, summary, penalty, notes, metric, x_percent, baseline))
     return paths
 
 
@@ -287,7 +251,7 @@ def _markdown(root: Path, out: Path, df: pd.DataFrame, summary: pd.DataFrame, pe
               notes: list[str], metric: str, x_percent: float, baseline: str) -> str:
     runs = df.drop_duplicates("run_id") if len(df) else df
     status = runs["status"].value_counts().to_dict() if len(runs) else {}
-    failures = _failures(root)
+    failures = read_failures(root)
     lines = [f"# Sweep report: {root.name}", "",
              f"{len(runs)} runs with stored cycles under `{root}`: "
              + (", ".join(f"{v} {k}" for k, v in sorted(status.items())) or "none") + ". "
@@ -330,13 +294,6 @@ def _markdown(root: Path, out: Path, df: pd.DataFrame, summary: pd.DataFrame, pe
     for name, matrix in penalty.items():
         lines += [f"## Penalty matrix: {name}", "", _md_table(matrix.reset_index()), ""]
     return "\n".join(lines)
-
-
-def _failures(root: Path) -> dict[str, Any]:
-    try:
-        return json.loads((root / "failures.json").read_text()).get("failures", {}) or {}
-    except (OSError, ValueError, AttributeError):
-        return {}
 
 
 def _md_table(frame: pd.DataFrame) -> str:

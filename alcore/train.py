@@ -25,7 +25,7 @@ class TrainSettings:
 
 @dataclass
 class Checkpoint:
-    """Parameters and optimizer moments at the end of an epoch (STRATEGIES.md §6.2).
+    """Parameters and optimizer moments at the end of an epoch (docs/methods.md#less-in-this-engine).
 
     ``exp_avg``/``exp_avg_sq`` are keyed by parameter name (empty for SGD); ``step`` is Adam's step count;
     ``mean_lr`` the mean learning rate during the epoch that ended here (LESS weights checkpoints by it).

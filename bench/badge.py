@@ -5,9 +5,9 @@ materialised ``n x C·d`` gradient embeddings, both measured in this run.
     python bench/badge.py --quick         # small sizes only (smoke run)
     python bench/badge.py --cuda          # adds n=1,000,000, C=10, d=128, k=1,000 on the GPU when there is one
 
-Targets (STRATEGIES.md §3.2, issue): n=50,000 C=10 d=128 k=500: >= 8x faster than the materialised baseline;
-n=20,000 C=100 d=512 k=100: < 5 s and peak memory above the inputs >= 20x below the baseline's;
-CUDA n=1e6 k=1,000: < 0.3 s on an H200. Each line prints seconds, peak MB above the inputs and the ratio.
+Targets (docs/methods.md#badge-computation, issue): n=50,000 C=10 d=128 k=500: >= 8x faster than the materialised
+baseline; n=20,000 C=100 d=512 k=100: < 5 s and peak memory above the inputs >= 20x below the baseline's; CUDA n=1e6
+k=1,000: < 0.3 s on an H200. Each line prints seconds, peak MB above the inputs and the ratio.
 """
 from __future__ import annotations
 

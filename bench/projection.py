@@ -13,7 +13,8 @@ Printed:
   ratios       the mean warm frame's seconds against three baselines, all on the same points, same process:
                  independent frame   our own frame from scratch with openTSNE's schedule (``relayout=True``,
                                      ``n_iter=750``: exact kNN from the Gram matrix, PCA init, 250 + 500
-                                     iterations; the map's own first frame takes 250, see alcore/projection.py)
+                                     iterations; the map's own first frame takes 250, see
+                                     alcore/projection/initialization.py)
                  openTSNE TSNE.fit   ``openTSNE.TSNE().fit`` on the 50-dim PCA of the gradient embeddings
                                      (its default approximate kNN, PCA init, 250 + 500 iterations)
                  openTSNE warm start openTSNE's own recipe, for scale: new affinities on the PCA coordinates,
@@ -198,7 +199,7 @@ def main() -> None:
             c = project_cycles(cold, settings, metric="gradient")
             print(f"  {name:<16} " + " | ".join(f"{m} {sec:.2f} s" for m, sec in zip(c.method, c.seconds)))
 
-    from alcore.viz.figures import map_figure
+    from alcore.viz.animated_map import map_figure
     from alcore.viz.gif import render_gif
 
     df = gif_frames(y, warm.frames, args.gif_frames)

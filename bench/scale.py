@@ -120,7 +120,7 @@ def child(strategy: str, n_pool: int, device: str, batch_size: int, initial_labe
     rss_after["generate"] = ru_max_mb()
 
     # the phases of Experiment.step, marked by wrapping the functions that run them
-    sampler.wrap(loop.Experiment, "_train", "train")
+    sampler.wrap(loop.Experiment, "train_cycle", "train")
     sampler.wrap(metrics, "evaluate", "evaluate")
     sampler.wrap(metrics, "batch_diversity", "diversity")
     sampler.wrap(loop.Experiment, "fixed_space", "fixed_space")

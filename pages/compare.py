@@ -9,10 +9,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from alcore import compare, presets, strategies
+from alcore import compare, presets, run_group, strategies
 from alcore.config import ConfigError, ExperimentConfig
-from pages._shared import (config_form, guard, n_complete, registry, require_shell, runs_root, set_current_run,
-                           show_error, sync_jobs)
+from pages.ui.errors import guard, show_error
+from pages.ui.frame import in_frame
+from pages.ui.jobs import registry, sync_jobs
+from pages.ui.runs import n_complete, runs_root, set_current_run
+from pages.ui.setup_form import config_form
 
 COMPARE_PARAM = "compare"
 POLL_S = 2.0
@@ -22,12 +25,12 @@ METRIC_LABELS = {
     "target_loss": "target loss", "target_accuracy": "target accuracy",
 }
 DIVERSITY_LABELS = {
-    "div_mean_pairwise_distance": "mean pairwise gradient distance (§8.1.1)",
+    "div_mean_pairwise_distance": "mean pairwise gradient distance (docs/methods.md#diversity-metrics)",
     "div_mean_gradient_norm": "mean gradient norm ||a||·||h|| (uncertainty)",
-    "div_logdet": "log-det of the normalised gradient Gram matrix (§8.1.2)",
-    "div_coverage_radius": "coverage radius in the fixed space (§8.1.3)",
-    "div_mean_nearest_labeled": "mean distance to the nearest label (§8.1.3)",
-    "div_class_entropy": "class entropy of the batch (§8.1.4)",
+    "div_logdet": "log-det of the normalised gradient Gram matrix (docs/methods.md#diversity-metrics)",
+    "div_coverage_radius": "coverage radius in the fixed space (docs/methods.md#diversity-metrics)",
+    "div_mean_nearest_labeled": "mean distance to the nearest label (docs/methods.md#diversity-metrics)",
+    "div_class_entropy": "class entropy of the batch (docs/methods.md#diversity-metrics)",
     "div_class_coverage": "share of classes labelled so far",
     "div_batch_classes": "classes in the batch",
 }
@@ -37,12 +40,12 @@ DIVERSITY_LABELS = {
 @st.cache_data(show_spinner=False, max_entries=32)
 def _frame(run_dirs: tuple[str, ...], cycles: tuple[int, ...]) -> pd.DataFrame:
     """Every stored cycle of the comparison's runs (cached by how many cycles each run has)."""
-    return compare.comparison_frame(run_dirs)
+    return run_group.cycle_frame(run_dirs)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _tables(run_dirs: tuple[str, ...], cycles: tuple[int, ...], x_percent: float, metric: str) -> dict:
-    return compare.comparison_tables(_frame(run_dirs, cycles), x_percent=x_percent, metric=metric)
+    return run_group.summarize(_frame(run_dirs, cycles), x_percent=x_percent, metric=metric)
 
 
 @st.cache_data(show_spinner=False)
@@ -156,7 +159,7 @@ def _controls(comparison: compare.Comparison) -> bool:
                      help="Stop after the cycle in progress; finished cycles stay on disk."):
             job.stop()
             st.rerun()
-    elif not compare.is_finished(comparison):
+    elif not comparison.is_finished():
         if st.button("Resume", key="compare_resume", icon=":material/play_arrow:", type="primary",
                      help="Continue every unfinished run from its last stored cycle."):
             _start(comparison)
@@ -166,7 +169,7 @@ def _controls(comparison: compare.Comparison) -> bool:
 
 def _progress(comparison: compare.Comparison, running: bool) -> None:
     """How far the runs are (read from disk), and a way to open one of them on the other pages."""
-    table = compare.progress(comparison)
+    table = comparison.progress()
     done, total = int(table["cycles_done"].sum()), int(table["cycles_total"].sum())
     complete = int((table["status"] == "complete").sum())
     st.progress(min(done / total, 1.0) if total else 0.0,
@@ -200,7 +203,7 @@ def _results(comparison: compare.Comparison, metrics_wanted: list[str]) -> None:
     if df.empty:
         st.info("No cycle stored yet: the curves appear as the first run progresses.", icon=":material/hourglass:")
         return
-    curve_options = [m for m in compare.CURVE_METRICS if m in df and df[m].notna().any()]
+    curve_options = [m for m in run_group.CURVE_METRICS if m in df and df[m].notna().any()]
     div_options = [c for c in DIVERSITY_LABELS if c in df and df[c].notna().any()]
     want_curve = next((m for m in metrics_wanted if m in curve_options), "test_accuracy")
     want_div = next((m for m in metrics_wanted if m in div_options), div_options[0] if div_options else None)
@@ -271,7 +274,7 @@ def _summary_display(summary: pd.DataFrame) -> pd.DataFrame:
 
 # --- the page ---------------------------------------------------------------------------------------------------
 
-require_shell()
+in_frame()
 st.title("Compare strategies")
 st.caption("Several strategies, each with the same seeds, on one dataset and model. Runs go one after another in "
            "the background; curves and tables fill in as cycles and runs finish.")

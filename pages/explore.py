@@ -6,10 +6,15 @@ import pandas as pd
 import streamlit as st
 
 from alcore.export import batch_table, point_table, sample_images
-from pages._shared import (COLOR_BY, SPACES, dataset_for, feature_names, load_records, map_figure,
-                           mapped_cycles, require_shell, stored_run, run_config, selected_points, show_error)
+from alcore.viz.interaction import selected_indices
 
-require_shell()
+from pages.ui.errors import show_error
+from pages.ui.frame import in_frame
+from pages.ui.loaders import dataset_for, load_records
+from pages.ui.map_panel import COLOR_BY, SPACES, map_figure, mapped_cycles
+from pages.ui.runs import run_config, stored_run
+
+in_frame()
 st.title("Explore a run")
 run_dir, n = stored_run("explore")
 
@@ -39,7 +44,7 @@ else:
                "and ▶ play the cycles.")
 
 records = load_records(run_dir, n)
-indices = selected_points(event)
+indices = selected_indices(event)
 st.subheader("Chosen points")
 if not len(indices):
     st.caption("Nothing selected yet.")
@@ -56,7 +61,7 @@ else:
                  caption=[f"{r['class']}→{r['prediction']}" for _, r in table.head(len(shown)).iterrows()])
     else:
         features = pd.DataFrame(dataset.X[np.asarray(indices)], index=pd.Index(indices, name="index"),
-                                columns=feature_names(dataset))
+                                columns=[f"x{j}" for j in range(dataset.n_features)])
         st.dataframe(features, width="stretch", height=200)
     st.dataframe(table, hide_index=True, width="stretch")
 

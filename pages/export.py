@@ -4,10 +4,14 @@ from __future__ import annotations
 import streamlit as st
 
 from alcore import export
-from pages._shared import (COLOR_BY, SPACES, gif_bytes, mapped_cycles,
-                           require_shell, stored_run, show_error, tables_for)
 
-require_shell()
+from pages.ui.errors import show_error
+from pages.ui.frame import in_frame
+from pages.ui.loaders import gif_bytes, tables_for
+from pages.ui.map_panel import COLOR_BY, SPACES, mapped_cycles
+from pages.ui.runs import stored_run
+
+in_frame()
 st.title("Export a run")
 run_dir, n = stored_run("export")
 run_id = run_dir.name

@@ -12,14 +12,18 @@ import streamlit as st
 from alcore.config import ConfigError, ExperimentConfig
 from alcore.data import DatasetError
 from alcore.store import RunStore, new_run_id
-from pages._shared import (attach_upload, batch_view, config_form, current_run_dir, curves_view, dataset_for, guard,
-                           map_view, mapped_cycles, n_complete, prepare_first_cycle, registry, require_shell,
-                           run_config, runs_root, set_current_run, show_error, start_job, sync_jobs,
-                           take_prepared_run)
+
+from pages.ui.errors import guard, show_error
+from pages.ui.frame import in_frame
+from pages.ui.jobs import prepare_first_cycle, registry, start_job, sync_jobs, take_prepared_run
+from pages.ui.loaders import dataset_for
+from pages.ui.map_panel import map_view, mapped_cycles
+from pages.ui.run_panels import batch_view, curves_view
+from pages.ui.runs import current_run_dir, n_complete, run_config, runs_root, set_current_run
+from pages.ui.setup_form import attach_upload, config_form
 
 POLL_S = 1.0        # how often the live view re-reads the disk while a job runs
 STEP_WAIT_S = 60.0  # a Step waits inline this long for its cycle (the map updates without a polling delay)
-
 
 
 def _same(a: ExperimentConfig, b: ExperimentConfig) -> bool:
@@ -55,7 +59,7 @@ def _start(run_dir, config, n_cycles: int | None, wait_s: float | None, same_run
         st.rerun()
 
 
-require_shell()
+in_frame()
 st.title("Run an active-learning experiment")
 run_dir = current_run_dir()
 run_cfg = run_config(run_dir) if run_dir is not None else None

@@ -1,4 +1,5 @@
-"""Gradient alignment (STRATEGIES.md §7): properties G1-G8 and the edge cases of §7.4."""
+"""Gradient alignment (docs/methods.md#alignment): properties G1-G8 and the edge cases of
+docs/methods.md#alignment-edge-cases."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from alcore import distances
 from alcore import gradients as G
 from alcore import strategies
 from alcore.models import MLP, LogReg, build_model
@@ -212,7 +214,7 @@ def test_magnitude_mode_ranks_by_absolute_score():
     assert np.all(mag.utilities[np.isin(state.pool_idx, mag.indices)].min() >= np.sort(mag.utilities)[-5])
 
 
-# --- §7.4 edge cases ------------------------------------------------------------------------------------------------
+# --- docs/methods.md#alignment-edge-cases edge cases ------------------------------------------------------------------
 def test_zero_target_gradient_gives_degenerate_scores_with_random_ties():
     D, C = 4, 4  # p = 1/4 is exact in binary: the class-balanced target gradient cancels exactly in float32
     model = LogReg(D, C)
@@ -364,7 +366,7 @@ def test_weighted_kmeanspp_draws_no_unweighted_point_while_weighted_ones_remain(
 
 def _direction_spread(a, h, rows):
     """Mean pairwise ``1 - cos`` between the gradient embeddings of ``rows``."""
-    cos = G.cosine_similarities(a[rows], h[rows])
+    cos = distances.cosine_similarities(a[rows], h[rows])
     return float((1 - cos)[np.triu_indices(len(rows), 1)].mean())
 
 

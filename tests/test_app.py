@@ -6,7 +6,6 @@ before the page redraws (AppTest does not poll fragments); the job itself is the
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from alcore.loop import Experiment
 from alcore.store import RunStore, new_run_id
 
 from conftest import REPO_ROOT, make_digits_config
-from pages._shared import run_config
+from pages.ui.runs import run_config
 
 APP = str(REPO_ROOT / "app.py")
 TIMEOUT = 90
@@ -132,9 +131,11 @@ def test_the_first_step_takes_the_cycle_prepared_while_the_page_was_read(runs: P
     at = open_app()
     fast_settings(at)
     at.run()  # the form's config, with the fast settings, is prepared once the server is idle
-    deadline = time.monotonic() + 60
-    while not (ready := _prepared_runs(runs, epochs=8)) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    from pages.ui.jobs import registry
+
+    preparation = registry().preparation
+    assert preparation is not None and preparation.done.wait(60) and preparation.ok
+    ready = _prepared_runs(runs, epochs=8)
     assert len(ready) == 1, "the first cycle of the form's config and its map are computed before any click"
     prepared_id = ready[0].name
 
@@ -161,7 +162,7 @@ def test_run_n_cycles_runs_in_the_background_and_the_page_finds_it(runs: Path, m
     button(at, "run_many").click().run()
     assert_clean(at)
     run_id = at.query_params["run"]
-    from pages._shared import registry
+    from pages.ui.jobs import registry
 
     job = registry().get(run_id)
     assert job is not None and job.wait(60) and job.status == "done", job and job.error
@@ -182,7 +183,7 @@ def test_stop_ends_a_background_run_after_the_cycle_in_progress(runs: Path, monk
     assert not button(at, "run_stop").disabled, "Stop is offered while the job runs"
     button(at, "run_stop").click().run()
     assert_clean(at)
-    from pages._shared import registry
+    from pages.ui.jobs import registry
 
     job = registry().get(run_id)
     assert job.status == "stopped"
@@ -316,7 +317,7 @@ def test_explore_page_shows_the_map_and_the_batch_table(runs: Path) -> None:
 
 
 def test_explore_shows_the_points_chosen_on_the_map(runs: Path) -> None:
-    from pages._shared import selected_points
+    from alcore.viz.interaction import selected_indices as selected_points
 
     # the shapes the browser sends: customdata as an object {"0": index} (what Streamlit delivers), a list, a
     # scalar; or no customdata but the point's plotly id
@@ -388,7 +389,7 @@ def test_the_gif_has_one_frame_per_cycle_and_the_cli_writes_it(runs: Path, tmp_p
 
 def test_only_small_bundled_or_generated_datasets_are_prepared(runs: Path, monkeypatch) -> None:
     from alcore.config import ExperimentConfig
-    from pages import _shared
+    from pages.ui import jobs
 
     asked = []
 
@@ -396,16 +397,16 @@ def test_only_small_bundled_or_generated_datasets_are_prepared(runs: Path, monke
         def prepare(self, config, run_dir, on_cycle=None):
             asked.append((config.dataset, Path(run_dir).parent.name))
 
-    monkeypatch.setattr(_shared, "registry", Registry)
+    monkeypatch.setattr(jobs, "registry", Registry)
     monkeypatch.setenv("ALCORE_PREPARE", "1")
-    _shared.prepare_first_cycle(ExperimentConfig())
-    _shared.prepare_first_cycle(ExperimentConfig(dataset="moons", dataset_options={"n_samples": 20_000}))
-    _shared.prepare_first_cycle(ExperimentConfig(dataset="moons", dataset_options={"n_samples": 20_001}))
-    _shared.prepare_first_cycle(ExperimentConfig(dataset="mnist"))  # a download is the user's to start
-    _shared.prepare_first_cycle(ExperimentConfig(dataset="file", dataset_options={"path": "data.csv"}))
+    jobs.prepare_first_cycle(ExperimentConfig())
+    jobs.prepare_first_cycle(ExperimentConfig(dataset="moons", dataset_options={"n_samples": 20_000}))
+    jobs.prepare_first_cycle(ExperimentConfig(dataset="moons", dataset_options={"n_samples": 20_001}))
+    jobs.prepare_first_cycle(ExperimentConfig(dataset="mnist"))  # a download is the user's to start
+    jobs.prepare_first_cycle(ExperimentConfig(dataset="file", dataset_options={"path": "data.csv"}))
     monkeypatch.setenv("ALCORE_PREPARE", "0")
-    _shared.prepare_first_cycle(ExperimentConfig())
+    jobs.prepare_first_cycle(ExperimentConfig())
     assert asked == [("digits", ".prepared"), ("moons", ".prepared")]
     monkeypatch.delenv("ALCORE_PREPARE")
-    _shared.prepare_first_cycle(ExperimentConfig())
+    jobs.prepare_first_cycle(ExperimentConfig())
     assert len(asked) == 2, "scripted runs (ALCORE_SYNC) prepare nothing unless asked"

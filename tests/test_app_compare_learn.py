@@ -33,19 +33,6 @@ def open_page(page: str, **query: str) -> AppTest:
     return at
 
 
-def open_page_alone(page: str, **query: str) -> AppTest:
-    """The page file as its own app, for tests that click.
-
-    Inside the shell, AppTest starts every run in Streamlit's old ``pages/``-folder mode (it resets the mode before
-    each run), so ``require_shell`` reruns the page through ``app.py`` and the click of that run is lost. The page
-    alone has no ``pages/`` folder beside it and runs as it is.
-    """
-    at = AppTest.from_file(str(REPO_ROOT / page), default_timeout=TIMEOUT)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
-
-
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -92,7 +79,7 @@ def summary(at: AppTest):
 
 
 def test_a_compare_of_two_strategies_and_two_seeds_fills_its_table(runs: Path) -> None:
-    at = open_page_alone(COMPARE)
+    at = open_page(COMPARE)
     tiny_comparison_form(at)
     assert_clean(at)
     at.button(key="compare_start").click().run()
@@ -112,10 +99,10 @@ def test_a_compare_of_two_strategies_and_two_seeds_fills_its_table(runs: Path) -
 
 
 def test_a_background_comparison_fills_in_when_its_runs_finish(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pages._shared import registry
+    from pages.ui.jobs import registry
 
     monkeypatch.delenv("ALCORE_SYNC")  # the real path: the button returns at once, a worker thread runs
-    at = open_page_alone(COMPARE)
+    at = open_page(COMPARE)
     tiny_comparison_form(at)
     at.button(key="compare_start").click().run()
     assert_clean(at)
@@ -143,7 +130,7 @@ def test_the_demo_button_runs_the_learn_preset_and_opens_the_tour(runs: Path, tm
     tour["base"].update(epochs=5, cycles=1, display_size=300, model_options={"hidden": [16], "dropout": 0.0})
     (folder / "learn-tour.json").write_text(json.dumps(tour))
     monkeypatch.setattr(presets, "PRESETS_DIR", folder)  # the same demo, shrunk to run in a few seconds
-    at = open_page_alone(LEARN)
+    at = open_page(LEARN)
     at.button(key="learn_demo").click().run()
     assert_clean(at)
     assert at.query_params["run"].startswith("learn-")
@@ -154,8 +141,7 @@ def test_every_step_of_the_tour_shows_formulas_and_the_runs_numbers(runs: Path) 
     run_dir = runs / new_run_id("test")
     config = make_digits_config(strategy="badge", target_size=30, initial_labels=20, cycles=2, display_size=2000)
     Experiment(config, run_dir=run_dir).run()
-    assert_clean(open_page(LEARN, run=run_dir.name))  # in the shell
-    at = open_page_alone(LEARN, run=run_dir.name)  # the steps are clicked through
+    at = open_page(LEARN, run=run_dir.name)
     assert_clean(at)
     assert at.selectbox(key="learn_cycle").value == 1
     steps = at.radio(key="learn_step").options

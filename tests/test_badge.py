@@ -1,10 +1,11 @@
-"""BADGE (STRATEGIES.md §3): properties BD1-BD9 and D1, on ``kmeanspp`` directly and through the strategy."""
+"""BADGE (docs/methods.md#badge): properties BD1-BD9 and D1, on ``kmeanspp`` directly and through the strategy."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
+from alcore import distances
 from alcore import gradients as G
 from alcore import strategies
 from alcore.models import build_model
@@ -194,10 +195,10 @@ def test_BD8_pseudo_label_gradient_is_the_smallest_over_labels():
     p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     h = rng.standard_normal((200, 5))
     a_hat, _ = G.gradient_factors(p, h)
-    norm_hat = G.sq_norms(a_hat, h)
+    norm_hat = distances.sq_norms(a_hat, h)
     for y in range(6):
         a_y, _ = G.gradient_factors(p, h, np.full(200, y))
-        assert (norm_hat <= G.sq_norms(a_y, h) + 1e-12).all()
+        assert (norm_hat <= distances.sq_norms(a_y, h) + 1e-12).all()
 
 
 # --- BD9 -----------------------------------------------------------------------------------------------------------
@@ -215,7 +216,7 @@ def test_BD9_no_ghost_centre_at_the_origin():
     assert hits[1] / 400 > 0.5  # weight (5 - 0.01)^2 / (24.9 + 9 + 6.25) = 0.62; a ghost origin gives ~0
 
 
-# --- §3.3 edge cases through the strategy ---------------------------------------------------------------------------
+# --- docs/methods.md#badge-edge-cases edge cases through the strategy -------------------------------------------------
 def test_all_zero_embeddings_select_uniformly_and_say_so():
     state = _state(n_pool=40, zero_pool=True)
     picks = []

@@ -1,4 +1,4 @@
-"""BALD with MC dropout (STRATEGIES.md §2.3): properties B1-B4, dropout-only switch-on, fallbacks."""
+"""BALD with MC dropout (docs/methods.md#bald): properties B1-B4, dropout-only switch-on, fallbacks."""
 from __future__ import annotations
 
 import numpy as np

@@ -8,7 +8,8 @@ import pytest
 from conftest import make_digits_config, make_fast_config
 
 from alcore import strategies
-from alcore.cli import config_values_from_args, main
+from alcore.cli import main
+from alcore.cli.args import add_config_args, config_values_from_args
 from alcore.config import ConfigError, ExperimentConfig
 from alcore.loop import Experiment
 
@@ -88,8 +89,6 @@ def test_config_accepts_self_and_lists_it_among_the_choices():
 
 def test_cli_flag_sets_the_cold_start_strategy(tmp_path, capsys):
     import argparse
-
-    from alcore.cli import add_config_args
 
     parser = argparse.ArgumentParser()
     add_config_args(parser)

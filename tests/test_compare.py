@@ -1,4 +1,5 @@
-"""Comparisons (alcore.compare): configs per strategy x seed, the group manifest, the results table (§8.2)."""
+"""Comparisons (alcore.compare): configs per strategy x seed, the group manifest, and the group's summary
+(alcore.run_group.summarize)."""
 from __future__ import annotations
 
 import re
@@ -7,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alcore import compare
+from alcore import compare, run_group
 from alcore.config import ConfigError
 from alcore.jobs import JobRegistry
 from alcore.store import RunStore
 
 from conftest import make_fast_config
 
-RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")  # what pages/_shared.run_dir_for accepts
+RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")  # what pages/ui/runs.run_dir_for accepts
 
 
 def run_comparison(root: Path, strategies, seeds, **overrides) -> compare.Comparison:
@@ -58,8 +59,8 @@ def test_bad_strategies_or_seeds_are_config_errors_naming_the_field(strategies, 
 
 
 def test_run_folders_are_plain_run_ids_that_name_their_group(tmp_path: Path) -> None:
-    configs = compare.comparison_configs(make_fast_config(), ["random", "least_confidence"], [0, 1])
-    dirs = compare.comparison_dirs(tmp_path, "cmp-x", configs)
+    group = compare.comparison_group(make_fast_config(), ["random", "least_confidence"], [0, 1], group_id="cmp-x")
+    dirs = [run.run_dir for run in group.runs(tmp_path)]
     assert len(set(dirs)) == 4 and all(d.parent == tmp_path for d in dirs)
     assert all(RUN_ID.match(d.name) and d.name.startswith("cmp-x.") for d in dirs)
 
@@ -72,17 +73,17 @@ def test_the_group_manifest_survives_a_restart(tmp_path: Path) -> None:
     assert [c.group_id for c in compare.list_comparisons(tmp_path)] == [made.group_id]
     with pytest.raises(FileNotFoundError):
         compare.load_comparison(tmp_path, "../elsewhere")
-    table = compare.progress(again)
-    assert list(table["status"]) == ["pending"] * 4 and not compare.is_finished(again)
+    table = again.progress()
+    assert list(table["status"]) == ["pending"] * 4 and not again.is_finished()
 
 
 def test_two_strategies_two_seeds_fill_the_summary_and_penalty_tables(tmp_path: Path) -> None:
     comparison = run_comparison(tmp_path, ["random", "entropy"], [0, 1])
-    assert compare.is_finished(comparison)
-    df = compare.comparison_frame(comparison.run_dirs)
+    assert comparison.is_finished()
+    df = run_group.cycle_frame(comparison.run_dirs)
     assert len(df) == 4 * 3 and set(df["strategy"]) == {"random", "entropy"} and set(df["seed"]) == {0, 1}
-    assert df["complete"].all() and {"dataset", "status", "n_labeled", "test_accuracy"} <= set(df.columns)
-    tables = compare.comparison_tables(df)
+    assert (df["status"] == "complete").all() and {"dataset", "n_labeled", "test_accuracy"} <= set(df.columns)
+    tables = run_group.summarize(df)
     summary, penalty = tables["summary"], tables["penalty"]
     assert list(summary.index) == ["random", "entropy"] and (summary["n_seeds"] == 2).all()
     assert summary["aulc_mean"].between(0, 1).all()
@@ -109,10 +110,10 @@ def test_a_rerun_resumes_finished_runs_without_recomputing(tmp_path: Path) -> No
 
 
 def test_tables_explain_what_is_missing_while_runs_are_in_progress(tmp_path: Path) -> None:
-    assert compare.comparison_tables(compare.comparison_frame([]))["notes"]
+    assert run_group.summarize(run_group.cycle_frame([]))["notes"]
     comparison = run_comparison(tmp_path, ["entropy"], [0])
-    df = compare.comparison_frame(comparison.run_dirs)
-    tables = compare.comparison_tables(df.assign(complete=False))
+    df = run_group.cycle_frame(comparison.run_dirs)
+    tables = run_group.summarize(df.assign(status="running"))
     assert tables["summary"].empty and any("complete" in n for n in tables["notes"])
-    single = compare.comparison_tables(df)
+    single = run_group.summarize(df)
     assert any("random" in n for n in single["notes"]) and any("2 strategies" in n for n in single["notes"])

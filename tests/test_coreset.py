@@ -1,4 +1,4 @@
-"""Coreset / k-center greedy (STRATEGIES.md §4): properties C1-C6, cold start, duplicates, D1."""
+"""Coreset / k-center greedy (docs/methods.md#coreset): properties C1-C6, cold start, duplicates, D1."""
 from __future__ import annotations
 
 import itertools
@@ -6,8 +6,8 @@ import itertools
 import numpy as np
 import pytest
 
+from alcore.distances import min_sq_distances
 from alcore.strategies import get
-from alcore.spaces import min_sq_distances
 from alcore.strategies.coreset import k_center_greedy
 from conftest import pool_state as make_state
 

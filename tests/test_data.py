@@ -173,7 +173,8 @@ def test_unknown_option_is_named_along_with_the_accepted_options():
 
 def test_default_options_come_from_the_loader_signature():
     assert default_options("blobs")["random_state"] == 0
-    assert default_options("file") == {"path": None, "label_column": None, "max_bytes": MAX_FILE_BYTES}
+    assert default_options("file") == {"path": None, "label_column": None, "text_column": None,
+                                       "target_column": None, "task": "auto", "max_bytes": MAX_FILE_BYTES}
     assert default_options("digits") == {}
 
 

@@ -17,7 +17,8 @@ import pytest
 from alcore.loop import Experiment
 from alcore.config import ExperimentConfig
 from alcore.store import RunStore
-from alcore.sweep import LOCK_NAME, expand_grid, read_lock, run_job, run_sweep
+from alcore.run_lock import read_lock
+from alcore.sweep import LOCK_NAME, expand_grid, run_job, run_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = dict(dataset_options={"n_samples": 300}, model_options={"hidden": [16], "dropout": 0.0}, batch_size=10,
@@ -44,7 +45,7 @@ def start_sweep(root, *extra, env):
 
 CONTENDER = """
 import sys, time
-from alcore.sweep import try_lock
+from alcore.run_lock import try_lock
 start = float(sys.argv[2])
 while time.time() < start:
     pass
@@ -68,7 +69,7 @@ def test_a_lock_held_by_a_process_killed_with_sigkill_is_taken_over(tmp_path, su
     proc = subprocess.Popen([sys.executable, "-c", CONTENDER, str(lock), "0", "600"], cwd=REPO, env=subprocess_env,
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "won"
-    from alcore.sweep import release_lock, try_lock
+    from alcore.run_lock import release_lock, try_lock
 
     assert try_lock(lock)["pid"] == proc.pid  # alive: respected
     proc.send_signal(signal.SIGKILL)

@@ -180,3 +180,21 @@ def test_thumbnail_panel_tiles_the_images_with_captions():
     assert [a.text for a in fig.layout.annotations] == [f"#{i}" for i in range(12)]
     flat = thumbnail_figure(images.reshape(12, 64), image_shape=(8, 8))
     assert np.asarray(flat.data[0].z).shape[2] == 3
+
+
+def test_a_map_opened_on_its_last_frame_shows_that_frames_points_title_and_slider(run):
+    import json
+
+    from alcore.viz.interaction import open_on_last_frame
+
+    y, records, result, df = run
+    figure = json.loads(map_figure(df, "label").to_json())
+    last = figure["frames"][-1]
+    opened = open_on_last_frame(json.loads(json.dumps(figure)))
+    for i in (0, 1):
+        assert opened["data"][i]["x"] == last["data"][i]["x"] and opened["data"][i]["ids"] == last["data"][i]["ids"]
+    assert opened["layout"]["title"]["text"] == last["layout"]["title"]["text"] != figure["layout"]["title"]["text"]
+    assert opened["layout"]["sliders"][0]["active"] == len(records) - 1
+    assert opened["data"][2:] == figure["data"][2:] and opened["frames"] == figure["frames"], "the rest is kept"
+    one = json.loads(map_figure(df[df["cycle"] == 0], "label").to_json())
+    assert open_on_last_frame(json.loads(json.dumps(one))) == one, "a single frame is already the last"

@@ -1,58 +1,182 @@
-"""The job registry imports the engine in the background once the server is idle, and every engine import goes
-through one lock (two threads importing torch and scipy at once fail)."""
+"""The job registry: what it does ahead of the first click waits until the server is idle, every engine import goes
+through one lock (two threads importing torch and scipy at once fail), and a first cycle computed ahead is the one
+a Step computes. Time is a hand-moved clock; the tests wait on events, never on sleeps."""
 from __future__ import annotations
 
+import math
 import threading
-import time
+
+import pytest
 
 from alcore import jobs
 from alcore.jobs import JobRegistry
 
+WAIT_S = 60.0  # bound on every event wait: reached only when the property under test is broken
 
-class SlowCalls:
-    """A slow stand-in that counts its calls and the most of them in progress at once."""
+
+class ManualClock:
+    """A clock that moves only when the test advances it.
+
+    ``settle(n)`` returns once ``n`` threads are parked in ``wait`` having read the time since the last
+    ``advance``: the woken ones have looked at the new time and decided to keep waiting.
+    """
 
     def __init__(self) -> None:
-        self.count = self.inside = self.most = 0
+        self.t = 0.0
+        self._generation = 0
+        self._state = threading.Condition()
+        self._seen: dict[int, int] = {}     # thread -> generation of the time it last read
+        self._parked: dict[int, int] = {}   # thread -> generation it parked at
+        self._conditions: list[threading.Condition] = []
 
-    def enter(self) -> None:
-        self.count += 1
-        self.inside += 1
-        self.most = max(self.most, self.inside)
-        time.sleep(0.2)
-        self.inside -= 1
+    def now(self) -> float:
+        with self._state:
+            self._seen[threading.get_ident()] = self._generation
+            return self.t
+
+    def wait(self, condition: threading.Condition, timeout: float | None) -> None:
+        me = threading.get_ident()
+        with self._state:
+            if condition not in self._conditions:
+                self._conditions.append(condition)
+            if self._seen.get(me) != self._generation:  # the time moved since the caller read it
+                return
+            self._parked[me] = self._generation
+            self._state.notify_all()
+        condition.wait()  # the caller holds it, so ``advance`` notifies only once this thread waits
+        with self._state:
+            self._parked.pop(me, None)
+
+    def advance(self, seconds: float) -> None:
+        with self._state:
+            self.t += seconds
+            self._generation += 1
+            conditions = list(self._conditions)
+        for condition in conditions:
+            with condition:
+                condition.notify_all()
+
+    def settle(self, n: int = 1) -> None:
+        with self._state:
+            assert self._state.wait_for(
+                lambda: sum(g == self._generation for g in self._parked.values()) >= n, WAIT_S), "no thread parked"
 
 
-def in_threads(target, n: int = 4) -> None:
-    threads = [threading.Thread(target=target) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+class Contended:
+    """A stand-in lock and a slow call behind it. ``run(call)`` calls from several threads, holds the first one
+    inside the slow call until every other one waits for the lock, then lets them all finish."""
+
+    def __init__(self) -> None:
+        self.calls = self.inside = self.most = self.queued = 0
+        self._lock, self._state, self._open = threading.Lock(), threading.Condition(), False
+
+    def __enter__(self) -> None:
+        with self._state:
+            self.queued += 1
+            self._state.notify_all()
+        self._lock.acquire()
+        with self._state:
+            self.queued -= 1
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+    def slow_call(self, *args, **kwargs) -> None:
+        with self._state:
+            self.calls += 1
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+            self._state.notify_all()
+            assert self._state.wait_for(lambda: self._open, WAIT_S)
+            self.inside -= 1
+
+    def run(self, call, n: int = 4) -> None:
+        threads = [threading.Thread(target=call) for _ in range(n)]
+        for t in threads:
+            t.start()
+        with self._state:
+            queued = self._state.wait_for(lambda: self.calls and self.queued == n - 1, WAIT_S)
+            self._open = True
+            self._state.notify_all()
+        for t in threads:
+            t.join(WAIT_S)
+        assert queued and self.calls == 1 and self.most == 1, "one call, the other threads waited for the lock"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def warm_up_steps(monkeypatch):
+    """The warm-up's two stages record that they ran instead of importing anything; returns (engine, optimizer)."""
+    from alcore import train
+
+    done = {"engine": threading.Event(), "optimizer": threading.Event()}
+    monkeypatch.setattr(jobs, "import_engine", done["engine"].set)
+    monkeypatch.setattr(train, "warm_optimizer", done["optimizer"].set)
+    return done["engine"], done["optimizer"]
 
 
 def start_warm_up(registry: JobRegistry) -> threading.Thread:
-    """Run ``registry``'s warm-up in a thread of the test's own (the app tests' registries warm up in theirs)."""
-    thread = threading.Thread(target=registry._warm_up_when_idle, daemon=True)
+    thread = threading.Thread(target=registry.warm_up, daemon=True)
     thread.start()
     return thread
 
 
-def test_warm_up_waits_until_the_server_has_been_idle(monkeypatch):
-    calls = []
-    registry = JobRegistry(warm_up=False, idle_s=2.0)
-    mine = start_warm_up(registry)
-    monkeypatch.setattr(jobs, "import_engine",
-                        lambda: calls.append(time.monotonic()) if threading.current_thread() is mine else None)
-    for _ in range(10):  # one second of script runs ending, never two seconds idle
-        registry.script_finished()
-        last = time.monotonic()
-        time.sleep(0.1)
-    assert calls == []
-    deadline = time.monotonic() + 30
-    while not calls and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(calls) == 1 and calls[0] - last >= 1.9
+def fires_after(clock: ManualClock, event: threading.Event, seconds: float) -> None:
+    """Nothing happens when the clock moves half of ``seconds``; ``event`` fires once it has moved all of them."""
+    clock.settle()
+    clock.advance(seconds / 2)
+    clock.settle()
+    assert not event.is_set(), f"not before {seconds:g} s"
+    clock.advance(seconds / 2)
+    assert event.wait(WAIT_S)
+
+
+def test_the_server_is_idle_after_idle_s_without_a_script_run_or_a_job(clock, monkeypatch, tmp_path):
+    registry = JobRegistry(warm_up=False, clock=clock)
+    registry.script_started()
+    clock.advance(10)
+    assert math.isinf(registry.seconds_to_idle(2.0)), "never idle while a script runs"
+    registry.script_finished()
+    clock.advance(1.5)
+    assert registry.seconds_to_idle(2.0) == pytest.approx(0.5)
+    registry.script_started()
+    registry.script_finished()
+    assert registry.seconds_to_idle(2.0) == pytest.approx(2.0), "each script run starts the idle time again"
+
+    held = threading.Event()
+    monkeypatch.setattr(jobs, "import_engine", lambda: held.wait(WAIT_S))  # a worker busy until released
+    job = registry.start_group([tmp_path / "missing"], [None], job_id="busy")
+    clock.advance(10)
+    assert math.isinf(registry.seconds_to_idle(2.0)), "never idle while a job runs"
+    held.set()
+    assert job.wait(WAIT_S) and job.status == "failed"
+    assert registry.seconds_to_idle(2.0) == pytest.approx(2.0)
+
+
+def test_the_warm_up_imports_the_engine_once_idle_then_the_optimizer_after_a_long_idle(clock, warm_up_steps):
+    engine, optimizer = warm_up_steps
+    registry = JobRegistry(warm_up=False, idle_s=1.0, optimizer_idle_s=0.25, long_idle_s=4.0, clock=clock)
+    start_warm_up(registry)
+    fires_after(clock, engine, 1.0)
+    clock.settle()
+    registry.script_started()
+    registry.script_finished()  # the user reads the page, no job has run: wait for a long idle
+    fires_after(clock, optimizer, 4.0)
+
+
+def test_the_optimizer_warm_up_follows_a_job_after_a_short_idle(clock, warm_up_steps, tmp_path):
+    engine, optimizer = warm_up_steps
+    registry = JobRegistry(warm_up=False, idle_s=1.0, optimizer_idle_s=0.25, long_idle_s=60.0, clock=clock)
+    start_warm_up(registry)
+    clock.advance(1.0)
+    assert engine.wait(WAIT_S)
+    job = registry.start_group([tmp_path / "missing"], [None], job_id="ends-at-once")  # it fails at once
+    assert job.wait(WAIT_S)
+    fires_after(clock, optimizer, 0.25)  # a short idle after the job, not the long one
 
 
 def test_the_first_script_run_skips_the_engine_and_later_ones_import_it(monkeypatch):
@@ -67,60 +191,12 @@ def test_the_first_script_run_skips_the_engine_and_later_ones_import_it(monkeypa
 
 
 def test_engine_imports_run_once_and_never_in_two_threads_at_once(monkeypatch):
-    monkeypatch.setattr(jobs, "_ENGINE_READY", threading.Event())
-    monkeypatch.setattr(jobs, "_ENGINE_LOCK", threading.Lock())
-    calls = SlowCalls()
-    monkeypatch.setattr(jobs, "warm_up_imports", calls.enter)
-    in_threads(jobs.import_engine)
-    assert calls.count == 1 and calls.most == 1 and jobs.engine_imported()
-
-
-def _warm_up_order(monkeypatch, **registry_options):
-    """A registry whose two warm-up stages only record when they run."""
-    from alcore import train
-
-    order = []
-    registry = JobRegistry(warm_up=False, **registry_options)
-    threads: list[threading.Thread] = []
-
-    def record(name):
-        if threading.current_thread() in threads:
-            order.append((name, time.monotonic()))
-
-    monkeypatch.setattr(jobs, "import_engine", lambda: record("engine"))
-    monkeypatch.setattr(train, "warm_optimizer", lambda: record("optimizer"))
-    threads.append(start_warm_up(registry))
-    return registry, order
-
-
-def _wait_for(order, n, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while len(order) < n and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
-def test_the_optimizer_warm_up_waits_for_the_engine_and_a_long_idle_when_no_job_ran(monkeypatch):
-    registry, order = _warm_up_order(monkeypatch, idle_s=0.2, optimizer_idle_s=0.1, long_idle_s=1.5)
-    _wait_for(order, 1)
-    registry.script_started()  # a script run lasting a second
-    time.sleep(1.0)
-    registry.script_finished()
-    ended = time.monotonic()
-    assert [name for name, _ in order] == ["engine"], "no optimizer warm-up while a script runs"
-    _wait_for(order, 2)
-    assert [name for name, _ in order] == ["engine", "optimizer"]
-    assert order[1][1] - ended >= 1.45, "no job has run: the user is still reading, wait for a long idle"
-
-
-def test_the_optimizer_warm_up_follows_the_first_job_after_a_short_idle(monkeypatch, tmp_path):
-    registry, order = _warm_up_order(monkeypatch, idle_s=0.2, optimizer_idle_s=0.3, long_idle_s=60.0)
-    _wait_for(order, 1)
-    job = registry.start_group([tmp_path / "missing"], [None])  # a job that ends at once (it fails)
-    job.wait(10)
-    ended = time.monotonic()
-    _wait_for(order, 2, timeout=10.0)
-    assert [name for name, _ in order] == ["engine", "optimizer"]
-    assert 0.25 <= order[1][1] - ended < 5.0
+    ready, contended = threading.Event(), Contended()
+    monkeypatch.setattr(jobs, "_ENGINE_READY", ready)
+    monkeypatch.setattr(jobs, "_ENGINE_LOCK", contended)
+    monkeypatch.setattr(jobs, "warm_up_imports", contended.slow_call)
+    contended.run(jobs.import_engine)
+    assert ready.is_set()
 
 
 def test_the_first_optimizer_step_runs_once_and_never_in_two_threads_at_once(monkeypatch):
@@ -128,18 +204,18 @@ def test_the_first_optimizer_step_runs_once_and_never_in_two_threads_at_once(mon
 
     from alcore import train
 
+    contended = Contended()
     monkeypatch.setattr(train, "_OPTIMIZER_READY", threading.Event())
-    monkeypatch.setattr(train, "_OPTIMIZER_LOCK", threading.Lock())
-    calls = SlowCalls()
+    monkeypatch.setattr(train, "_OPTIMIZER_LOCK", contended)
 
     class SlowAdam(torch.optim.Adam):
         def step(self, *args, **kwargs):
-            calls.enter()
+            contended.slow_call()
             return super().step(*args, **kwargs)
 
     monkeypatch.setattr(torch.optim, "Adam", SlowAdam)
-    in_threads(train.warm_optimizer)
-    assert calls.count == 1 and calls.most == 1 and train.optimizer_warmed()
+    contended.run(train.warm_optimizer)
+    assert train.optimizer_warmed()
 
 
 def test_training_warms_the_optimizer_first_and_an_untrained_cycle_does_not(monkeypatch):
@@ -159,23 +235,17 @@ def test_training_warms_the_optimizer_first_and_an_untrained_cycle_does_not(monk
 
 
 # --- the first cycle, computed ahead of the Step (JobRegistry.prepare) ------------------------------------------
-def _ready(registry: JobRegistry, config, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while registry.prepared_run(config) is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return registry.prepared_run(config)
-
-
-def test_a_prepared_first_cycle_is_the_one_a_step_computes(tmp_path, digits_config, same_records):
+def test_a_prepared_first_cycle_is_the_one_a_step_computes(tmp_path, clock, digits_config, same_records):
     from alcore.loop import Experiment
     from alcore.store import RunStore
 
     config = digits_config(strategy="badge")
-    registry = JobRegistry(warm_up=False, idle_s=0.05)
+    registry = JobRegistry(warm_up=False, clock=clock)
     mapped = []
-    registry.prepare(config, tmp_path / jobs.PREPARED_DIR / "badge-prepared", on_cycle=mapped.append)
-    assert _ready(registry, config) is not None
-    run_dir = registry.take_prepared(config, tmp_path, timeout=10)
+    prepared = registry.prepare(config, tmp_path / jobs.PREPARED_DIR / "badge-prepared", on_cycle=mapped.append)
+    clock.advance(1.0)
+    assert prepared.done.wait(WAIT_S) and prepared.ok
+    run_dir = registry.take_prepared(config, tmp_path, timeout=WAIT_S)
     assert run_dir == tmp_path / "badge-prepared" and not (tmp_path / jobs.PREPARED_DIR / "badge-prepared").exists()
     assert mapped == [tmp_path / jobs.PREPARED_DIR / "badge-prepared"], "its map was laid out before it moved"
     stepped = Experiment(config, run_dir=tmp_path / "stepped")
@@ -186,41 +256,42 @@ def test_a_prepared_first_cycle_is_the_one_a_step_computes(tmp_path, digits_conf
     assert registry.take_prepared(config, tmp_path, timeout=1) is None, "taken once"
 
 
-def test_another_config_replaces_the_prepared_cycle_and_removes_its_folder(tmp_path, digits_config):
-    registry = JobRegistry(warm_up=False, idle_s=0.05)
+def test_another_config_replaces_the_prepared_cycle_and_removes_its_folder(tmp_path, clock, digits_config):
+    registry = JobRegistry(warm_up=False, clock=clock)
     first, second = digits_config(seed=0), digits_config(seed=1)
-    registry.prepare(first, tmp_path / ".prepared" / "first")
-    assert _ready(registry, first) is not None
-    registry.prepare(first, tmp_path / ".prepared" / "again")  # the same config: nothing new
-    registry.prepare(second, tmp_path / ".prepared" / "second")
-    assert registry.prepared_run(first) is None
+    prepared = registry.prepare(first, tmp_path / ".prepared" / "first")
+    clock.advance(1.0)
+    assert prepared.done.wait(WAIT_S) and prepared.ok
+    assert registry.prepare(first, tmp_path / ".prepared" / "again") is prepared, "the same config: nothing new"
+    replacement = registry.prepare(second, tmp_path / ".prepared" / "second")
+    assert not (tmp_path / ".prepared" / "first").exists(), "a finished cycle nobody took is removed"
     assert registry.take_prepared(first, tmp_path, timeout=1) is None, "a Step with the old config computes its own"
-    assert _ready(registry, second) == tmp_path / ".prepared" / "second"
-    deadline = time.monotonic() + 10
-    while (tmp_path / ".prepared" / "first").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    clock.advance(1.0)
+    assert replacement.done.wait(WAIT_S) and replacement.ok
     assert sorted(p.name for p in (tmp_path / ".prepared").iterdir()) == ["second"]
 
 
-def test_a_step_before_the_preparation_started_computes_its_own_cycle(tmp_path, digits_config):
-    registry = JobRegistry(warm_up=False, idle_s=0.5)
+def test_a_step_before_the_preparation_started_computes_its_own_cycle(tmp_path, clock, digits_config):
+    registry = JobRegistry(warm_up=False, clock=clock)
     config = digits_config()
     registry.script_started()  # a script run in progress: the server is not idle, nothing starts
-    registry.prepare(config, tmp_path / ".prepared" / "early")
-    started = time.monotonic()
-    assert registry.take_prepared(config, tmp_path, timeout=30) is None
-    assert time.monotonic() - started < 1.0, "a preparation that has not started is not waited for"
+    prepared = registry.prepare(config, tmp_path / ".prepared" / "early")
+    taken = []
+    step = threading.Thread(target=lambda: taken.append(registry.take_prepared(config, tmp_path, timeout=None)))
+    step.start()
+    step.join(WAIT_S)
+    assert not step.is_alive() and taken == [None], "a preparation that has not started is not waited for"
     registry.script_finished()
-    time.sleep(1.0)
+    clock.advance(1.0)
+    assert prepared.done.wait(WAIT_S) and not prepared.started
     assert not (tmp_path / ".prepared" / "early").exists() and not (tmp_path / "early").exists()
 
 
-def test_a_config_that_cannot_run_prepares_nothing(tmp_path, digits_config):
-    registry = JobRegistry(warm_up=False, idle_s=0.05)
+def test_a_config_that_cannot_run_prepares_nothing(tmp_path, clock, digits_config):
+    registry = JobRegistry(warm_up=False, clock=clock)
     config = digits_config(batch_size=5000, cycles=3)  # more labels than the pool holds
-    registry.prepare(config, tmp_path / ".prepared" / "too-big")
-    deadline = time.monotonic() + 30
-    while registry._prepared is not None and not registry._prepared.done.is_set() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    prepared = registry.prepare(config, tmp_path / ".prepared" / "too-big")
+    clock.advance(1.0)
+    assert prepared.done.wait(WAIT_S) and not prepared.ok
     assert registry.take_prepared(config, tmp_path, timeout=5) is None
     assert not (tmp_path / ".prepared" / "too-big").exists()

@@ -1,4 +1,5 @@
-"""LESS-style selection (STRATEGIES.md §6): properties L1-L8 and D1, plus the §6.3 edge cases."""
+"""LESS-style selection (docs/methods.md#less): properties L1-L8 and D1, plus the docs/methods.md#less-edge-cases edge
+cases."""
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,4 @@
-"""Metrics (STRATEGIES.md §8): batch diversity M1-M5 and the learning-curve summaries."""
+"""Metrics (docs/methods.md#metrics): batch diversity M1-M5 and the learning-curve summaries."""
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +24,7 @@ def diversity(a, h, labels=None, fixed=None, covered=None, delta=None):
                                    batch_labels=labels, labeled_labels=labels, n_classes=3, delta=delta)
 
 
-# --- batch diversity (§8.1) ------------------------------------------------------------------------------------
+# --- batch diversity (docs/methods.md#diversity-metrics) --------------------------------------------------------------
 
 def test_batch_metrics_are_permutation_invariant():
     a, h = batch()
@@ -109,7 +109,7 @@ def test_class_entropy_is_one_for_a_balanced_batch_and_zero_for_one_class():
     assert single["class_coverage"] == pytest.approx(1 / 3)
 
 
-# --- learning-curve summaries (§8.2) ---------------------------------------------------------------------------
+# --- learning-curve summaries (docs/methods.md#learning-curve-summaries) ----------------------------------------------
 
 @given(c=st.floats(0, 1), n=st.lists(st.integers(1, 10_000), min_size=2, max_size=12, unique=True))
 @settings(max_examples=50, deadline=None)

@@ -1,4 +1,4 @@
-"""ProbCover (STRATEGIES.md §5.2): properties PC1-PC5, the engine fixes (tail block, coverage_complete)."""
+"""ProbCover (docs/methods.md#probcover): properties PC1-PC5, the engine fixes (tail block, coverage_complete)."""
 from __future__ import annotations
 
 import itertools
@@ -103,7 +103,7 @@ def test_probcover_delta_is_the_largest_grid_value_with_purity_at_least_alpha():
 
 
 def test_probcover_keeps_the_last_partial_block_of_the_graph(monkeypatch):
-    monkeypatch.setattr(pc, "_CHUNK_ENTRIES", 7 * 25)  # 25 rows -> blocks of 7, last block of 4
+    monkeypatch.setattr(pc, "CHUNK_ENTRIES", 7 * 25)  # 25 rows -> blocks of 7, last block of 4
     Z = l2_normalize(data(4, n=25))
     np.testing.assert_array_equal(pc.coverage_graph(Z, 0.9).toarray(), dense_adjacency(Z, 0.9))
 

@@ -1,4 +1,4 @@
-"""alcore.projection: the aligned t-SNE frames behind the animated map (DESIGN.md "The animated map").
+"""alcore.projection: the aligned t-SNE frames behind the animated map (docs/methods.md#the-animated-map).
 
 Small exact cases (a few hundred points, a few cycles); the 5k-point timings live in bench/projection.py.
 """
@@ -17,6 +17,8 @@ from alcore.projection import (
     project_cycles,
     project_records,
 )
+from alcore.projection.quality import sample_ranks, trust_from_ranks
+from alcore.projection.spaces import FactorSpace
 from alcore.records import CycleRecord
 
 FAST = ProjectionSettings(n_iter=300, warm_iter=50)
@@ -65,7 +67,7 @@ def make_records(n_points=260, display=None, cycles=3, batch=8, seed=0, drift=0.
     return y, records
 
 
-# --- distances from the factors (STRATEGIES.md §1.1, K1) -----------------------------------------------------------
+# --- distances from the factors (docs/methods.md#last-layer-embeddings, K1) -------------------------------------------
 def test_gradient_sq_distances_equal_explicit_distances_on_materialised_embeddings():
     rng = np.random.default_rng(0)
     a, h = rng.normal(size=(30, 4)), rng.normal(size=(30, 7))
@@ -249,7 +251,7 @@ def test_cached_projection_reuses_frames_and_computes_only_new_cycles(tmp_path, 
         calls.append([r.cycle for r in recs])
         return real(recs, *args, **kwargs)
 
-    monkeypatch.setattr(projection, "project_records", counting)
+    monkeypatch.setattr(projection.cache, "project_records", counting)
     first = cached_projection(tmp_path, "run-a", FAST, records[:3])
     folder = tmp_path / "projection" / FAST.key()
     assert sorted(p.name for p in folder.iterdir()) == ["cycle_0000.npz", "cycle_0001.npz", "cycle_0002.npz"]
@@ -313,7 +315,7 @@ def test_trustworthiness_from_shared_ranks_equals_scikit_learns(dtype):
     X = rng.normal(size=(120, 5)).astype(dtype)
     X[7] = X[3]  # a tie
     Y = X[:, :2] + 0.3 * rng.normal(size=(120, 2))
-    space = projection._FactorSpace.euclidean(X)
+    space = FactorSpace.euclidean(X)
     sample = np.arange(0, 120, 2)
     expected = trustworthiness(space.sample_distances(sample), Y[sample], n_neighbors=10, metric="precomputed")
-    assert projection._trust_from_ranks(projection._sample_ranks(space, sample), Y[sample], 10) == expected
+    assert trust_from_ranks(sample_ranks(space, sample), Y[sample], 10) == expected

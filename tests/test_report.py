@@ -11,7 +11,8 @@ import pytest
 from alcore import metrics
 from alcore.cli import main
 from alcore.records import CycleRecord
-from alcore.report import collect_cycles, curve_bands, write_report
+from alcore.report import collect_cycles, write_report
+from alcore.run_group import curve_bands
 from alcore.store import RunStore
 from alcore.sweep import expand_grid, run_sweep
 

@@ -14,18 +14,9 @@ from alcore import strategies
 from alcore.cli import main
 from alcore.config import ConfigError
 from alcore.store import RunStore
-from alcore.sweep import (
-    LOCK_NAME,
-    expand_grid,
-    parse_seeds,
-    read_lock,
-    release_lock,
-    run_job,
-    run_sweep,
-    settings_hash,
-    try_lock,
-    write_failures,
-)
+from alcore.run_group import settings_hash
+from alcore.run_lock import read_lock, release_lock, try_lock
+from alcore.sweep import LOCK_NAME, expand_grid, parse_seeds, run_job, run_sweep, write_failures
 
 # A moons run of 2 cycles that trains in a fraction of a second.
 TINY = dict(dataset_options={"n_samples": 200}, model_options={"hidden": [16], "dropout": 0.0}, batch_size=10,

@@ -1,4 +1,4 @@
-"""Evidence that the target-aware strategies do their job (STRATEGIES.md §6, §7).
+"""Evidence that the target-aware strategies do their job (docs/methods.md#less, docs/methods.md#alignment).
 
 The pool mixes two domains of the same 5-class task: digits 0-4 as scanned (domain A) and the same kind of digits seen
 through a fixed pixel permutation (domain B, "another sensor"). The target set and the held-out evaluation set come

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alcore import gradients, teaching
+from alcore import distances, teaching
 from alcore.loop import Experiment
 from alcore.strategies.badge import kmeanspp
 
@@ -59,14 +59,23 @@ def test_trace_picks_are_badges_and_each_step_is_a_distribution() -> None:
     trace = teaching.kmeanspp_trace(a, h, 8, np.random.default_rng(7))
     assert np.array_equal(trace.picks, kmeanspp(a, h, 8, np.random.default_rng(7)))
     assert np.allclose(trace.probabilities.sum(1), 1.0)
-    assert trace.picks[0] == np.argmax(gradients.sq_norms(a, h)) and trace.probabilities[0].max() == 1.0
+    assert trace.picks[0] == np.argmax(distances.sq_norms(a, h)) and trace.probabilities[0].max() == 1.0
     assert (trace.pick_probability > 0).all()
     for t in range(1, 8):  # a chosen point can never be drawn again
         assert (trace.probabilities[t][trace.picks[:t]] == 0).all()
 
 
+def test_trace_d2_is_the_d2_badge_drew_from_bit_for_bit() -> None:
+    rng = np.random.default_rng(4)
+    a, h = rng.normal(size=(80, 5)), rng.normal(size=(80, 6))
+    trace = teaching.kmeanspp_trace(a, h, 10, np.random.default_rng(3))
+    _, gains = kmeanspp(a, h, 10, np.random.default_rng(3), return_gains=True)
+    assert np.array_equal(trace.d2[np.arange(10), trace.picks], gains)
+
+
 def test_trace_d2_law_on_the_three_point_toy() -> None:
-    """STRATEGIES.md BD4: h = 0, 1, 3 and one a: the first pick is h = 3, the second h = 0 w.p. 9/13."""
+    """docs/methods.md#badge-properties (BD4): h = 0, 1, 3 and one a: the first pick is h = 3, the second h = 0 w.p.
+    9/13."""
     a = np.ones((3, 1))
     h = np.array([[0.0], [1.0], [3.0]])
     trace = teaching.kmeanspp_trace(a, h, 2, np.random.default_rng(0))
@@ -80,7 +89,7 @@ def test_gradient_map_keeps_distances_when_the_embedding_is_two_dimensional() ->
     a, h = rng.normal(size=(40, 2)), np.abs(rng.normal(size=(40, 1))) + 0.5  # g = a ⊗ h spans 2 dimensions
     coords, explained = teaching.gradient_map(a, h)
     d_map = ((coords[:, None] - coords[None]) ** 2).sum(-1)
-    assert np.allclose(d_map, gradients.sq_distances(a, h), atol=1e-8)
+    assert np.allclose(d_map, distances.gradient_sq_distances(a, h), atol=1e-8)
     assert explained.sum() == pytest.approx(1.0)
 
 

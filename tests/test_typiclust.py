@@ -1,4 +1,4 @@
-"""TypiClust (STRATEGIES.md §5.1): properties TC1-TC5, the engine fixes, robustness on any data."""
+"""TypiClust (docs/methods.md#typiclust): properties TC1-TC5, the engine fixes, robustness on any data."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
-"""Random, entropy, least confidence and margin (STRATEGIES.md §2.1, §2.2): U1-U5, T1, D1, the select contract."""
+"""Random, entropy, least confidence and margin (docs/methods.md#random, docs/methods.md#uncertainty): U1-U5, T1, D1,
+the select contract."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,8 +1,13 @@
-"""The dataset registry: one `load(name, **options)` for bundled, synthetic, file and downloaded data.
+"""The dataset registry: one `load(name, **options)` for bundled, synthetic, generated-text, file and downloaded
+data (docs/datasets.md).
 
 >>> ds = load("digits")
 >>> ds.sample_shape, ds.n_classes
 ((8, 8), 10)
+
+A dataset is a classification or a regression task (`Dataset.task`, inferred by `infer_task`).
+A text dataset (`rated_stories`, a CSV with `text_column`) has no numeric columns until
+`featurize(dataset, pool)` computes them on the pool, right after the split.
 
 Each loader takes its options as keyword arguments; the registry reads them from the loader's
 signature, so the accepted options and their defaults are written in one place.
@@ -14,10 +19,12 @@ import difflib
 import inspect
 from typing import Callable
 
-from . import bundled, downloads, synthetic
+from . import bundled, downloads, stories, synthetic
 from .dataset import Dataset, DatasetError, validate_arrays
 from .files import MAX_FILE_BYTES, load_bytes, load_file
 from .splits import Split, make_splits, standardize
+from .targets import TASKS, infer_task
+from .text_features import featurize
 
 __all__ = [
     "DEFAULT_DATASET",
@@ -25,8 +32,11 @@ __all__ = [
     "DatasetError",
     "MAX_FILE_BYTES",
     "Split",
+    "TASKS",
     "available",
     "default_options",
+    "featurize",
+    "infer_task",
     "load",
     "load_bytes",
     "make_splits",
@@ -36,11 +46,13 @@ __all__ = [
 
 DEFAULT_DATASET = "digits"
 
-_FILE_DESCRIPTION = "Your own .csv (header row, a label column) or .npz (arrays X and y) file; option path"
+_FILE_DESCRIPTION = ("Your own .csv (header row, a label column; or a text column and a rating column) or .npz "
+                     "(arrays X and y) file; options path, label_column, text_column, target_column, task")
 
 _LOADERS: dict[str, Callable[..., Dataset]] = {
     **bundled.LOADERS,
     **synthetic.LOADERS,
+    **stories.LOADERS,
     "file": load_file,
     **downloads.LOADERS,
 }
@@ -48,19 +60,21 @@ _LOADERS: dict[str, Callable[..., Dataset]] = {
 _DESCRIPTIONS: dict[str, str] = {
     **bundled.DESCRIPTIONS,
     **synthetic.DESCRIPTIONS,
+    **stories.DESCRIPTIONS,
     "file": _FILE_DESCRIPTION,
     **downloads.DESCRIPTIONS,
 }
 
 
 def available() -> dict[str, str]:
-    """Dataset name -> one-line description, in display order (bundled, synthetic, file, downloads)."""
+    """Dataset name -> one-line description, in display order (bundled, synthetic, generated text, file, downloads)."""
     return dict(_DESCRIPTIONS)
 
 
 def is_offline(name: str) -> bool:
-    """True for the bundled and generated datasets: loading them reads no user file and needs no network."""
-    return name in bundled.LOADERS or name in synthetic.LOADERS
+    """True for the bundled and generated datasets (rated_stories too): loading them reads no user file and needs
+    no network."""
+    return name in bundled.LOADERS or name in synthetic.LOADERS or name in stories.LOADERS
 
 
 def default_options(name: str) -> dict[str, object]:

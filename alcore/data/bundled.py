@@ -43,6 +43,16 @@ def load_breast_cancer() -> Dataset:
     return _load_tabular("breast_cancer", _sk_datasets().load_breast_cancer())
 
 
+def load_diabetes() -> Dataset:
+    """Diabetes progression (regression): 442 patients, 10 baseline measurements (scaled by scikit-learn), and a
+    quantitative measure of disease progression one year later (25..346)."""
+    bunch = _sk_datasets().load_diabetes()
+    return validate_arrays(
+        bunch.data, bunch.target, "diabetes", task="regression", target_name="disease_progression",
+        description=DESCRIPTIONS["diabetes"],
+    )
+
+
 def _load_tabular(name: str, bunch) -> Dataset:
     return validate_arrays(
         bunch.data,
@@ -58,6 +68,7 @@ DESCRIPTIONS = {
     "iris": "Iris flowers, 150 samples, 4 features, 3 classes (bundled)",
     "wine": "Wine cultivars, 178 samples, 13 features, 3 classes (bundled)",
     "breast_cancer": "Breast cancer diagnosis, 569 samples, 30 features, 2 classes (bundled)",
+    "diabetes": "Diabetes progression, 442 samples, 10 features, regression target (bundled)",
 }
 
 LOADERS = {
@@ -65,4 +76,5 @@ LOADERS = {
     "iris": load_iris,
     "wine": load_wine,
     "breast_cancer": load_breast_cancer,
+    "diabetes": load_diabetes,
 }

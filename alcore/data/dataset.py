@@ -1,8 +1,13 @@
 """The `Dataset` record every loader returns, and the checks that make one.
 
 Every source (bundled, synthetic, user file, download) ends in `validate_arrays`, so the rest of
-the engine can trust a `Dataset` without re-checking: X is finite float32 and 2-D, y is int64 with
-every class in 0..C-1 present.
+the engine can trust a `Dataset` without re-checking: X is finite float32 and 2-D; for
+classification y is int64 with every class in 0..C-1 present, for regression y is finite float64
+(raw values; see `targets.py` for how the task is inferred).
+
+A text dataset carries `texts` and may carry an empty X of shape (n, 0) until its features are
+computed: every consumer that needs numbers calls `text_features.featurize(dataset, pool)` first,
+right after the split, so the features are fitted on the pool only.
 """
 
 from __future__ import annotations
@@ -13,30 +18,35 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import DatasetError
+from .targets import encode_target
+
 MIN_SAMPLES = 10
 """Fewest rows a dataset may have: fewer cannot be split into pool and test sets."""
 
 _MAX_LISTED = 5  # how many offending rows/columns an error message names
 
-
-class DatasetError(ValueError):
-    """A dataset could not be loaded or is unusable; the message says why and what to do."""
+__all__ = ["Dataset", "DatasetError", "MIN_SAMPLES", "check_float", "check_int", "check_texts", "validate_arrays"]
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A labelled classification dataset, validated.
+    """A labelled dataset, validated: classification (class codes) or regression (a float target).
 
     Arrays are shared, not copied, by whoever receives a Dataset: treat them as read-only.
     Equality is identity (arrays make field-wise equality ambiguous), so a Dataset is hashable.
     """
 
     name: str
-    X: np.ndarray = field(repr=False)  # float32 (n, n_features), finite; images flattened
-    y: np.ndarray = field(repr=False)  # int64 (n,), values 0..C-1, every class present
-    class_names: tuple[str, ...]
+    X: np.ndarray = field(repr=False)  # float32 (n, n_features), finite; images flattened; (n, 0) for raw text
+    y: np.ndarray = field(repr=False)  # classification: int64 codes 0..C-1, every class present; regression: float64
+    class_names: tuple[str, ...]  # empty for regression
     sample_shape: tuple[int, ...]  # (h, w) for images, (n_features,) for tabular data
     description: str
+    task: str = "classification"  # or "regression"
+    target_name: str = ""  # what y is, e.g. "rating_llm"; "" for class labels
+    y_target: np.ndarray | None = field(default=None, repr=False)  # the same rows by a second rater; None: y
+    texts: tuple[str, ...] | None = field(default=None, repr=False)  # one text per row, for text datasets
 
     @property
     def n_samples(self) -> int:
@@ -48,11 +58,26 @@ class Dataset:
 
     @property
     def n_classes(self) -> int:
+        """Number of classes; 0 for a regression target (it has no classes)."""
         return len(self.class_names)
 
     @property
     def is_image(self) -> bool:
         return len(self.sample_shape) == 2
+
+    @property
+    def is_text(self) -> bool:
+        return self.texts is not None
+
+    @property
+    def needs_features(self) -> bool:
+        """True for raw text (X has no columns): call `featurize` before anything numerical."""
+        return self.X.shape[1] == 0
+
+    @property
+    def target_y(self) -> np.ndarray:
+        """The values to use for target-set rows: the second rater's `y_target` if given, else y."""
+        return self.y if self.y_target is None else self.y_target
 
 
 def validate_arrays(
@@ -64,17 +89,32 @@ def validate_arrays(
     sample_shape: tuple[int, ...] | None = None,
     description: str = "",
     feature_names: Sequence[str] | None = None,
+    task: str = "auto",
+    target_name: str = "",
+    y_target=None,
+    y_target_name: str = "y_target",
+    texts: Sequence[str] | None = None,
 ) -> Dataset:
     """Check X and y and return them as a `Dataset`; raise `DatasetError` saying what is wrong.
 
-    X must be 2-D, numeric and finite with at least `MIN_SAMPLES` rows; y must hold one label per
-    row with at least 2 classes. Labels are encoded to 0..C-1 in sorted order: strings become the
-    class names; numbers become their string form. If `class_names` is given, y must already be
-    integer codes into it; classes absent from y are dropped (and y re-encoded) so that every class
-    of the returned Dataset is present. `feature_names` only improves error messages.
+    X must be 2-D, numeric and finite with at least `MIN_SAMPLES` rows; it may have no columns (or
+    be None) only when `texts` are given. `task` is "auto" (inferred from y: see `targets.py`),
+    "classification" or "regression". Classification: y holds one label per row with at least 2
+    classes, encoded to 0..C-1 in sorted order (strings become the class names; numbers their
+    string form); if `class_names` is given, y must already be integer codes into it, and classes
+    absent from y are dropped (and y re-encoded). Regression: y is a finite, non-constant number
+    per row, kept as float64. `y_target` is a second value per row (another rater), encoded like y.
+    `feature_names`, `target_name` (what y is) and `y_target_name` also name things in error messages.
     """
-    X = _check_features(X, name, feature_names)
-    y_codes, names = _encode_labels(y, X.shape[0], name, class_names)
+    if texts is not None:
+        texts = check_texts(texts, name)
+        if X is None:
+            X = np.zeros((len(texts), 0), dtype=np.float32)
+    X = _check_features(X, name, feature_names, allow_empty=texts is not None)
+    if texts is not None and len(texts) != X.shape[0]:
+        raise DatasetError(f"{name}: {len(texts)} texts for {X.shape[0]} rows of X; give one text per row.")
+    target = encode_target(y, X.shape[0], name, task=task, class_names=class_names, y_target=y_target,
+                           target_name=target_name, y_target_name=y_target_name)
     if sample_shape is None:
         sample_shape = (X.shape[1],)
     sample_shape = tuple(int(s) for s in sample_shape)
@@ -83,17 +123,44 @@ def validate_arrays(
             f"{name}: sample_shape {sample_shape} does not match {X.shape[1]} features; "
             "pass a shape whose product is the number of columns of X."
         )
+    if target.task == "regression":
+        target_name = target_name or "target"
+        what = f"regression target {target_name!r}"
+    else:
+        what = f"{len(target.class_names)} classes"
     return Dataset(
         name=name,
         X=X,
-        y=y_codes,
-        class_names=names,
+        y=target.y,
+        class_names=target.class_names,
         sample_shape=sample_shape,
-        description=description or f"{name}: {X.shape[0]} samples, {X.shape[1]} features, {len(names)} classes",
+        description=description or f"{name}: {X.shape[0]} samples, {X.shape[1]} features, {what}",
+        task=target.task,
+        target_name=str(target_name),
+        y_target=target.y_target,
+        texts=texts,
     )
 
 
-def _check_features(X, name: str, feature_names: Sequence[str] | None) -> np.ndarray:
+def check_texts(texts, name: str, what: str = "texts") -> tuple[str, ...]:
+    """Return `texts` as a tuple of str; raise `DatasetError` naming `what` if any is missing or all are blank."""
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence) and not isinstance(texts, np.ndarray):
+        raise DatasetError(f"{name}: {what} must be a sequence of strings, one per row, got {type(texts).__name__}.")
+    items = list(texts)
+    missing = [i for i, t in enumerate(items) if not isinstance(t, str)]
+    if len(missing) == len(items):
+        raise DatasetError(f"{name}: {what} is empty or all missing; choose the column that holds the texts.")
+    if missing:
+        raise DatasetError(
+            f"{name}: {len(missing)} missing values in {what} (row indices from 0: {missing[:_MAX_LISTED]}); "
+            "drop those rows or give them a text."
+        )
+    if not any(t.strip() for t in items):
+        raise DatasetError(f"{name}: {what} holds only blank strings; choose the column that holds the texts.")
+    return tuple(items)
+
+
+def _check_features(X, name: str, feature_names: Sequence[str] | None, *, allow_empty: bool = False) -> np.ndarray:
     """Return X as a C-contiguous finite float32 2-D array, or raise `DatasetError`."""
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
@@ -109,7 +176,7 @@ def _check_features(X, name: str, feature_names: Sequence[str] | None) -> np.nda
     n, d = X.shape
     if n < MIN_SAMPLES:
         raise DatasetError(f"{name}: only {n} rows; at least {MIN_SAMPLES} are needed to split off a test set.")
-    if d < 1:
+    if d < 1 and not allow_empty:
         raise DatasetError(f"{name}: X has no feature columns; add at least one feature.")
     with np.errstate(over="ignore", invalid="ignore"):
         X32 = np.ascontiguousarray(X, dtype=np.float32)
@@ -138,90 +205,6 @@ def _describe_nonfinite(X: np.ndarray, finite: np.ndarray, feature_names: Sequen
         f"and {len(bad_cols)} columns ({', '.join(cols)}{more_cols}); "
         "fill or drop those rows or columns before loading."
     )
-
-
-def _encode_labels(
-    y, n: int, name: str, class_names: Sequence[str] | None
-) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Return (codes 0..C-1 as int64, class names), checking shape, missing values and class count."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1 or y.shape[0] != n:
-        raise DatasetError(f"{name}: y must have one label per row of X ({n}), got shape {y.shape}.")
-    if y.dtype.kind == "S":
-        y = np.char.decode(y, "utf-8", errors="replace")
-    if y.dtype.kind == "O":
-        y = _object_labels(y, name)
-    if y.dtype.kind not in "biufU":
-        raise DatasetError(f"{name}: labels must be integers or strings, got dtype {y.dtype}.")
-    if y.dtype.kind == "f":
-        y = _float_labels(y, name)
-
-    if class_names is not None:
-        return _codes_with_names(y, name, tuple(str(c) for c in class_names))
-
-    values, codes = np.unique(y, return_inverse=True)
-    _check_class_count(len(values), n, name)
-    return codes.astype(np.int64).reshape(-1), tuple(str(v) for v in values.tolist())
-
-
-def _object_labels(y: np.ndarray, name: str) -> np.ndarray:
-    """Turn an object label array (e.g. from pandas) into a string or number array."""
-    missing = [i for i, v in enumerate(y.tolist()) if v is None or (isinstance(v, float) and np.isnan(v))]
-    if missing:
-        raise DatasetError(
-            f"{name}: {len(missing)} missing labels (row indices from 0: {missing[:_MAX_LISTED]}); "
-            "drop those rows or give them a label."
-        )
-    items = y.tolist()
-    if all(isinstance(v, numbers.Integral) for v in items):
-        return np.asarray(items, dtype=np.int64)
-    return np.asarray([str(v) for v in items], dtype=str)
-
-
-def _float_labels(y: np.ndarray, name: str) -> np.ndarray:
-    """Accept float labels only when they are whole numbers (1.0, 2.0), e.g. read from a CSV."""
-    bad = np.flatnonzero(~np.isfinite(y))
-    if len(bad):
-        raise DatasetError(
-            f"{name}: {len(bad)} missing or infinite labels (row indices from 0: {bad[:_MAX_LISTED].tolist()}); "
-            "drop those rows or give them a label."
-        )
-    if not np.all(y == np.round(y)):
-        example = y[y != np.round(y)][0]
-        raise DatasetError(
-            f"{name}: labels contain non-integer numbers (e.g. {example}); class labels must be "
-            "integers or strings. A continuous target is a regression problem, which is not supported."
-        )
-    return y.astype(np.int64)
-
-
-def _codes_with_names(y: np.ndarray, name: str, names: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Check y indexes into `names`; drop classes that never occur so every class is present."""
-    if y.dtype.kind not in "biu":
-        raise DatasetError(f"{name}: with class_names given, y must hold integer codes, got dtype {y.dtype}.")
-    if y.size and (y.min() < 0 or y.max() >= len(names)):
-        raise DatasetError(
-            f"{name}: labels must lie in 0..{len(names) - 1} to index class_names, "
-            f"got values from {y.min()} to {y.max()}."
-        )
-    present, codes = np.unique(y, return_inverse=True)
-    _check_class_count(len(present), len(y), name)
-    return codes.astype(np.int64).reshape(-1), tuple(names[i] for i in present.tolist())
-
-
-def _check_class_count(n_classes: int, n: int, name: str) -> None:
-    if n_classes < 2:
-        raise DatasetError(
-            f"{name}: only {n_classes} class in the labels; classification needs at least 2. "
-            "Check that the right label column was chosen."
-        )
-    if n_classes == n:
-        raise DatasetError(
-            f"{name}: every row has a different label ({n} classes for {n} rows); the label column "
-            "looks like an identifier or a continuous value. Choose the column holding class labels."
-        )
 
 
 # Option checks shared by the loaders: scikit-learn style, naming the option and the allowed values.

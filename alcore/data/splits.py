@@ -3,6 +3,10 @@
 The test set is drawn first, stratified, so it does not depend on the target settings; the
 target set (points whose loss a target-aware strategy tries to lower) comes from what is left;
 the pool is the rest. All three are sorted int64 indices into the dataset, disjoint and covering it.
+
+Integer labels are classes and stratify the draws directly. A float y is a regression target:
+each draw is stratified on `N_QUANTILE_BINS` equal-count bins of y among the rows drawn from
+(ranks, ties broken by row order), so test and target sets span the range of values like the pool.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import numpy as np
 from .dataset import DatasetError, check_int
 
 _STANDARDIZE_CHUNK_ROWS = 65_536  # bounds temporary memory on pools of 10^6 rows
+N_QUANTILE_BINS = 10
+"""Strata of a regression draw: deciles of y (fewer when the draw is too small to fill each one twice)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,8 +46,9 @@ def make_splits(
 
     test_size: a fraction in (0, 1) or a count in 1..n-1 of points held out for evaluation.
     target_size: how many points to draw for the target set, from the non-test points whose
-    class is in `target_classes` (all classes if None). Each draw is stratified, falling back to
-    a plain seeded draw only when a class has too few points to stratify.
+    class is in `target_classes` (all classes if None; classification only). Each draw is
+    stratified (by class, or by quantile bins of a float regression target), falling back to a
+    plain seeded draw only when a stratum has too few points.
     """
     y = _check_labels(y)
     n = len(y)
@@ -50,6 +57,11 @@ def make_splits(
     rest, test = _draw(np.arange(n, dtype=np.int64), y, n_test, random_state)
 
     candidates = rest
+    if target_classes is not None and y.dtype.kind == "f":
+        raise DatasetError(
+            f"target_classes={_shown(target_classes)} selects classes, but y is a continuous (regression) target; "
+            "leave target_classes unset (None) to draw the target set from all non-test points."
+        )
     if target_classes is not None:
         chosen = _check_target_classes(target_classes, y)
         candidates = rest[np.isin(y[rest], chosen)]
@@ -81,13 +93,12 @@ def standardize(X, fit_idx) -> np.ndarray:
     X = np.asarray(X)
     if X.ndim != 2:
         raise DatasetError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}.")
-    fit_idx = np.asarray(fit_idx)
-    if fit_idx.dtype == bool:
-        fit_idx = np.flatnonzero(fit_idx)
-    if fit_idx.ndim != 1 or len(fit_idx) == 0 or fit_idx.dtype.kind not in "iu":
-        raise DatasetError("fit_idx must be a non-empty 1-D array of row indices (or a boolean mask).")
-    if fit_idx.min() < -len(X) or fit_idx.max() >= len(X):
-        raise DatasetError(f"fit_idx holds indices outside 0..{len(X) - 1}.")
+    if X.shape[1] == 0:
+        raise DatasetError(
+            "X has no feature columns: a text dataset needs featurize(dataset, pool) first "
+            "(docs/datasets.md#text-features)."
+        )
+    fit_idx = check_rows(fit_idx, len(X))
 
     mean = _chunked_sum(X, fit_idx, lambda rows: rows) / len(fit_idx)
     variance = _chunked_sum(X, fit_idx, lambda rows: (rows - mean) ** 2) / len(fit_idx)
@@ -102,6 +113,18 @@ def standardize(X, fit_idx) -> np.ndarray:
     return out
 
 
+def check_rows(fit_idx, n: int) -> np.ndarray:
+    """Return `fit_idx` (row indices, or a boolean mask) as a non-empty 1-D index array into n rows."""
+    fit_idx = np.asarray(fit_idx)
+    if fit_idx.dtype == bool:
+        fit_idx = np.flatnonzero(fit_idx)
+    if fit_idx.ndim != 1 or len(fit_idx) == 0 or fit_idx.dtype.kind not in "iu":
+        raise DatasetError("fit_idx must be a non-empty 1-D array of row indices (or a boolean mask).")
+    if fit_idx.min() < -n or fit_idx.max() >= n:
+        raise DatasetError(f"fit_idx holds indices outside 0..{n - 1}.")
+    return fit_idx
+
+
 def _chunked_sum(X: np.ndarray, rows: np.ndarray, transform) -> np.ndarray:
     """Sum of transform(X[chunk]) over rows, in float64, chunk by chunk."""
     total = np.zeros(X.shape[1], dtype=np.float64)
@@ -113,8 +136,13 @@ def _chunked_sum(X: np.ndarray, rows: np.ndarray, transform) -> np.ndarray:
 
 def _check_labels(y) -> np.ndarray:
     y = np.asarray(y)
-    if y.ndim != 1 or y.dtype.kind not in "iu":
-        raise DatasetError(f"y must be a 1-D array of integer class labels, got dtype {y.dtype} and shape {y.shape}.")
+    if y.ndim != 1 or y.dtype.kind not in "iuf":
+        raise DatasetError(
+            "y must be a 1-D array of integer class labels or float regression values, "
+            f"got dtype {y.dtype} and shape {y.shape}."
+        )
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise DatasetError(f"y holds {int((~np.isfinite(y)).sum())} NaN or infinite values; a split needs finite y.")
     if len(y) < 3:
         raise DatasetError(f"y has {len(y)} labels; a pool and a test set need at least 3.")
     return y
@@ -152,13 +180,28 @@ def _draw(index: np.ndarray, y: np.ndarray, k: int, random_state: int) -> tuple[
         return index, index[:0]
     if k == len(index):
         return index[:0], index
-    labels = y[index]
+    labels = y[index] if y.dtype.kind != "f" else quantile_bins(y[index], min(N_QUANTILE_BINS, k, len(index) - k))
     _, counts = np.unique(labels, return_counts=True)
     stratify = labels if (counts.min() >= 2 and k >= len(counts) and len(index) - k >= len(counts)) else None
     from sklearn.model_selection import train_test_split  # here: the app's first render skips scikit-learn
 
     kept, drawn = train_test_split(index, test_size=k, stratify=stratify, random_state=random_state)
     return kept, drawn
+
+
+def quantile_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """Bin codes 0..n_bins-1 of equal counts (within one) by rank of `values`; ties broken by position."""
+    order = np.argsort(values, kind="stable")
+    codes = np.empty(len(values), dtype=np.int64)
+    codes[order] = np.arange(len(values)) * max(1, n_bins) // len(values)
+    return codes
+
+
+def _shown(values) -> str:
+    try:
+        return repr(list(values))
+    except TypeError:
+        return repr(values)
 
 
 def _sorted(index: np.ndarray) -> np.ndarray:

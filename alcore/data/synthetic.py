@@ -89,6 +89,24 @@ def load_classification(*, n_samples: int = DEFAULT_N_SAMPLES, noise: float = 0.
     )
 
 
+def load_friedman1(*, n_samples: int = DEFAULT_N_SAMPLES, noise: float = 1.0, n_features: int = 10,
+                   random_state: int = 0) -> Dataset:
+    """Friedman's regression problem #1 (scikit-learn's make_friedman1), a regression target.
+
+    X is uniform in [0, 1]^n_features; y = 10 sin(pi x0 x1) + 20 (x2 - 0.5)^2 + 10 x3 + 5 x4 + noise * N(0, 1).
+    Only the first 5 features matter; the rest are noise (n_features >= 5).
+    """
+    n_samples, noise, random_state = _check_common("friedman1", n_samples, noise, random_state)
+    n_features = check_int(n_features, "n_features", minimum=5, maximum=10_000, dataset="friedman1")
+    X, y = _sk_datasets().make_friedman1(
+        n_samples=n_samples, n_features=n_features, noise=noise, random_state=random_state
+    )
+    return validate_arrays(
+        X.astype(np.float32), y, "friedman1", task="regression", target_name="y",
+        description=f"Friedman #1, {n_samples} samples, {n_features} features, regression target (synthetic)",
+    )
+
+
 def _gaussian_blobs(n_samples: int, n_features: int, n_classes: int, std: float,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Like sklearn's make_blobs (centres uniform in [-10, 10]^d, balanced classes, shuffled),
@@ -130,6 +148,8 @@ DESCRIPTIONS = {
     "blobs": "Gaussian blobs (synthetic; n_samples, n_classes, n_features, noise, random_state)",
     "classification": "make_classification hypercube clusters (synthetic; n_samples, n_classes, n_features, "
                       "noise, random_state)",
+    "friedman1": "Friedman #1 regression target, 5 informative features (synthetic; n_samples, n_features, noise, "
+                 "random_state)",
 }
 
 LOADERS = {
@@ -138,4 +158,5 @@ LOADERS = {
     "xor": load_xor,
     "blobs": load_blobs,
     "classification": load_classification,
+    "friedman1": load_friedman1,
 }

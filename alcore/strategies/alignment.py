@@ -1,10 +1,10 @@
-"""Gradient alignment (STRATEGIES.md §7): pool points whose gradient step most lowers the target-set loss.
+"""Gradient alignment (docs/methods.md#alignment): pool points whose gradient step most lowers the target-set loss.
 
 ``s(x, y) = <∇θ ℓ(x, y; θ), G_T>`` with ``G_T = ∇θ L_T(θ)`` the gradient of the mean target loss at the current
 parameters: to first order one SGD step on ``(x, y)`` changes the target loss by ``-η s(x, y)``. Computed without
-per-sample gradients (§7.2): for all parameters one forward-mode pass gives the logit tangents
-``ż = dz/dε (θ + ε G_T)``, and for the last layer ``ż = M h~`` with ``M`` the mean target gradient of the head;
-every label's score then follows from ``<∇ℓ(x, y), G_T> = p^T ż - ż_y``.
+per-sample gradients (docs/methods.md#alignment-computation): for all parameters one forward-mode pass gives the
+logit tangents ``ż = dz/dε (θ + ε G_T)``, and for the last layer ``ż = M h~`` with ``M`` the mean target gradient of
+the head; every label's score then follows from ``<∇ℓ(x, y), G_T> = p^T ż - ż_y``.
 
 The options, one line each:
 
@@ -13,7 +13,8 @@ The options, one line each:
 - ``normalize_candidates``: divide by ``||∇ℓ(x, y)||``, i.e. rank by the cosine with ``G_T``.
 - ``params``: ``"all"`` parameters (one JVP) or the ``"last_layer"`` (closed form ``a^T M h~``).
 - ``mode="signed"``: top k by ``s``; ``"magnitude"``: by ``|s|``; ``"norm"``: the seed's rule (below).
-- ``greedy``: GLISTER-style look-ahead (§7.3), re-scoring after a simulated last-layer SGD step on each pick.
+- ``greedy``: GLISTER-style look-ahead (docs/methods.md#greedy-alignment), re-scoring after a simulated last-layer
+  SGD step on each pick.
 - ``diverse``: weighted k-means++ (``weighted_kmeanspp``) over the directions of the scored gradients, each point
   weighted by ``max(utility, 0)``: aligned points, spread over the gradient space instead of one mode.
 
@@ -44,11 +45,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from alcore.constants import DEGENERATE_NORM
+from alcore.distances import DistancesToCentre, normalize_rows
 from alcore.gradients import (directional_logits, eval_mode, gradient_factors, iter_label_gradients,
-                              mean_loss_gradient, normalize_rows, per_sample_gradient_norms, with_bias)
+                              mean_loss_gradient, per_sample_gradient_norms, with_bias)
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie, top_k
-
-DEGENERATE_NORM = 1e-12
 
 
 @torch.no_grad()
@@ -109,7 +110,8 @@ class PoolScores:
 def score_pool(model, X_pool: torch.Tensor, X_target: torch.Tensor, y_target, *, params: str = "all",
                label_mode: str = "argmax", normalize_candidates: bool = False, need_norms: bool = False,
                batch_size: int = 4096, pool_outputs: tuple[torch.Tensor, torch.Tensor] | None = None) -> PoolScores:
-    """The alignment of every pool row with the target-set gradient (§7.1-7.2).
+    """The alignment of every pool row with the target-set gradient (docs/methods.md#alignment,
+    docs/methods.md#alignment-computation).
 
     ``params="all"``: every trainable parameter, ``G_T`` by one backward over the target set and the scores by one
     JVP over the pool. ``params="last_layer"``: the head's weight and bias in closed form, ``s = a^T M h~``.
@@ -182,7 +184,7 @@ def weighted_kmeanspp(a: np.ndarray, h: np.ndarray, weights: np.ndarray, k: int,
     far (the weighted form of k-means++'s D² sampling). When no weight is left on unpicked points the draw is by
     ``D2`` alone, then uniform. Returns (positions in pick order, ``w D2`` of each pick when picked).
     """
-    A, H = normalize_rows(np.asarray(a, np.float64)), normalize_rows(np.asarray(h, np.float64))
+    to_centre = DistancesToCentre(normalize_rows(np.asarray(a, np.float64)), normalize_rows(np.asarray(h, np.float64)))
     w = np.maximum(np.asarray(weights, np.float64), 0.0)
     n = len(w)
     k = max(0, min(int(k), n))
@@ -196,7 +198,7 @@ def weighted_kmeanspp(a: np.ndarray, h: np.ndarray, weights: np.ndarray, k: int,
     picks[0], gains[0] = c, w[c]
     for t in range(1, k):
         free[c] = False
-        D2 = np.minimum(D2, np.maximum(2.0 - 2.0 * (A @ A[c]) * (H @ H[c]), 0.0))
+        D2 = np.minimum(D2, to_centre(c))
         D2[~free] = 0.0
         for mass in (w * D2, D2, free.astype(np.float64)):
             cum = np.cumsum(mass)
@@ -212,7 +214,8 @@ def weighted_kmeanspp(a: np.ndarray, h: np.ndarray, weights: np.ndarray, k: int,
 def greedy_alignment(a_pool: np.ndarray, h_pool: np.ndarray, logits_T: np.ndarray, h_T: np.ndarray, y_T: np.ndarray,
                      k: int, lr: float, rng: np.random.Generator, magnitude: bool = False,
                      pool_norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """GLISTER-style look-ahead (§7.3) on last-layer factors (``h`` already with the bias column).
+    """GLISTER-style look-ahead (docs/methods.md#greedy-alignment) on last-layer factors (``h`` already with the bias
+    column).
 
     Each step scores the remaining pool against the current mean target gradient, takes the best (ties by one
     seeded random key drawn up front, as ``top_k``: with ``lr = 0`` this is exactly the plain top-k, G7), then
@@ -256,7 +259,7 @@ class GradientAlignment(Strategy):
         params: str = "last_layer"         # "last_layer" (closed form a^T M h~) or "all" (one JVP)
         normalize_candidates: bool = True  # rank by <g/||g||, G_T> (the cosine ranking)
         label_mode: str = "max"            # "max" (each point's best label) or "argmax" (hallucinated label)
-        greedy: bool = False               # GLISTER-style look-ahead (argmax label, last layer, top k; §7.3)
+        greedy: bool = False               # GLISTER-style look-ahead (argmax label, last layer, top k)
         greedy_lr: float | None = None     # step of the simulated update; None: the training learning rate
         diverse: bool = True               # weighted k-means++ over gradient directions, weights max(score, 0)
         batch_size: int = 4096             # pool rows per forward pass (memory, not results)
@@ -267,7 +270,7 @@ class GradientAlignment(Strategy):
         _choice("params", o.params, ("all", "last_layer"))
         if o.label_mode == "expected_gradient":
             raise ValueError("label_mode='expected_gradient' is not valid: the expected gradient of a softmax model "
-                             "is exactly 0 (STRATEGIES.md §6.2); choose 'argmax' or 'max'")
+                             "is exactly 0 (docs/methods.md#less-in-this-engine); choose 'argmax' or 'max'")
         _choice("label_mode", o.label_mode, ("argmax", "max"))
         _typed("normalize_candidates", o.normalize_candidates, bool)
         _typed("greedy", o.greedy, bool)
@@ -280,7 +283,8 @@ class GradientAlignment(Strategy):
                              "'magnitude'")
 
     def fallback_reason(self, state: PoolState) -> str | None:
-        # Runs at cold start on the initial model (flagged in diagnostics, §0.5); only a missing target stops it.
+        # Runs at cold start on the initial model (flagged in diagnostics, docs/methods.md#cold-start); only a missing
+        # target stops it.
         return "no_target" if len(state.target_idx) == 0 else None
 
     def _select(self, state: PoolState, k: int, rng: np.random.Generator) -> Selection:
@@ -302,7 +306,7 @@ class GradientAlignment(Strategy):
                 state.train_settings.lr if state.train_settings is not None else 1e-3)
             picks, gains = self._greedy(state, k, rng, lr)
             utilities = np.full(state.n_pool, np.nan)
-            utilities[picks] = gains  # sequential: the score each point had when it was picked (§0.2)
+            utilities[picks] = gains  # the score each point had when picked (docs/methods.md#strategy-contract)
             diagnostics["greedy_lr"] = float(lr)
             return Selection(state.pool_idx[picks], utilities, diagnostics)
         if o.diverse and not degenerate:

@@ -1,20 +1,21 @@
-"""BADGE (STRATEGIES.md §3, Ash et al. 2020): k-means++ seeding over last-layer gradient embeddings.
+"""BADGE (docs/methods.md#badge, Ash et al. 2020): k-means++ seeding over last-layer gradient embeddings.
 
 The embedding of a pool point is ``g = a ⊗ h`` with ``a = p - onehot(argmax p)``; its norm is a lower bound on the
 gradient norm for any label (uncertainty) and k-means++ spreads the batch out (diversity). Distances come from the
-factors (§1.1, §3.2), so the ``n x C·d`` matrix is never built: ``O(n (C + d))`` memory, ``O(k n (C + d))`` time.
+factors (docs/methods.md#last-layer-embeddings, docs/methods.md#badge-computation), so the ``n x C·d`` matrix is never
+built: ``O(n (C + d))`` memory, ``O(k n (C + d))`` time.
 
-Sampling rule. The first centre is the largest-norm point (uniform among exact maximisers, §0.4). Each later centre
-is drawn with probability ``D2_i / Σ D2`` where ``D2_i`` is the squared distance to the nearest chosen centre (the
-§3.1 pseudo-code). The reference keeps the Euclidean distance ``D`` and samples with ``D**2``: the same weights.
-A draw uses one uniform ``u`` (all ``k - 1`` drawn up front from the run's generator) and returns the first ``i``
-with ``cumsum(D2)[i] > u · Σ D2`` (float64 cumulative sum, then a binary search): the inverse-CDF draw that
-``rng.choice(p=...)`` also makes, without renormalising a probability vector at every step, bit-deterministic for a
-seed on CPU. Chosen points have ``D2 = 0`` and zero-weight points are never returned, so an index never repeats.
-When every remaining ``D2`` is 0 (all embeddings zero, or only duplicates of chosen points left) the draw is uniform
-over the unchosen points, using the same ``u`` (§3.3). Factorised squared distances below
-``64·eps·(||g_i||² + ||g_c||²)`` are rounding noise of the expansion and count as 0, so exact duplicates of a chosen
-point get exactly zero weight (BD7).
+Sampling rule. The first centre is the largest-norm point (uniform among exact maximisers, docs/methods.md#ties). Each
+later centre is drawn with probability ``D2_i / Σ D2`` where ``D2_i`` is the squared distance to the nearest chosen
+centre (the docs/methods.md#badge pseudo-code). The reference keeps the Euclidean distance ``D`` and samples with
+``D**2``: the same weights. A draw uses one uniform ``u`` (all ``k - 1`` drawn up front from the run's generator) and
+returns the first ``i`` with ``cumsum(D2)[i] > u · Σ D2`` (float64 cumulative sum, then a binary search): the
+inverse-CDF draw that ``rng.choice(p=...)`` also makes, without renormalising a probability vector at every step,
+bit-deterministic for a seed on CPU. Chosen points have ``D2 = 0`` and zero-weight points are never returned, so an
+index never repeats. When every remaining ``D2`` is 0 (all embeddings zero, or only duplicates of chosen points left)
+the draw is uniform over the unchosen points, using the same ``u`` (docs/methods.md#badge-edge-cases). The distances are
+``alcore.distances``': values below ``64·eps·(||g_i||² + ||g_c||²)`` are rounding noise of the expansion and count as 0,
+so exact duplicates of a chosen point get exactly zero weight (BD7).
 """
 from __future__ import annotations
 
@@ -24,11 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from alcore.distances import DistancesToCentre, noise_floor, sq_norms
 from alcore.gradients import gradient_factors
 from alcore.strategies.alignment import _typed
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
-
-_EPS_FACTOR = 64.0
 
 
 def kmeanspp(a, h, k: int, rng: np.random.Generator, *, return_gains: bool = False,
@@ -53,38 +53,22 @@ def kmeanspp(a, h, k: int, rng: np.random.Generator, *, return_gains: bool = Fal
 def _kmeanspp_numpy(A: np.ndarray, H: np.ndarray, k: int, rng: np.random.Generator, return_gains: bool):
     n = len(A)
     k = max(0, min(int(k), n))
-    dtype = np.result_type(A.dtype, H.dtype, np.float32)
-    A = np.ascontiguousarray(A, dtype=dtype)
-    H = np.ascontiguousarray(H, dtype=dtype)
     picks = np.empty(k, dtype=np.int64)
     gains = np.empty(k, dtype=np.float64)
     if k == 0:
         return (picks, gains) if return_gains else picks
-    gn = np.einsum("ij,ij->i", A, A) * np.einsum("ij,ij->i", H, H)  # ||g_i||^2
+    to_centre = DistancesToCentre(A, H)
+    gn = to_centre.sq_norms  # ||g_i||^2
     first = argmax_random_tie(gn, rng)
     u = rng.random(k - 1)
-    eps = _EPS_FACTOR * np.finfo(dtype).eps
-    eps_gn = eps * gn
-    D2 = np.full(n, np.inf, dtype=dtype)
-    sa, sh, thr = np.empty(n, dtype), np.empty(n, dtype), np.empty(n, dtype)
-    keep = np.empty(n, dtype=bool)
+    D2 = np.full(n, np.inf, dtype=to_centre.dtype)
     cum = np.empty(n, dtype=np.float64)
     chosen = np.zeros(n, dtype=bool)
     c = first
     picks[0], gains[0] = c, gn[c]
     with _single_thread_blas(n * (A.shape[1] + H.shape[1])):
         for t in range(1, k):
-            # D2 <- min(D2, ||g - g_c||^2), with ||g - g_c||^2 = gn + gn_c - 2 (A a_c)(H h_c)   (§3.2)
-            gn_c = gn[c]
-            np.dot(A, A[c] * dtype.type(-2.0), out=sa)
-            np.dot(H, H[c], out=sh)
-            np.multiply(sa, sh, out=sa)
-            np.add(sa, gn, out=sa)
-            sa += gn_c
-            np.add(eps_gn, eps * gn_c, out=thr)
-            np.greater_equal(sa, thr, out=keep)  # below the rounding floor (and negative) -> 0
-            np.multiply(sa, keep, out=sa)
-            np.minimum(D2, sa, out=D2)
+            np.minimum(D2, to_centre(c), out=D2)  # D2 <- min(D2, ||g - g_c||^2)   (docs/methods.md#badge-computation)
             c = _next_centre(D2, c, chosen, cum, u[t - 1])
             picks[t], gains[t] = c, D2[c]
     return (picks, gains) if return_gains else picks
@@ -101,7 +85,7 @@ def _next_centre(D2: np.ndarray, c: int, chosen: np.ndarray, cum: np.ndarray, u:
         if nxt >= len(D2):  # u·total rounded up to total: the last point with positive weight
             nxt = int(np.flatnonzero(D2)[-1])
         return nxt
-    free = np.flatnonzero(~chosen)  # nothing left at positive distance: uniform over the unchosen (§3.3)
+    free = np.flatnonzero(~chosen)  # nothing left at positive distance: uniform over the unchosen (docs/methods.md#badge-edge-cases)
     return int(free[min(int(u * len(free)), len(free) - 1)])
 
 
@@ -141,11 +125,11 @@ def _kmeanspp_torch(A: torch.Tensor, H: torch.Tensor, k: int, rng: np.random.Gen
         return (e, np.zeros(0)) if return_gains else e
     C = A.shape[1]
     Z = torch.cat([A, H], dim=1)  # one (n, C+d) @ (C+d, 2) product per step reads A and H once
-    gn = (A * A).sum(1) * (H * H).sum(1)
+    gn = sq_norms(A, H)
     gn_host = gn.double().cpu().numpy()
     first = argmax_random_tie(gn_host, rng)  # the only host round-trip before the end
     u = torch.from_numpy(rng.random(k - 1)).to(device)
-    eps = _EPS_FACTOR * torch.finfo(dtype).eps
+    eps = noise_floor(dtype)  # alcore.distances' duplicate rule, on the device
     eps_gn = gn * eps
     W = torch.zeros(Z.shape[1], 2, dtype=dtype, device=device)
     D2 = torch.full((n,), float("inf"), dtype=dtype, device=device)
@@ -229,11 +213,11 @@ class Badge(Strategy):
             a, h = a.float().to(device), h.float().to(device)
         elif not self.options.float64:
             a, h = a.float(), h.float()
-        sq_norm = (a * a).sum(1) * (h * h).sum(1)
+        sq_norm = sq_norms(a, h)
         picks, gains = kmeanspp(a, h, k, rng, return_gains=True)
         utilities = np.full(state.n_pool, np.nan)
-        utilities[picks] = gains  # the squared distance each point had when it was chosen (§0.2)
+        utilities[picks] = gains  # the squared distance each point had when it was chosen (docs/methods.md#strategy-contract)
         diagnostics = {"mean_gradient_norm": float(torch.sqrt(sq_norm).mean())}
-        # all-zero embeddings: kmeanspp's own rules make the picks uniform (§3.3); say why
+        # all-zero embeddings: kmeanspp's own rules make the picks uniform (docs/methods.md#badge-edge-cases); say why
         reason = "all_zero_embeddings" if bool(sq_norm.max() == 0) else None
         return Selection(state.pool_idx[picks], utilities, diagnostics, reason)

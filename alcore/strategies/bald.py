@@ -1,4 +1,4 @@
-"""BALD with MC dropout (STRATEGIES.md §2.3; Houlsby et al. 2011, Gal et al. 2017).
+"""BALD with MC dropout (docs/methods.md#bald; Houlsby et al. 2011, Gal et al. 2017).
 
 ``u(x) = H[mean_t p_t(x)] - mean_t H[p_t(x)]``: the mutual information between the prediction and the weights,
 estimated from ``T`` stochastic forward passes with only the dropout modules switched on.
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from alcore import seeding
 from alcore.models import ALModel
 from alcore.strategies.base import PoolState, Selection, Strategy, top_k
 
@@ -22,7 +23,8 @@ NO_DROPOUT_MESSAGE = ("the model has no nn.Dropout module, so MC-dropout BALD sc
 
 @contextlib.contextmanager
 def dropout_only(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode everywhere except the ``nn.Dropout*`` modules (§2.3): BatchNorm keeps its running statistics.
+    """Eval mode everywhere except the ``nn.Dropout*`` modules (docs/methods.md#bald): BatchNorm keeps its running
+    statistics.
 
     The references call ``model.train()`` on the whole net, which also switches BatchNorm to batch statistics and
     updates its running averages; the original train/eval flags are restored on exit.
@@ -40,7 +42,7 @@ def dropout_only(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def _entropy(log_p: torch.Tensor) -> torch.Tensor:
-    """Row entropies from log-probabilities, 0·log 0 = 0 (§0.6)."""
+    """Row entropies from log-probabilities, 0·log 0 = 0 (docs/methods.md#class-set)."""
     return -(log_p.exp() * torch.nan_to_num(log_p, neginf=0.0)).sum(dim=1)
 
 
@@ -93,12 +95,13 @@ class BALD(Strategy):
 
     def _select(self, state: PoolState, k: int, rng: np.random.Generator) -> Selection:
         if not state.model.has_dropout:
-            # §2.3: without dropout every pass agrees and u = 0; fall back clearly to T1 ties, never crash.
+            # docs/methods.md#bald: without dropout every pass agrees and u = 0; fall back clearly to T1 ties, never
+            # crash.
             u = np.zeros(state.n_pool)
             chosen = top_k(u, k, rng)
             return Selection(state.pool_idx[chosen], u, {"no_dropout": True, "message": NO_DROPOUT_MESSAGE},
                              "degenerate_scores")
-        seed = int(rng.integers(2**63 - 1))
+        seed = seeding.child_seed(rng)
         X = state.X[torch.as_tensor(np.asarray(state.pool_idx, dtype=np.int64))]
         u = mc_dropout_bald(state.model, X, self.options.n_passes, seed, state.device, self.options.batch_size)
         chosen = top_k(u, k, rng)

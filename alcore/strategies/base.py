@@ -1,7 +1,6 @@
-"""The contract every strategy shares (STRATEGIES.md §0): ``select(state, k, rng) -> Selection``."""
+"""The contract every strategy shares (docs/methods.md#conventions): ``select(state, k, rng) -> Selection``."""
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any, ClassVar
@@ -9,14 +8,14 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from alcore import seeding
+from alcore.constants import FALLBACK_REASONS  # noqa: F401  (the reasons a Selection may give)
+from alcore.constants import MODEL_NOT_READY
 from alcore.gradients import gradient_factors
 from alcore.models import ALModel, predict
+from alcore.seeding import strategy_rng  # noqa: F401  (alcore.strategies.strategy_rng)
 from alcore.spaces import fixed_embedding
 from alcore.train import TrainResult, TrainSettings
-
-FALLBACK_REASONS = ("cold_start", "single_class", "degenerate_scores", "no_target", "all_zero_embeddings",
-                    "coverage_complete")
-MODEL_NOT_READY = ("cold_start", "single_class")  # the reasons cold_start_strategy="self" runs the strategy anyway
 
 
 @dataclass
@@ -92,13 +91,14 @@ class PoolState:
 
     @cached_property
     def pool_a(self) -> torch.Tensor:
-        """a = p - onehot(argmax p): dL/dz at the hallucinated label (STRATEGIES.md §0.1)."""
+        """a = p - onehot(argmax p): dL/dz at the hallucinated label (docs/methods.md#notation)."""
         return gradient_factors(self.pool_probs.float(), self.pool_h)[0]
 
     def fixed_embedding(self) -> np.ndarray:
         """Fixed embedding over all rows (not only the pool): standardised inputs, PCA <= 64 dims."""
         if self._fixed is None:
-            self._fixed = fixed_embedding(self.X.numpy(), random_state=self.seed)
+            seed = seeding.run_seed(self.seed, seeding.FIXED_EMBEDDING)
+            self._fixed = fixed_embedding(self.X.numpy(), random_state=seed)
         return self._fixed
 
 
@@ -107,7 +107,7 @@ class Strategy:
 
     ``select`` enforces the shared rules once: k <= 0 or an empty pool gives an empty selection, k larger than the
     pool is clamped and says so, model-based strategies fall back to the cold-start strategy until the model has
-    something to learn from (§0.5), and every answer is checked to be distinct pool indices.
+    something to learn from (docs/methods.md#cold-start), and every answer is checked to be distinct pool indices.
 
     ``state.cold_start_strategy == "self"`` replaces that fallback (reasons ``MODEL_NOT_READY``) with the strategy
     itself, run on the model as it is: at zero labels the untrained, seeded network (BADGE's hallucinated labels and
@@ -163,7 +163,7 @@ class Strategy:
         return sel
 
     def fallback_reason(self, state: PoolState) -> str | None:
-        """Why the model cannot be trusted yet (§0.5), or None."""
+        """Why the model cannot be trusted yet (docs/methods.md#cold-start), or None."""
         if not self.needs_model:
             return None
         if state.n_labeled == 0:
@@ -191,8 +191,8 @@ def _check_selection(sel: Selection, state: PoolState, k: int) -> None:
 
 
 def resolve_cold_start(state: PoolState) -> Strategy:
-    """The strategy used before a model exists: typiclust on tabular data, random on raw images (§0.5); under
-    ``"self"`` the same choice for the fallbacks that remain (e.g. no target set)."""
+    """The strategy used before a model exists: typiclust on tabular data, random on raw images
+    (docs/methods.md#cold-start); under ``"self"`` the same choice for the fallbacks that remain (no target set)."""
     from alcore import strategies
 
     name = state.cold_start_strategy
@@ -204,18 +204,9 @@ def resolve_cold_start(state: PoolState) -> Strategy:
     return strategy
 
 
-def strategy_rng(seed: int, cycle: int, name: str) -> np.random.Generator:
-    """One generator per (run seed, cycle, strategy) (§0.3): order of strategies never matters."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(cycle), zlib.crc32(name.encode())]))
-
-
-def torch_generator(rng: np.random.Generator) -> torch.Generator:
-    """A CPU torch generator seeded from the strategy's numpy rng (dropout masks, projections)."""
-    return torch.Generator(device="cpu").manual_seed(int(rng.integers(2**63 - 1)))
-
-
 def top_k(utilities: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Positions of the k largest utilities; ties broken by a seeded random key, NaN counts as -inf (§0.4)."""
+    """Positions of the k largest utilities; ties broken by a seeded random key, NaN counts as -inf
+    (docs/methods.md#ties)."""
     u = np.asarray(utilities, dtype=np.float64)
     u = np.where(np.isnan(u), -np.inf, u)
     order = np.lexsort((rng.permutation(len(u)), -u))
@@ -223,7 +214,7 @@ def top_k(utilities: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
 
 
 def argmax_random_tie(values: np.ndarray, rng: np.random.Generator, candidates: np.ndarray | None = None) -> int:
-    """Position of the maximum, uniform among exact ties (§0.4)."""
+    """Position of the maximum, uniform among exact ties (docs/methods.md#ties)."""
     v = np.asarray(values, dtype=np.float64)
     mask = v == v.max() if candidates is None else (v == v[candidates].max()) & candidates
     winners = np.flatnonzero(mask)
@@ -231,7 +222,7 @@ def argmax_random_tie(values: np.ndarray, rng: np.random.Generator, candidates: 
 
 
 class ScoreStrategy(Strategy):
-    """A strategy that scores each pool point independently and takes the top k (§0.4 ties)."""
+    """A strategy that scores each pool point independently and takes the top k (docs/methods.md#ties ties)."""
 
     def scores(self, state: PoolState, rng: np.random.Generator) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError

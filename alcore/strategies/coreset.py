@@ -1,4 +1,4 @@
-"""Coreset / k-center greedy (STRATEGIES.md §4; Sener & Savarese 2018, Alg. 1).
+"""Coreset / k-center greedy (docs/methods.md#coreset; Sener & Savarese 2018, Alg. 1).
 
 Repeatedly pick the pool point farthest from its nearest centre in ``L ∪ S``. A running vector of squared
 distances to the nearest centre is kept, initialised by a chunked distance computation against the labelled set,
@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from alcore.distances import CHUNK_ENTRIES, min_sq_distances, sq_distances, sq_distances_to_row
 from alcore.models import predict
-from alcore.spaces import CHUNK_ENTRIES, min_sq_distances, sq_distances
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
+
 
 def medoid(Z: np.ndarray, rng: np.random.Generator, max_reference: int = 10_000) -> int:
     """Position of the row with the smallest summed distance to the others.
@@ -28,13 +29,13 @@ def medoid(Z: np.ndarray, rng: np.random.Generator, max_reference: int = 10_000)
 
 def k_center_greedy(pool: np.ndarray, labeled: np.ndarray, k: int, rng: np.random.Generator,
                     first: str = "random") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Greedy k-center (§4): positions into ``pool`` of ``k`` picks, the distance of each pick to its nearest
-    centre at pick time (its gain; NaN for a first centre picked without any labelled point), and every pool
+    """Greedy k-center (docs/methods.md#coreset): positions into ``pool`` of ``k`` picks, the distance of each pick to
+    its nearest centre at pick time (its gain; NaN for a first centre picked without any labelled point), and every pool
     point's distance to its nearest centre in ``L ∪ S`` after the picks (the k-center cost is its max).
 
     ``pool`` (n, d) and ``labeled`` (m, d) are embeddings; ``m`` may be 0, then the first centre is uniform random
     (``first="random"``) or the medoid of the pool (``first="medoid"``). Ties, including "every remaining point
-    duplicates a centre" (all distances 0), are broken uniformly among the unchosen points (§0.4).
+    duplicates a centre" (all distances 0), are broken uniformly among the unchosen points (docs/methods.md#ties).
     Time ``O(n d (m + k))``, memory ``O(n d)``.
     """
     pool = np.asarray(pool, dtype=np.float64)
@@ -53,15 +54,14 @@ def k_center_greedy(pool: np.ndarray, labeled: np.ndarray, k: int, rng: np.rando
             gains[step] = np.sqrt(md[i])
         picks[step] = i
         unchosen[i] = False
-        diff = pool - pool[i]
-        np.minimum(md, np.einsum("ij,ij->i", diff, diff), out=md)
+        np.minimum(md, sq_distances_to_row(pool, pool[i]), out=md)
     return picks, gains, np.sqrt(md)
 
 
 class Coreset(Strategy):
     name = "coreset"
     description = "k-center greedy: each pick is the point farthest from everything labelled or picked so far."
-    needs_model = False  # works from zero labels on the fixed embedding (§0.5)
+    needs_model = False  # works from zero labels on the fixed embedding (docs/methods.md#cold-start)
 
     @dataclass
     class Options:
@@ -86,7 +86,7 @@ class Coreset(Strategy):
         if space == "fixed":
             fixed = state.fixed_embedding()
             pool, labeled = fixed[state.pool_idx], fixed[state.labeled_idx]
-        else:  # penultimate features of the current model (logreg: its inputs), §4
+        else:  # penultimate features of the current model (logreg: its inputs), docs/methods.md#coreset
             pool = state.pool_h.numpy()
             labeled = predict(state.model, state.X[np.asarray(state.labeled_idx, dtype=np.int64)],
                               state.device)[1].numpy()

@@ -1,4 +1,4 @@
-"""Entropy sampling (STRATEGIES.md §2.2): the points whose predicted class distribution is most spread."""
+"""Entropy sampling (docs/methods.md#uncertainty): the points whose predicted class distribution is most spread."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,8 @@ from alcore.strategies.base import PoolState, ScoreStrategy
 
 
 def entropy(log_probs: torch.Tensor) -> np.ndarray:
-    """-sum_c p_c log p_c from log-probabilities; 0 log 0 = 0, so underflowed classes give no NaN (§0.6)."""
+    """-sum_c p_c log p_c from log-probabilities; 0 log 0 = 0, so underflowed classes give no NaN
+    (docs/methods.md#class-set)."""
     log_p = torch.where(torch.isinf(log_probs), torch.zeros_like(log_probs), log_probs)
     return -(log_probs.exp() * log_p).sum(dim=1).double().numpy()
 

@@ -1,4 +1,4 @@
-"""Least-confidence sampling (STRATEGIES.md §2.2): the lowest probability of the predicted class."""
+"""Least-confidence sampling (docs/methods.md#uncertainty): the lowest probability of the predicted class."""
 from __future__ import annotations
 
 import numpy as np

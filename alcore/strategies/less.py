@@ -1,13 +1,13 @@
-"""LESS-style target-aware selection (STRATEGIES.md §6, Xia et al. 2024).
+"""LESS-style target-aware selection (docs/methods.md#less, Xia et al. 2024).
 
 Per training checkpoint ``i`` of the current cycle: pool features ``φ_i(x) = normalize(R Γ_i(x, ŷ_i(x)))`` (Adam-
-preconditioned per-sample gradients, §1.5, or plain / sign gradients) and target features
+preconditioned per-sample gradients, docs/methods.md#adam-features, or plain / sign gradients) and target features
 ``ψ_i(z) = normalize(R ∇ℓ(z, y_z))`` (always plain gradients, as LESS does for its validation side), one seeded
-projection ``R`` shared by pool, target and every checkpoint (§1.4). Score
+projection ``R`` shared by pool, target and every checkpoint (docs/methods.md#random-projection). Score
 ``s(x) = max_groups Σ_i w_i · mean_{z in group} <φ_i(x), ψ_i(z)>`` with ``w_i`` the checkpoints' mean learning rates
 normalised to sum 1; the mean over a group's examples is taken as ``<φ, mean_z ψ(z)>`` (not renormalised, so it
 equals the reference's mean of cosines), with each group's mean computed explicitly (unequal group sizes are fine,
-unlike the reference's ``reshape``). Top-k with §0.4 ties: LESS has no diversity term.
+unlike the reference's ``reshape``). Top-k with docs/methods.md#ties ties: LESS has no diversity term.
 
 Defaults, chosen by measurement (``tests/test_targeted.py``: two-domain digits, target from one domain):
 ``target_agg="normalized_mean"`` (the paper's reading: cosine with the mean target gradient, which points where the
@@ -34,9 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from alcore.distances import normalize_rows
 from alcore.gradients import (ADAM_MODES, RademacherProjection, adam_features, flatten, gradient_factors,
-                              iter_label_gradients, iter_per_sample_gradients, model_at, n_params,
-                              normalize_rows, param_names, with_bias)
+                              iter_label_gradients, iter_per_sample_gradients, model_at, n_params, param_names,
+                              with_bias)
 from alcore.strategies.alignment import _choice, _typed, head_outputs
 from alcore.strategies.base import PoolState, Selection, Strategy, top_k
 from alcore.train import Checkpoint
@@ -71,7 +72,7 @@ def target_groups(target_y, groups: str = "one") -> tuple[np.ndarray, np.ndarray
 
 
 def group_means(psi: torch.Tensor, ids: np.ndarray, n_groups: int) -> torch.Tensor:
-    """Mean row of ``psi`` per group, each over its own members (§6.3)."""
+    """Mean row of ``psi`` per group, each over its own members (docs/methods.md#less-edge-cases)."""
     idx = torch.as_tensor(ids, device=psi.device)
     sums = torch.zeros(n_groups, psi.shape[1], dtype=psi.dtype, device=psi.device).index_add_(0, idx, psi)
     counts = torch.bincount(idx, minlength=n_groups).clamp(min=1).to(psi.dtype)
@@ -116,7 +117,7 @@ class Less(Strategy):
     @dataclass
     class Options:
         gradient_type: str = "auto"       # "auto" (adam if the run kept Adam moments, else sgd), "adam", "sgd", "sign"
-        adam_mode: str = "less_code"      # "less_code" | "paper" | "frozen" (§1.5)
+        adam_mode: str = "less_code"      # "less_code" | "paper" | "frozen" (docs/methods.md#adam-features)
         params: str = "all"               # "all" trainable parameters or "last_layer"
         proj_dim: int | None = None       # None: exact cosines up to 65,536 parameters, else 8192 (CUDA) / 1024 (CPU)
         proj_seed: int | None = None      # None: the run seed (one matrix for the whole run)
@@ -131,7 +132,7 @@ class Less(Strategy):
         o = self.options
         if o.label_mode == "expected_gradient":
             raise ValueError("label_mode='expected_gradient' is not valid: E_y~p[∇ℓ(x, y)] = 0 exactly for softmax "
-                             "models, so every score would be 0 (STRATEGIES.md §6.2); use 'expected_cosine'")
+                             "models, so every score would be 0 (docs/methods.md#less-in-this-engine); use 'expected_cosine'")
         _choice("label_mode", o.label_mode, ("argmax", "max", "expected_cosine"))
         _choice("gradient_type", o.gradient_type, ("auto", "adam", "sgd", "sign"))
         _choice("adam_mode", o.adam_mode, ADAM_MODES)
@@ -162,7 +163,7 @@ class Less(Strategy):
         gtype = o.gradient_type
         if gtype == "auto":
             gtype = "adam" if has_adam else "sgd"
-        if not has_adam:  # no optimizer moments (SGD trainer, untrained): plain gradients of the final model (§6.2)
+        if not has_adam:  # no optimizer moments (SGD trainer, untrained): plain gradients of the final model (docs/methods.md#less-in-this-engine)
             return [None], ("sgd" if gtype == "adam" else gtype)
         if len(ckpts) > o.max_checkpoints:  # evenly spaced, always including the last
             keep = np.unique(np.round(np.linspace(len(ckpts) - 1, 0, o.max_checkpoints)).astype(int))
@@ -207,7 +208,8 @@ class Less(Strategy):
         return s.numpy(), diagnostics
 
     def _fast_scores(self, model, X_pool, X_T, y_T, ids, n_groups) -> torch.Tensor:
-        """§6.2 fast path: plain last-layer gradients, cosine by the factorisation, per group and label."""
+        """docs/methods.md#less-in-this-engine fast path: plain last-layer gradients, cosine by the factorisation, per
+        group and label."""
         o = self.options
         zT, hT = head_outputs(model, X_T)
         aT, htT = gradient_factors(torch.softmax(zT.double().cpu(), 1), hT.double().cpu(), y_T, bias=True)

@@ -1,4 +1,4 @@
-"""Margin sampling (STRATEGIES.md §2.2): the smallest gap between the two most likely classes."""
+"""Margin sampling (docs/methods.md#uncertainty): the smallest gap between the two most likely classes."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""ProbCover (STRATEGIES.md §5.2; Yehuda, Dekel, Hacohen & Weinshall, NeurIPS 2022): greedy max coverage.
+"""ProbCover (docs/methods.md#probcover; Yehuda, Dekel, Hacohen & Weinshall, NeurIPS 2022): greedy max coverage.
 
 On the L2-normalised fixed embedding, a point covers every point closer than δ. Greedily pick the candidate that
 covers the most points not yet covered by ``L ∪ S``. δ is the largest grid value whose ball purity (all points in
@@ -12,18 +12,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from alcore import seeding
+from alcore.distances import CHUNK_ENTRIES, sq_distances
 from alcore.spaces import l2_normalize
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
-from alcore.spaces import sq_distances
 from alcore.strategies.typiclust import cluster
 
-_CHUNK_ENTRIES = 2**22
 DEFAULT_DELTAS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0)  # scikit-activeml's grid
 DEGREE_WARNING = 1000
 
 
 def _row_blocks(n: int):
-    step = max(1, _CHUNK_ENTRIES // max(n, 1))
+    step = max(1, CHUNK_ENTRIES // max(n, 1))
     for s in range(0, n, step):
         yield s, min(n, s + step)
 
@@ -84,9 +84,9 @@ def choose_delta(purity: np.ndarray, deltas: np.ndarray, alpha: float, edges: np
 def coverage_graph(Z: np.ndarray, delta: float, max_edges: int | None = None) -> sp.csr_matrix:
     """Boolean CSR adjacency ``x -> y`` iff ``|Z_x - Z_y| < delta`` (self-loops included), built in row blocks.
 
-    Every row block is kept (the official code's ``range(n // batch_size)`` drops the last partial batch, §9).
-    The relation is symmetric, so row ``i`` lists both the points ``i`` covers and the points that cover ``i``.
-    Raises ``ValueError`` if the graph would exceed ``max_edges`` edges.
+    Every row block is kept (the official code's ``range(n // batch_size)`` drops the last partial batch,
+    docs/methods.md#reference-pitfalls). The relation is symmetric, so row ``i`` lists both the points ``i`` covers and
+    the points that cover ``i``. Raises ``ValueError`` if the graph would exceed ``max_edges`` edges.
     """
     Z = np.asarray(Z, dtype=np.float64)
     n = len(Z)
@@ -107,13 +107,13 @@ def coverage_graph(Z: np.ndarray, delta: float, max_edges: int | None = None) ->
 
 def greedy_max_coverage(graph: sp.csr_matrix, covered: np.ndarray, is_candidate: np.ndarray, k: int,
                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Greedy max coverage on a symmetric ``graph`` (§5.2).
+    """Greedy max coverage on a symmetric ``graph`` (docs/methods.md#probcover).
 
     ``covered``: rows already covered (balls of the labelled set). Each step picks the candidate with the most
-    uncovered neighbours (uniform among ties, §0.4) and marks them covered; degrees are updated incrementally
-    (``O(K · E)`` worst case). When no candidate covers anything new, the remaining picks are uniform among unchosen
-    candidates. Returns row positions, the gain of each pick, the covered fraction after each pick, and how many
-    picks were made by that fallback.
+    uncovered neighbours (uniform among ties, docs/methods.md#ties) and marks them covered; degrees are updated
+    incrementally (``O(K · E)`` worst case). When no candidate covers anything new, the remaining picks are uniform
+    among unchosen candidates. Returns row positions, the gain of each pick, the covered fraction after each pick, and
+    how many picks were made by that fallback.
     """
     indptr, indices = graph.indptr, graph.indices
     n = graph.shape[0]
@@ -192,7 +192,7 @@ class ProbCover(Strategy):
             delta = float(o.delta)
         else:
             grid = np.sort(np.asarray(o.deltas, dtype=np.float64))
-            seed = int(np.random.SeedSequence([int(state.seed), zlib.crc32(b"probcover")]).generate_state(1)[0])
+            seed = seeding.strategy_run_seed(state.seed, self.name)
             pseudo = cluster(Z, state.n_classes, seed, n_init=int(o.n_init))
             purity, edges = purity_and_edges(Z, pseudo, grid)
             delta, notes = choose_delta(purity, grid, o.alpha, edges, int(o.max_edges))

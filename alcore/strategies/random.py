@@ -1,4 +1,4 @@
-"""Random sampling (STRATEGIES.md §2.1): the baseline every other strategy is measured against."""
+"""Random sampling (docs/methods.md#random): the baseline every other strategy is measured against."""
 from __future__ import annotations
 
 import numpy as np

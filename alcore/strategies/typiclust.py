@@ -1,4 +1,4 @@
-"""TypiClust (STRATEGIES.md §5.1; Hacohen, Dekel & Weinshall, ICML 2022): typical points of uncovered clusters.
+"""TypiClust (docs/methods.md#typiclust; Hacohen, Dekel & Weinshall, ICML 2022): typical points of uncovered clusters.
 
 Cluster ``L ∪ U`` on the L2-normalised fixed embedding into ``min(|L| + B, 500)`` clusters; visit the clusters with
 the fewest labelled members first (largest first among equals) and take each one's most typical candidate,
@@ -12,16 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from alcore import seeding
+from alcore.distances import CHUNK_ENTRIES, sq_distances
 from alcore.spaces import l2_normalize
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
-from alcore.spaces import sq_distances
 
-_CHUNK_ENTRIES = 2**22
 _SINGLE_THREAD_WORK = 20_000_000  # rows × clusters below which k-means runs on one thread
 
 
 def typicality(Z: np.ndarray, k_nn: int = 20, distance: str = "euclidean") -> np.ndarray:
-    """Typicality of each row of ``Z`` among the rows of ``Z`` (§5.1, with the engine fixes).
+    """Typicality of each row of ``Z`` among the rows of ``Z`` (docs/methods.md#typiclust, with the engine fixes).
 
     ``k = max(1, min(k_nn, n - 1))`` neighbours; a row's own index is excluded (not "the first neighbour", which
     breaks with exact duplicates); a single row gets typicality 1. ``distance="euclidean"`` is the paper's mean L2
@@ -32,7 +32,7 @@ def typicality(Z: np.ndarray, k_nn: int = 20, distance: str = "euclidean") -> np
     if n <= 1:
         return np.ones(n)
     k = max(1, min(int(k_nn), n - 1))
-    step = max(1, _CHUNK_ENTRIES // n)
+    step = max(1, CHUNK_ENTRIES // n)
     mean_dist = np.empty(n)
     for s in range(0, n, step):
         d2 = sq_distances(Z[s:s + step], Z)
@@ -71,7 +71,7 @@ def typiclust_select(Z: np.ndarray, labels: np.ndarray, is_candidate: np.ndarray
     """The TypiClust pick rule over rows of ``Z`` with cluster ``labels``.
 
     ``is_candidate`` marks selectable rows (the pool); the other rows are labelled. Clusters are ordered by labelled
-    members ascending, then size descending, then a seeded random key (§0.4); clusters smaller than
+    members ascending, then size descending, then a seeded random key (docs/methods.md#ties); clusters smaller than
     ``min_cluster_size`` are skipped; the ``i``-th pick goes to the next cluster in that order that still has a
     candidate (cycling when ``k`` exceeds the clusters). Typicality is computed over the cluster's remaining
     candidates. Returns row positions, their typicality, their cluster, and whether small clusters had to be used
@@ -143,7 +143,7 @@ class TypiClust(Strategy):
             return Selection(state.pool_idx[chosen], utilities, {"message": "every pool embedding is zero"},
                              "all_zero_embeddings")
         n_clusters = min(state.n_labeled + k, o.max_clusters, len(rows))
-        labels = cluster(Z, n_clusters, int(rng.integers(2**31 - 1)), o.n_init, o.minibatch_above)
+        labels = cluster(Z, n_clusters, seeding.child_seed(rng, bits=31), o.n_init, o.minibatch_above)
         picks, scores, clusters, used_small = typiclust_select(Z, labels, is_candidate, k, rng, o.k_nn,
                                                                 o.min_cluster_size, o.distance)
         positions = picks - state.n_labeled

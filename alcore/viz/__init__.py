@@ -1,4 +1,5 @@
-"""Figures for the app (plotly, ``figures``) and GIF export (matplotlib + Pillow, ``gif``).
+"""Figures for the app (plotly: ``animated_map``, ``frames``, ``thumbnails``, ``curves``, gathered in ``figures``) and
+GIF export (matplotlib + Pillow, ``gif``).
 
 Submodules are imported on first use, so ``from alcore.viz import render_gif`` does not load plotly and
 ``from alcore.viz import map_figure`` does not load matplotlib.
@@ -8,13 +9,13 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "frames_table": "figures",
-    "map_figure": "figures",
-    "thumbnail_figure": "figures",
-    "learning_curve_figure": "figures",
-    "diversity_figure": "figures",
-    "run_curves_figure": "figures",
-    "utility_histogram": "figures",
+    "frames_table": "frames",
+    "map_figure": "animated_map",
+    "thumbnail_figure": "thumbnails",
+    "learning_curve_figure": "curves",
+    "diversity_figure": "curves",
+    "run_curves_figure": "curves",
+    "utility_histogram": "curves",
     "render_gif": "gif",
     "write_run_gif": "gif",
     "run_curve": "gif",

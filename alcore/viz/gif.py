@@ -28,9 +28,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from alcore.constants import color_by_option
 from alcore.viz import palette
-
-COLOR_BY = ("label", "pred", "utility", "state")
 
 
 def _colors(part: pd.DataFrame, color_by: str) -> np.ndarray:
@@ -103,7 +102,7 @@ def render_gif(
     point_size: float = 9.0,
     random_state: int = 0,
 ) -> bytes:
-    """The frames of ``frames_df`` (see ``alcore.viz.figures.frames_table``), one per cycle, as GIF bytes.
+    """The frames of ``frames_df`` (see ``alcore.viz.frames.frames_table``), one per cycle, as GIF bytes.
 
     Options are described in the module docstring. The GIF has exactly one image per cycle of
     ``frames_df``, each ``size`` pixels, looping forever.
@@ -115,9 +114,7 @@ def render_gif(
     from matplotlib.lines import Line2D
     from PIL import Image
 
-    color_by = {"prediction": "pred", "class": "label", "labeled": "state"}.get(color_by, color_by)
-    if color_by not in COLOR_BY:
-        raise ValueError(f"color_by={color_by!r} is not valid; choose one of {list(COLOR_BY)}")
+    color_by = color_by_option(color_by)
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps!r}")
     width, height = int(size[0]), int(size[1])
@@ -264,7 +261,7 @@ def write_run_gif(
     max_points, show_curve, point_size); the title of each frame comes from the records. Returns the path.
     """
     from alcore import projection
-    from alcore.viz.figures import frames_table
+    from alcore.viz.frames import frames_table
 
     settings = settings or projection.ProjectionSettings()
     if cache_dir is not None:

@@ -1,0 +1,32 @@
+"""``python -m alcore run``: one run, a progress line per cycle; an existing run folder is resumed."""
+from __future__ import annotations
+
+import argparse
+
+from alcore.cli.args import add_config_args, config_from_args, progress_line
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    add_config_args(p)
+    p.add_argument("--out", required=True, help="run folder (created; an existing run there is resumed)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from alcore.loop import Experiment
+    from alcore.store import RunStore
+
+    if RunStore(args.out).exists():
+        exp = Experiment.resume(args.out)
+        print(f"resuming {args.out} at cycle {exp.cycle}")
+    else:
+        exp = Experiment(config_from_args(args), run_dir=args.out)
+    total = exp.config.cycles + 1
+
+    def report(r) -> None:
+        note = f" (fallback: {r.fallback_reason})" if r.fallback_reason else ""
+        print(progress_line(r.cycle + 1, total, f"cycle {r.cycle}: labels={r.n_labeled} "
+                            f"test_acc={r.test_accuracy:.4f} test_loss={r.test_loss:.4f}{note}"), flush=True)
+
+    exp.run(on_cycle=report)
+    print(f"run stored in {args.out}")
+    return 0

@@ -1,0 +1,96 @@
+"""``python -m alcore sweep``: plan the grid from the flags, run it with a progress line per job, record failures."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from alcore.cli.args import add_config_args, config_values_from_args, progress_line
+from alcore.config import ConfigError, ExperimentConfig
+from alcore.run_group import DEFAULT_TARGET_SIZE, GroupRun
+from alcore.sweep import BACKENDS, fit_budget, parse_list, parse_seeds, plan_groups, run_sweep, write_failures
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.description = "Run a grid of datasets x strategies x seeds, one run folder per job."
+    p.add_argument("--datasets", help="comma-separated dataset names (default: the config's dataset)")
+    p.add_argument("--strategies", help="comma-separated strategy names (default: the config's strategy)")
+    p.add_argument("--seeds", help="seeds: '0-4', '0,1,5' (default: the config's seed)")
+    p.add_argument("--out", required=True, help="sweep root: one folder per job, plus failures.json")
+    p.add_argument("--backend", choices=BACKENDS, default="joblib")
+    p.add_argument("--jobs", type=int, default=-1, help="parallel jobs for joblib or a local Dask cluster "
+                                                        "(-1: one per core)")
+    p.add_argument("--address", help="Ray address ('auto', 'ray://host:10001') or Dask scheduler "
+                                     "('tcp://host:8786'); default: a local cluster")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per job (default 1: no oversubscription)")
+    p.add_argument("--default-target-size", type=int, default=DEFAULT_TARGET_SIZE, dest="default_target_size",
+                   help="target_size given to the grid when a target-aware strategy is in it and none is set")
+    p.add_argument("--fit-budget", action="store_true", dest="fit_budget",
+                   help="lower cycles per dataset to what its pool holds instead of failing those jobs")
+    p.add_argument("--dry-run", action="store_true", dest="dry_run", help="list the jobs and exit")
+    add_config_args(p)
+
+
+def plan_from_args(args: argparse.Namespace) -> tuple[list[GroupRun], list[str]]:
+    """The sweep's jobs and notes; ConfigError when no job of the grid has a valid config (a bad flag)."""
+    base = config_values_from_args(args)
+    defaults = ExperimentConfig.__dataclass_fields__
+    datasets = parse_list(args.datasets) or [base.get("dataset", defaults["dataset"].default)]
+    strategies = parse_list(args.strategies) or [base.get("strategy", defaults["strategy"].default)]
+    seeds = parse_seeds(args.seeds) if args.seeds else [int(base.get("seed", 0))]
+    groups, notes = plan_groups(base, datasets, strategies, seeds, args.default_target_size)
+    if args.fit_budget:
+        groups, more = fit_budget(groups)
+        notes += more
+    jobs = [job for group in groups for job in group.runs(args.out)]
+    errors = [_config_error(job) for job in jobs]
+    if all(errors):  # nothing can run: a bad flag, not a bad job
+        raise ConfigError(errors[0])
+    return jobs, notes
+
+
+def _config_error(job: GroupRun) -> str | None:
+    try:
+        ExperimentConfig.from_dict(job.config)
+    except ConfigError as err:
+        return str(err)
+    return None
+
+
+def main(args: argparse.Namespace) -> int:
+    jobs, notes = plan_from_args(args)
+    for note in notes:
+        print(f"note: {note}")
+    if args.dry_run:
+        for job in jobs:
+            print(f"{job.run_id}  {'complete' if job.is_complete() else 'to run'}")
+        return 0
+    where = args.address or "local"
+    width = "" if args.backend == "ray" else (", one job per core" if args.jobs < 1 else f", {args.jobs} jobs")
+    print(f"sweep: {len(jobs)} runs into {args.out} on {args.backend} ({where}{width})", flush=True)
+    done = [0]
+
+    def report(r: dict) -> None:
+        done[0] += 1
+        text = f"{r['dataset']}/{r['strategy']}/seed {r['seed']}: {r['status']}"
+        if r["status"] == "complete":
+            resumed = f", resumed at cycle {r['resumed_from']}" if r.get("resumed_from") else ""
+            text += f" in {r['seconds']:.1f}s, test_acc={r['test_accuracy']:.4f}{resumed}"
+        elif r["status"] == "failed":
+            text += f": {(r['error'] or '').splitlines()[0][:200]}"
+        elif r["status"] == "busy":
+            text += f" ({r['error']}: another sweep is running it)"
+        print(progress_line(done[0], len(jobs), text), flush=True)
+
+    started = time.perf_counter()
+    results = run_sweep(jobs, backend=args.backend, n_jobs=args.jobs, address=args.address, on_result=report,
+                        threads=args.threads)
+    counts = {s: sum(r["status"] == s for r in results) for s in ("complete", "skipped", "failed", "busy")}
+    path = write_failures(args.out, results)
+    print(f"done in {time.perf_counter() - started:.1f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    if counts["failed"]:
+        print(f"{counts['failed']} job(s) failed; errors in {path} and in each run's manifest.json", file=sys.stderr)
+        if any("budget" in (r["error"] or "") for r in results if r["status"] == "failed"):
+            print("hint: --fit-budget lowers cycles to what each dataset's pool holds", file=sys.stderr)
+        return 1
+    return 0

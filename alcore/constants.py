@@ -1,0 +1,52 @@
+"""Names and small numbers that several modules share: the map's spaces and colourings, the metrics' titles, the
+fallback reasons and the tolerances. Plain data, no imports, so any module (and the app) can read it."""
+from __future__ import annotations
+
+# --- the map -----------------------------------------------------------------------------------------------------
+
+#: Spaces a map can be laid out in: the last-layer gradient embeddings ``g = a ⊗ h``, the penultimate features
+#: ``h``, the raw inputs.
+SPACES = ("gradient", "features", "inputs")
+SPACE_LABELS = {"gradient": "Gradient embedding g = a ⊗ h", "features": "Penultimate features h",
+                "inputs": "Inputs x"}
+
+#: What a map's points can be coloured by: true class, predicted class, the strategy's utility, or the point's state
+#: (pool, labelled, selected in this cycle).
+COLOR_BY = ("label", "pred", "utility", "state")
+COLOR_BY_LABELS = {"label": "True class", "pred": "Predicted class", "utility": "Utility (the strategy's score)",
+                   "state": "Labelled, chosen or pool"}
+#: Other names accepted for a colouring.
+COLOR_BY_ALIASES = {"prediction": "pred", "class": "label", "labeled": "state"}
+
+
+def color_by_option(name: str) -> str:
+    """``name`` as one of ``COLOR_BY`` (aliases resolved); ValueError naming the choices otherwise."""
+    name = COLOR_BY_ALIASES.get(name, name)
+    if name not in COLOR_BY:
+        raise ValueError(f"color_by={name!r} is not valid; choose one of {list(COLOR_BY)}")
+    return name
+
+
+# --- records -----------------------------------------------------------------------------------------------------
+
+#: Titles of a record's per-cycle metrics, as figures and tables show them.
+METRIC_LABELS = {"test_accuracy": "test accuracy", "test_loss": "test loss", "test_macro_f1": "test macro-F1",
+                 "target_loss": "target loss", "target_accuracy": "target accuracy"}
+
+#: Why a strategy's batch came from elsewhere or its scores say little (``Selection.fallback_reason``).
+FALLBACK_REASONS = ("cold_start", "single_class", "degenerate_scores", "no_target", "all_zero_embeddings",
+                    "coverage_complete")
+#: The reasons ``cold_start_strategy="self"`` overrides: the model exists, it has only seen too few labels (or none).
+MODEL_NOT_READY = ("cold_start", "single_class")
+#: Cold-start rules besides a strategy's name: ``"auto"`` (typiclust on tabular data, random on images) or ``"self"``
+#: (the strategy itself, on the untrained or barely trained model).
+COLD_START_RULES = ("auto", "self")
+
+# --- tolerances --------------------------------------------------------------------------------------------------
+
+#: A norm, a score scale or a width at or below this counts as zero (a target gradient with nothing to align to,
+#: a zero embedding row, a map without extent).
+DEGENERATE_NORM = 1e-12
+#: Squared distances below this many ulps of ``||x||² + ||y||²`` are rounding noise of the expansion and are set
+#: to 0, so exact duplicates are at distance 0 (``alcore.distances``).
+DUPLICATE_ULPS = 64.0

@@ -1,0 +1,24 @@
+"""t-SNE affinities from exact nearest neighbours.
+
+The k = 3 · perplexity nearest neighbours of every point are found exactly, block by block from the space
+(``alcore.projection.spaces``), and handed to openTSNE as ``PrecomputedNeighbors``: no approximate index is built.
+"""
+from __future__ import annotations
+
+
+def effective_perplexity(perplexity: float, m: int) -> tuple[float, int]:
+    """The perplexity clamped to ``(m - 1) / 3`` for small display sets, and the number of neighbours it needs."""
+    perplexity = float(min(perplexity, max((m - 1) / 3, 1.0)))
+    return perplexity, int(min(m - 1, max(1, int(3 * perplexity))))
+
+
+def affinities(space, perplexity: float, n_jobs: int):
+    """openTSNE's perplexity-based affinities of the points of ``space``."""
+    from openTSNE import affinity
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+    perplexity, k = effective_perplexity(perplexity, len(space))
+    neighbors, distances = space.knn(k)
+    return affinity.PerplexityBasedNN(
+        knn_index=PrecomputedNeighbors(neighbors, distances), perplexity=perplexity, n_jobs=n_jobs
+    )

@@ -1,0 +1,344 @@
+"""A group of runs: one dataset and model, several strategies x seeds, and the summary that compares them.
+
+Every run of a group shares the base config; only strategy (with its options), seed and name differ. Seeds are
+paired across strategies: the same seed gives every strategy the same split, model initialisation and initial
+labels, so per-seed differences measure the strategy alone (what the penalty matrix tests). When a strategy of the
+group scores the pool against a target set (``needs_target``) and the base has no ``target_size``, every run gets
+``DEFAULT_TARGET_SIZE``: the same pool, target and test split for every strategy.
+
+A sweep (``alcore.sweep``) is a grid of groups, one per dataset; a comparison (``alcore.compare``) is one group with
+a manifest for the app. Runs are ordinary run folders side by side under one root, named in one of two ways:
+
+- by settings (a sweep's): ``<dataset>-<strategy>-seed<seed>-<settings hash>``; the hash covers every config field
+  but the run's own, so a rerun of the same sweep finds the same folders;
+- by group id (a comparison's): ``<group-id>.<strategy>.s<seed>``.
+
+The summary (``summarize``, ``curve_bands``) turns the group's cycles into AULC, final accuracy, labels-to-X%, label
+savings, bands over seeds and the pairwise penalty matrix; the formulas are ``alcore.metrics``'s
+(docs/methods.md#learning-curve-summaries).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, TypedDict
+
+import numpy as np
+
+from alcore import data
+from alcore import strategies as registry
+from alcore.config import ConfigError, ExperimentConfig
+from alcore.store import RunStore
+
+if TYPE_CHECKING:  # pandas, and alcore.metrics (which imports torch), are imported where they are used: planning a
+    import pandas as pd  # sweep or a comparison (the command line, a preset) needs neither
+
+DEFAULT_TARGET_SIZE = 50
+#: Fields that name a run inside its group; every other field is part of the group's settings (and its hash).
+RUN_FIELDS = ("dataset", "strategy", "seed", "name")
+#: Per-cycle columns a group plots against labels used, besides the diversity columns ``div_*``.
+CURVE_METRICS = ("test_accuracy", "test_loss", "test_macro_f1", "target_loss", "target_accuracy")
+#: The columns ``cycle_frame`` puts before each record's own.
+FRAME_KEYS = ["dataset", "strategy", "seed", "run_id", "status", "settings_hash"]
+
+
+# --- identity ---------------------------------------------------------------------------------------------------
+
+def settings_hash(config: dict[str, Any]) -> str:
+    """Eight hex digits over every config field except the run's own (dataset, strategy, seed, name)."""
+    settings = {k: _canonical(v) for k, v in config.items() if k not in RUN_FIELDS}
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _canonical(value: Any) -> Any:
+    """Whole floats as ints (``0.0`` and ``0`` run the same), tuples as lists, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def settings_run_id(config: dict[str, Any]) -> str:
+    """A sweep run's folder name: ``<dataset>-<strategy>-seed<seed>-<settings hash>``."""
+    safe = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", str(config[part])) for part in ("dataset", "strategy"))
+    return f"{safe}-seed{int(config['seed'])}-{settings_hash(config)}"
+
+
+def group_run_id(group_id: str, strategy: str, seed: int) -> str:
+    """A comparison run's folder name: a plain run id (letters, digits, ``._-``) that names its group."""
+    return f"{group_id}.{strategy}.s{int(seed)}"
+
+
+def complete_config(values: dict[str, Any]) -> dict[str, Any]:
+    """The values with every unset field at its default, so that a hash does not depend on what was spelled out."""
+    full = {}
+    for f in fields(ExperimentConfig):
+        if f.name in values:
+            full[f.name] = values[f.name]
+        elif f.default is not MISSING:
+            full[f.name] = f.default
+        else:
+            full[f.name] = f.default_factory()  # type: ignore[misc]
+    full.update({k: v for k, v in values.items() if k not in full})  # unknown keys: validation names them
+    return full
+
+
+# --- the group --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GroupRun:
+    """One run of a group: its complete config values (validated where it runs) and its folder."""
+
+    strategy: str
+    seed: int
+    config: dict[str, Any]
+    run_dir: Path
+
+    @property
+    def dataset(self) -> str:
+        return self.config["dataset"]
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def settings_hash(self) -> str:
+        return settings_hash(self.config)
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}/{self.strategy}/seed {self.seed}"
+
+    def manifest(self) -> dict[str, Any]:
+        """The run's manifest on disk; empty when it has none yet or it cannot be read."""
+        try:
+            return RunStore(self.run_dir).manifest()
+        except (OSError, ValueError):
+            return {}
+
+    def is_complete(self) -> bool:
+        return self.manifest().get("status") == "complete"
+
+
+@dataclass(frozen=True)
+class RunGroup:
+    """One base config run with several strategies x seeds (see the module docstring). Raises ConfigError naming
+    the bad dataset, strategy, seed or option."""
+
+    base: dict[str, Any]                    # config values every run shares
+    strategies: tuple[str, ...]
+    seeds: tuple[int, ...]
+    strategy_options: dict[str, Any] = field(default_factory=dict)  # per strategy; one not named gets none
+    group_id: str | None = None             # None: runs named by their settings (a sweep); else by this id
+    default_target_size: int = DEFAULT_TARGET_SIZE
+
+    def __post_init__(self) -> None:
+        dataset = self.base.get("dataset", ExperimentConfig.dataset)
+        if dataset not in data.available():
+            raise ConfigError(f"dataset={dataset!r} is not valid; choose one of {sorted(data.available())}")
+        object.__setattr__(self, "strategies", tuple(_check_strategies(self.strategies, registry.available())))
+        object.__setattr__(self, "seeds", tuple(_check_seeds(self.seeds)))
+        unknown = sorted(set(self.strategy_options) - set(self.strategies))
+        if unknown:
+            raise ConfigError(f"strategy_options given for {unknown}, which are not in the group "
+                              f"({list(self.strategies)})")
+
+    @property
+    def targeted(self) -> list[str]:
+        """The strategies of the group that score the pool against a labelled target set."""
+        return [s for s in self.strategies if registry.spec(s).needs_target]
+
+    def shared_values(self) -> dict[str, Any]:
+        """The base values with the group's target set: ``default_target_size`` when a strategy of the group needs
+        one and the base has none."""
+        shared = dict(self.base)
+        if self.targeted and not shared.get("target_size"):
+            shared["target_size"] = int(self.default_target_size)
+        return shared
+
+    def run_configs(self) -> list[dict[str, Any]]:
+        """Complete config values of every run, strategy-major (not validated: a sweep validates in its worker)."""
+        shared = self.shared_values()
+        out = []
+        for strategy in self.strategies:
+            options = self.strategy_options.get(strategy, {})
+            for seed in self.seeds:
+                values = {**shared, "strategy": strategy, "seed": seed, "name": self._name(strategy, seed),
+                          "strategy_options": dict(options) if isinstance(options, dict) else options}
+                out.append(complete_config(values))
+        return out
+
+    def configs(self) -> list[ExperimentConfig]:
+        """The run configs, validated."""
+        return [ExperimentConfig.from_dict(values) for values in self.run_configs()]
+
+    def runs(self, root: str | Path) -> list[GroupRun]:
+        """Every run with its folder under ``root``, strategy-major."""
+        root = Path(root)
+        return [GroupRun(c["strategy"], c["seed"], c, root / self._run_id(c)) for c in self.run_configs()]
+
+    def _name(self, strategy: str, seed: int) -> str:
+        if self.group_id is None:
+            return f"{self.base.get('dataset')}/{strategy}/seed {seed}"
+        return f"{strategy} · seed {seed}" + (f" ({self.group_id})" if self.group_id else "")
+
+    def _run_id(self, config: dict[str, Any]) -> str:
+        if self.group_id is None:
+            return settings_run_id(config)
+        return group_run_id(self.group_id, config["strategy"], config["seed"])
+
+
+def progress(runs: Iterable[GroupRun]) -> pd.DataFrame:
+    """One row per run: strategy, seed, run id, status on disk, complete cycles and cycles planned."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        manifest = run.manifest()
+        rows.append({"strategy": run.strategy, "seed": run.seed, "run_id": run.run_id,
+                     "status": manifest.get("status", "pending"),
+                     "cycles_done": RunStore(run.run_dir).n_cycles() if manifest else 0,
+                     "cycles_total": run.config["cycles"] + 1, "error": manifest.get("error")})
+    return pd.DataFrame(rows, columns=["strategy", "seed", "run_id", "status", "cycles_done", "cycles_total",
+                                       "error"])
+
+
+def is_finished(runs: Iterable[GroupRun]) -> bool:
+    """Every run complete on disk (and there is at least one)."""
+    runs = list(runs)
+    return bool(runs) and all(run.is_complete() for run in runs)
+
+
+def _check_strategies(names: Iterable[str], valid: dict[str, str]) -> list[str]:
+    names = list(names)
+    if not names:
+        raise ConfigError("strategies: choose at least one strategy")
+    for s in names:
+        if s not in valid:
+            raise ConfigError(f"strategy={s!r} is not valid; choose one of {list(valid)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"strategies: each strategy once, got {names}")
+    return names
+
+
+def _check_seeds(seeds: Iterable[int]) -> list[int]:
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError("seeds: give at least one seed, e.g. [0, 1, 2]")
+    for s in seeds:
+        if not (isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0):
+            raise ConfigError(f"seeds must be integers >= 0, got {s!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds: each seed once, got {seeds}")
+    return [int(s) for s in seeds]
+
+
+# --- the cycles -------------------------------------------------------------------------------------------------
+
+def cycle_frame(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
+    """Every stored cycle of every run, one row each: ``FRAME_KEYS`` (the run's dataset, strategy, seed, id, status on
+    disk and settings hash), then the record's summary (labels used, test/target metrics, ``div_*`` diversity).
+
+    Runs not on disk are skipped; a run in progress contributes the cycles it has stored.
+    """
+    import pandas as pd
+
+    frames = []
+    for run_dir in run_dirs:
+        store = RunStore(run_dir)
+        try:
+            manifest = store.manifest()
+        except (OSError, ValueError):
+            continue
+        rows = store.summary_rows()
+        if not rows:
+            continue
+        config = manifest.get("config") or {}
+        records = pd.DataFrame(rows)
+        keys = {"dataset": (manifest.get("dataset") or {}).get("name") or config.get("dataset", ""),
+                "strategy": config.get("strategy", records["strategy"].iloc[0]),
+                "seed": int(config.get("seed", 0)), "run_id": manifest.get("run_id") or store.run_id,
+                "status": manifest.get("status"), "settings_hash": settings_hash(config)}
+        frames.append(pd.concat([pd.DataFrame(keys, index=records.index), records.drop(columns="strategy")],
+                                axis=1))
+    if not frames:
+        return pd.DataFrame(columns=[*FRAME_KEYS, "cycle", "n_labeled", *CURVE_METRICS])
+    df = pd.concat(frames, ignore_index=True)
+    for col in CURVE_METRICS:
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    return df
+
+
+# --- the summary ------------------------------------------------------------------------------------------------
+
+class GroupSummary(TypedDict):
+    summary: pd.DataFrame   # metrics.summary_table: per strategy, mean and 95% CI over seeds
+    penalty: pd.DataFrame   # metrics.penalty_matrix: rows beat columns (empty below two strategies)
+    runs: int               # how many runs went in
+    notes: list[str]        # plain-words reasons when a number cannot be computed (yet)
+
+
+def summarize(df: pd.DataFrame, x_percent: float = 90, metric: str = "test_accuracy",
+              full_accuracy: float | None = None, baseline: str = "random",
+              complete_only: bool = True) -> GroupSummary:
+    """The group's numbers from ``cycle_frame`` rows of one dataset: per strategy AULC, final accuracy, labels to
+    reach ``x_percent`` % of the reference accuracy and label savings against ``baseline`` (``summary``), and the
+    pairwise ``penalty`` matrix. ``complete_only``: use finished runs only, so that a run in progress does not
+    shrink the label range every AULC is computed over."""
+    import pandas as pd
+
+    from alcore import metrics
+
+    notes: list[str] = []
+    out: GroupSummary = {"summary": pd.DataFrame(), "penalty": pd.DataFrame(), "runs": 0, "notes": notes}
+    if df.empty:
+        notes.append("No cycle is finished yet: the tables fill in as runs finish.")
+        return out
+    use = df[df["status"] == "complete"] if complete_only else df
+    use = use[np.isfinite(pd.to_numeric(use[metric], errors="coerce"))] if metric in use else use.iloc[0:0]
+    out["runs"] = n_runs = int(use.groupby(["strategy", "seed"]).ngroups) if len(use) else 0
+    if n_runs == 0:
+        notes.append("No run is complete yet: the tables fill in as runs finish.")
+        return out
+    try:
+        out["summary"] = metrics.summary_table(use, full_accuracy=full_accuracy, x_percent=x_percent,
+                                               metric=metric, baseline=baseline)
+    except ValueError as err:
+        notes.append(f"Summary not available: {err}")
+    if baseline not in set(use["strategy"]):
+        notes.append(f"Label savings are measured against {baseline}; add {baseline} to the strategies to see them.")
+    if use["strategy"].nunique() >= 2:
+        out["penalty"] = metrics.penalty_matrix(use, metric=metric, baseline=baseline)
+        if use.groupby("strategy")["seed"].nunique().min() < 2:
+            notes.append("The penalty matrix needs at least 2 paired seeds per strategy: with one seed no "
+                         "difference can be called significant.")
+    else:
+        notes.append("The penalty matrix needs at least 2 strategies.")
+    return out
+
+
+def curve_bands(df: pd.DataFrame, metric: str = "test_accuracy", confidence: float = 0.95) -> pd.DataFrame:
+    """Per dataset, strategy and label count: the mean of ``metric`` over seeds and its t-interval ``[lo, hi]``
+    (no band, NaN, below two seeds). Accuracies and F1 scores are fractions: their bands are clipped to [0, 1]
+    (with two seeds the t-interval is 12.7 standard errors wide)."""
+    import pandas as pd
+
+    from alcore import metrics
+
+    lo_bound, hi_bound = (0.0, 1.0) if any(k in metric for k in ("accuracy", "f1")) else (-np.inf, np.inf)
+    rows = []
+    for (dataset, strategy, n), runs in df.groupby(["dataset", "strategy", "n_labeled"], sort=True):
+        mean, half = metrics.mean_ci(runs[metric].to_numpy(dtype=float), confidence)
+        rows.append({"dataset": dataset, "strategy": strategy, "n_labeled": n, "mean": mean,
+                     "lo": max(mean - half, lo_bound), "hi": min(mean + half, hi_bound),
+                     "n_seeds": int(runs[metric].notna().sum())})
+    return pd.DataFrame(rows, columns=["dataset", "strategy", "n_labeled", "mean", "lo", "hi", "n_seeds"])

@@ -1,0 +1,118 @@
+"""One job of a sweep, run in a worker: claim the run folder's lock, then run, resume or skip the run, and record a
+failure in its manifest instead of raising, so that the other jobs go on."""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+import traceback
+from typing import Any
+
+from alcore.config import ExperimentConfig
+from alcore.run_group import GroupRun
+from alcore.run_lock import release_lock, try_lock
+from alcore.store import RunStore
+
+LOCK_NAME = ".sweep.lock"
+
+
+def run_job(job: GroupRun, threads: int = 1) -> dict[str, Any]:
+    """Run (or resume, or skip) one job in this process and return its result row. Never raises for a job's error.
+
+    Statuses: ``complete`` (ran to the end now), ``skipped`` (already complete), ``failed`` (``error`` says why;
+    also written into the run's manifest), ``busy`` (another live process holds the folder's lock).
+    """
+    start = time.perf_counter()
+    result = result_row(job, "failed")
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    lock = job.run_dir / LOCK_NAME
+    holder = try_lock(lock)
+    if holder is not None:
+        result.update(status="busy", error=f"held by pid {holder.get('pid')} on {holder.get('host')}")
+        return result
+    try:
+        return _run_locked(job, result, threads, start)
+    finally:
+        release_lock(lock)
+
+
+def _run_locked(job: GroupRun, result: dict[str, Any], threads: int, start: float) -> dict[str, Any]:
+    store = RunStore(job.run_dir)
+    if store.exists() and job.is_complete():
+        result.update(status="skipped", n_cycles=store.n_cycles(), test_accuracy=_final_accuracy(store))
+        return result
+    try:
+        with _torch_threads(threads):
+            from alcore.loop import Experiment
+
+            if store.exists():
+                exp = Experiment.resume(job.run_dir)
+            else:
+                exp = Experiment(ExperimentConfig.from_dict(job.config), run_dir=job.run_dir)
+            result["resumed_from"] = exp.cycle
+            store.update(status="running", error=None, traceback=None, sweep=_sweep_info(job))
+            records = exp.run()
+        last = exp.records[-1] if exp.records else None
+        result.update(status="complete", n_cycles=len(exp.records), ran_cycles=len(records),
+                      test_accuracy=None if last is None else float(last.test_accuracy))
+    except Exception as err:  # a job's failure is data: record it, let the other jobs go on
+        message = f"{type(err).__name__}: {err}"
+        result.update(status="failed", error=message, traceback=traceback.format_exc(limit=20))
+        _record_failure(store, job, message, result["traceback"])
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def crash_result(job: GroupRun, err: BaseException) -> dict[str, Any]:
+    """The result of a job whose worker died; recorded in its manifest too, as the worker could not."""
+    result = result_row(job, "failed")
+    result["error"] = f"the worker running this job died ({type(err).__name__}: {err})"
+    lock = job.run_dir / LOCK_NAME
+    with contextlib.suppress(OSError):
+        job.run_dir.mkdir(parents=True, exist_ok=True)
+        if try_lock(lock) is None:  # the dead worker's lock is stale; a live one means another sweep took over
+            try:
+                _record_failure(RunStore(job.run_dir), job, result["error"], "")
+            finally:
+                release_lock(lock)
+    return result
+
+
+def result_row(job: GroupRun, status: str) -> dict[str, Any]:
+    """A job's result row with nothing run yet."""
+    return {"run_id": job.run_id, "dataset": job.dataset, "strategy": job.strategy, "seed": job.seed,
+            "run_dir": str(job.run_dir), "status": status, "seconds": 0.0, "n_cycles": None, "ran_cycles": 0,
+            "resumed_from": None, "test_accuracy": None, "error": None, "traceback": None}
+
+
+def _record_failure(store: RunStore, job: GroupRun, message: str, tb: str) -> None:
+    try:
+        if not store.exists():
+            store.create(job.config)
+        store.update(status="failed", error=message, traceback=tb, sweep=_sweep_info(job))
+    except Exception as err:  # the folder itself is unusable: failures.json still gets the job's error
+        print(f"warning: could not record the failure in {job.run_dir}: {err}", file=sys.stderr)
+
+
+def _final_accuracy(store: RunStore) -> float | None:
+    rows = store.summary_rows()
+    return float(rows[-1]["test_accuracy"]) if rows else None
+
+
+def _sweep_info(job: GroupRun) -> dict[str, Any]:
+    return {"dataset": job.dataset, "strategy": job.strategy, "seed": job.seed, "settings_hash": job.settings_hash}
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    import torch
+
+    if not n:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,97 @@
+"""The table behind the map and the GIF: one row per (cycle, point) of a ``ProjectionResult``."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from alcore.constants import color_by_option
+
+FRAME_COLUMNS = ("cycle", "idx", "x", "y", "label", "pred", "utility", "state")
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray, fill) -> np.ndarray:
+    """values[keys == q] for each q in query, ``fill`` where q is not a key."""
+    keys, values = np.asarray(keys, dtype=np.int64), np.asarray(values)
+    out = np.full(len(query), fill, dtype=values.dtype if len(values) else np.float64)
+    if len(keys) == 0 or len(values) != len(keys):  # e.g. the final record scores nothing
+        return out
+    order = np.argsort(keys, kind="stable")
+    pos = np.searchsorted(keys[order], query)
+    pos = np.minimum(pos, len(keys) - 1)
+    found = keys[order][pos] == query
+    out[found] = values[order][pos[found]]
+    return out
+
+
+def _predictions(probs: np.ndarray, a: np.ndarray) -> np.ndarray:
+    probs, a = np.asarray(probs), np.asarray(a)
+    if probs.ndim == 2 and probs.size:
+        return probs.argmax(axis=1)
+    if a.ndim == 2 and a.size:  # a = p - onehot(argmax p): the predicted class is its most negative entry
+        return a.argmin(axis=1)
+    return np.full(len(probs) if probs.ndim else 0, -1)
+
+
+def _names(codes: np.ndarray, class_names: Sequence[str] | None) -> np.ndarray:
+    codes = np.asarray(codes, dtype=np.int64)
+    if class_names is None:
+        names = np.array([str(c) for c in range(codes.max(initial=-1) + 1)] or ["0"], dtype=object)
+    else:
+        names = np.asarray([str(c) for c in class_names], dtype=object)
+    out = np.full(len(codes), "?", dtype=object)
+    ok = (codes >= 0) & (codes < len(names))
+    out[ok] = names[codes[ok]]
+    return out
+
+
+def frames_table(
+    records: Sequence, result, y_true: np.ndarray, class_names: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One row per (cycle, point) of a ``ProjectionResult``: the data of the map and of the GIF.
+
+    Columns: cycle, idx (global index), x, y, label (true class), pred (predicted class at that cycle),
+    utility (NaN when the point was not a candidate), state ('labeled' | 'pool' | 'selected'), label_name,
+    pred_name, and in_display (False for selected points outside the display set, placed at their nearest
+    display point). ``labeled`` means labelled before this cycle's batch; the batch itself is 'selected'.
+    """
+    y_true = np.asarray(y_true)
+    by_cycle = {int(r.cycle): r for r in records}
+    parts = []
+    for t, cycle in enumerate(result.cycles):
+        r = by_cycle[int(cycle)]
+        idx = np.asarray(result.idx, dtype=np.int64)
+        display_idx = np.asarray(r.display_idx, dtype=np.int64)
+        pred_display = _predictions(r.display_probs, r.display_a)
+        pred = _lookup(display_idx, pred_display, idx, -1) if len(pred_display) else np.full(len(idx), -1)
+        xy = np.asarray(result.frames[t], dtype=np.float32)
+        extra_idx = np.asarray(result.extra_idx[t], dtype=np.int64) if result.extra_idx else np.zeros(0, np.int64)
+        if len(extra_idx):
+            selected = np.asarray(r.selected, dtype=np.int64)
+            pred_sel = _predictions(np.zeros((0, 0)), r.selected_a)
+            extra_pred = _lookup(selected, pred_sel, extra_idx, -1) if len(pred_sel) else np.full(len(extra_idx), -1)
+            idx = np.concatenate([idx, extra_idx])
+            pred = np.concatenate([pred, extra_pred])
+            xy = np.concatenate([xy, np.asarray(result.extra_xy[t], np.float32).reshape(-1, 2)])
+        state = np.full(len(idx), "pool", dtype=object)
+        state[np.isin(idx, np.asarray(r.labeled_idx, dtype=np.int64))] = "labeled"
+        state[np.isin(idx, np.asarray(r.selected, dtype=np.int64))] = "selected"
+        utility = _lookup(np.asarray(r.pool_idx), np.asarray(r.utilities, np.float64), idx, np.nan)
+        label = y_true[idx].astype(np.int64)
+        parts.append(pd.DataFrame({
+            "cycle": np.full(len(idx), int(cycle), dtype=np.int64), "idx": idx,
+            "x": xy[:, 0], "y": xy[:, 1], "label": label, "pred": pred.astype(np.int64),
+            "utility": utility.astype(np.float64), "state": state,
+            "label_name": _names(label, class_names), "pred_name": _names(pred, class_names),
+            "in_display": np.arange(len(idx)) < len(result.idx),
+        }))
+    return pd.concat(parts, ignore_index=True)
+
+
+def check_frames_df(df: pd.DataFrame, color_by: str) -> str:
+    """``color_by`` resolved (``alcore.constants.color_by_option``) for a table that has every frame column."""
+    missing = [c for c in FRAME_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"frames_df is missing columns {missing}; build it with frames_table()")
+    return color_by_option(color_by)

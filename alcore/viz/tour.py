@@ -1,0 +1,70 @@
+"""Figures of the Learn page's tour (plotly), each drawn from a table or numbers of ``alcore.teaching``."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+_MARGIN = dict(l=10, r=10, t=30, b=10)
+
+
+def probabilities_figure(class_names: Sequence[str], probs, a) -> go.Figure:
+    """Step 1: the predicted probabilities p and the error a = p − e_ŷ of one point, one pair of bars per class."""
+    fig = go.Figure([go.Bar(x=list(class_names), y=probs, name="p", marker_color="#4c78a8"),
+                     go.Bar(x=list(class_names), y=a, name="a", marker_color="#e45756")])
+    fig.update_layout(barmode="group", height=280, margin=_MARGIN,
+                      title="probabilities p and the error a (one bar per class)")
+    return fig
+
+
+def uncertainty_figure(frame: pd.DataFrame) -> go.Figure:
+    """Step 2: every pool point's gradient norm against its predictive entropy (``teaching.uncertainty_frame``)."""
+    return px.scatter(frame, x="entropy", y="g_norm", color="selected", hover_data=["index", "confidence", "y_hat"],
+                      color_discrete_map={True: "#e45756", False: "#9ecae9"}, opacity=0.7,
+                      labels={"g_norm": "‖g‖ = ‖a‖·‖h‖", "entropy": "predictive entropy",
+                              "selected": "in this cycle's batch"}, height=360)
+
+
+def kmeanspp_figure(frame: pd.DataFrame, pick: int, k: int, explained: Sequence[float]) -> go.Figure:
+    """Step 3: pick ``pick`` (1-based) of ``k`` on the pool's gradient embeddings (``teaching.trace_frame``):
+    earlier picks as crosses, this pick as a star, every candidate coloured by its chance of being this pick."""
+    fig = go.Figure()
+    cand = frame[frame["role"] == "candidate"]
+    fig.add_trace(go.Scattergl(x=cand["x"], y=cand["y"], mode="markers", name="candidates",
+                               marker=dict(size=6, color=cand["probability"], colorscale="Viridis", showscale=True,
+                                           colorbar=dict(title="P(this pick)")),
+                               customdata=np.stack([cand["index"], cand["probability"]], axis=1),
+                               hovertemplate="point %{customdata[0]}<br>P = %{customdata[1]:.4f}<extra></extra>"))
+    chosen = frame[frame["role"] == "chosen"].sort_values("order")
+    fig.add_trace(go.Scatter(x=chosen["x"], y=chosen["y"], mode="markers+text", name="picked before",
+                             text=chosen["order"].astype(str), textposition="top center",
+                             marker=dict(size=11, color="black", symbol="x")))
+    this = frame[frame["role"] == "this pick"]
+    fig.add_trace(go.Scatter(x=this["x"], y=this["y"], mode="markers", name=f"pick {pick}",
+                             marker=dict(size=20, color="#e45756", symbol="star", line=dict(width=1, color="black"))))
+    fig.update_layout(height=480, margin=_MARGIN,
+                      xaxis_title=f"gradient PC 1 ({explained[0]:.0%} of variance)",
+                      yaxis_title=f"gradient PC 2 ({explained[1]:.0%} of variance)",
+                      title=f"pick {pick} of {k}: gradient embeddings of the pool (kernel PCA of ⟨a,a'⟩⟨h,h'⟩)")
+    return fig
+
+
+def alignment_figure(frame: pd.DataFrame, k: int) -> go.Figure:
+    """Step 4: each pool point's alignment with the target gradient against its gradient size, coloured by the
+    score, the top ``k`` marked (``teaching.alignment_scores``)."""
+    return px.scatter(frame.assign(top_k=frame["rank"] <= k), x="cosine", y="g_norm", color="score",
+                      symbol="top_k", color_continuous_scale="RdBu_r", color_continuous_midpoint=0.0,
+                      hover_data=["index", "y_hat", "rank"], height=380,
+                      labels={"cosine": "cos(g_x, M): direction (last layer)", "g_norm": "‖g_x‖: uncertainty",
+                              "top_k": "top-k"})
+
+
+def less_figure(frame: pd.DataFrame) -> go.Figure:
+    """Step 5: each pool point's LESS score with Adam features against the one with plain gradients
+    (``teaching.less_features``)."""
+    return px.scatter(frame, x="score_sgd", y="score_adam", color="cos_adam_sgd", hover_data=["index"],
+                      labels={"score_sgd": "score with SGD features g", "score_adam": "score with Adam features Γ",
+                              "cos_adam_sgd": "cos(Γ, g)"}, height=380)

@@ -1,0 +1,61 @@
+"""What the pages read from a run, cached: records and summaries by (folder, cycles stored), since a run only
+ever grows; datasets once per server; the export tables and the GIF."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import streamlit as st
+
+from alcore import data
+from alcore.config import ExperimentConfig
+from alcore.records import CycleRecord
+from alcore.store import RunStore
+
+from pages.ui.runs import run_config
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def load_records(run_dir: str | Path, n_cycles: int) -> list[CycleRecord]:
+    """The first ``n_cycles`` complete records of a run."""
+    return RunStore(run_dir).load_records()[:n_cycles]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def load_summary(run_dir: str | Path, n_cycles: int) -> pd.DataFrame:
+    """One row per complete cycle (no arrays): labels, test/target metrics, diversity, timings."""
+    rows = RunStore(run_dir).summary_rows()[:n_cycles]
+    import pandas as pd  # here: the first render does not need pandas
+
+    return pd.DataFrame(rows)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _dataset(name: str, options_json: str) -> data.Dataset:
+    return data.load(name, **json.loads(options_json))
+
+
+def dataset_for(config: ExperimentConfig) -> data.Dataset:
+    """The config's dataset, loaded once per server (a Dataset is read-only, so it is shared, not copied)."""
+    return _dataset(config.dataset, json.dumps(config.dataset_options, sort_keys=True, default=str))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def tables_for(run_dir: str, n_cycles: int) -> dict[str, pd.DataFrame]:
+    """The run's records as tables (``alcore.export``): one row per cycle, one row per labelled point."""
+    from alcore import export
+
+    return {"cycles": export.records_frame(run_dir), "selections": export.selections_frame(run_dir)}
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def gif_bytes(run_dir: str, n_cycles: int, **options: Any) -> bytes:
+    """GIF bytes of the run's animation (``alcore.export.run_gif_bytes``), cached by run, cycles and options."""
+    from alcore import export
+
+    return export.run_gif_bytes(run_dir, records=load_records(run_dir, n_cycles),
+                                dataset=dataset_for(run_config(run_dir)), **options)

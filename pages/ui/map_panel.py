@@ -1,0 +1,77 @@
+"""The map: the animated t-SNE of a run's cycles (``alcore.projection`` laid out, ``alcore.viz.figures`` drawn,
+``alcore.export`` wiring them), and the choices of what it colours and which space it lays out."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from alcore.constants import COLOR_BY_LABELS, SPACE_LABELS
+from alcore.viz.interaction import open_on_last_frame
+
+from pages.ui.errors import show_error
+from pages.ui.jobs import job_running
+from pages.ui.loaders import dataset_for, load_records
+from pages.ui.runs import run_config
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COLOR_BY = COLOR_BY_LABELS  # what the map's colour-by and space boxes offer, with the names they show
+SPACES = SPACE_LABELS
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def frames_for(run_dir: str, n_cycles: int, space: str = "gradient") -> pd.DataFrame:
+    """One row per (cycle, point) of the map of the first ``n_cycles`` cycles; the projection frames themselves
+    are cached on disk in the run folder, so only new cycles are ever laid out."""
+    from alcore import export
+
+    return export.run_frames_table(run_dir, load_records(run_dir, n_cycles), space,
+                                   dataset_for(run_config(run_dir)))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _map_json(run_dir: str, n_cycles: int, color_by: str, space: str) -> str:
+    from alcore import export
+    from alcore.viz import figures
+
+    figure = figures.map_figure(frames_for(run_dir, n_cycles, space), color_by,
+                                class_names=dataset_for(run_config(run_dir)).class_names,
+                                frame_titles=export.frame_titles(load_records(run_dir, n_cycles)), height=560)
+    return figure.to_json()
+
+
+def map_figure(run_dir: str | Path, n_cycles: int, color_by: str = "label", space: str = "gradient",
+               open_on_last: bool = False) -> dict:
+    """The animated map of the first ``n_cycles`` cycles, as a plotly figure dict (play button, slider).
+
+    Cached as JSON: the chart's identity in Streamlit includes its spec, so the spec must come out byte-identical on
+    every rerun (a Figure object serialises differently before and after the cache's pickling, which silently
+    dropped the first box selection). ``open_on_last`` shows the latest cycle first (the Run page: the batch just
+    chosen) instead of cycle 0.
+    """
+    figure = json.loads(_map_json(str(run_dir), n_cycles, color_by, space))
+    return open_on_last_frame(figure) if open_on_last else figure
+
+
+def map_view(run_dir: Path, n_cycles: int, key: str, color_by: str = "label", space: str = "gradient") -> None:
+    """The map on the Run page: opens on the latest cycle; ▶ replays every cycle."""
+    try:
+        figure = map_figure(str(run_dir), n_cycles, color_by=color_by, space=space, open_on_last=True)
+    except (ValueError, MemoryError) as err:
+        show_error(err, "Try another space, or a run with fewer points on the map.")
+        return
+    st.plotly_chart(figure, key=key, width="stretch")
+
+
+def mapped_cycles(run_dir: Path, n_cycles: int, running: bool | None = None) -> int:
+    """Cycles the map can show without computing: while a worker runs (and lays out each new frame right after
+    its cycle), the frames already on disk; otherwise every stored cycle."""
+    if not (job_running(run_dir) if running is None else running):
+        return n_cycles
+    from alcore import export
+
+    return min(n_cycles, export.projected_cycles(run_dir))

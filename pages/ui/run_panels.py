@@ -1,0 +1,58 @@
+"""The Run page's live view below the map: the batch just chosen, and the learning and diversity curves."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import streamlit as st
+
+from pages.ui.loaders import dataset_for, load_records, load_summary
+from pages.ui.runs import run_config
+
+#: Batch diversity shown on the Run page: uncertainty (gradient norm), spread, class balance, coverage.
+DIVERSITY_SHOWN = ("div_mean_gradient_norm", "div_mean_pairwise_distance", "div_class_entropy", "div_coverage_radius")
+
+
+def batch_view(run_dir: Path, n_cycles: int) -> None:
+    """The batch just chosen: why (fallback, utility), its classes, and its images or feature values."""
+    from alcore.export import point_table, sample_images
+
+    records = load_records(run_dir, n_cycles)
+    record = next((r for r in reversed(records) if len(r.selected)), None)  # the final record only evaluates
+    if record is None:
+        st.info("The run ended without choosing a batch.")
+        return
+    dataset = dataset_for(run_config(run_dir))
+    st.markdown(f"**Batch of cycle {record.cycle}** · {len(record.selected)} points · {record.strategy}")
+    if record.fallback_reason:
+        st.caption(f"Fallback: **{record.fallback_reason}** (the strategy could not score the pool, so "
+                   f"{record.diagnostics.get('fallback_strategy', 'a cold-start rule')} chose this batch).")
+    table = point_table(records, record.selected, record.cycle, dataset.y, dataset.class_names)
+    if dataset.is_image:
+        st.image(sample_images(dataset.X, record.selected, dataset.sample_shape), width=52, clamp=True,
+                 caption=[f"{c} · {u:.3g}" for c, u in zip(table["class"], table["utility"])])
+        st.caption("Each image: true class · utility (the strategy's score).")
+    st.dataframe(table[["index", "class", "prediction", "confidence", "utility"]], hide_index=True,
+                 width="stretch", height=240,
+                 column_config={"confidence": st.column_config.NumberColumn(format="%.2f"),
+                                "utility": st.column_config.NumberColumn(format="%.4g")})
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _curves_json(run_dir: str, n_cycles: int) -> tuple[str, str]:
+    from alcore.viz import figures
+
+    summary = load_summary(run_dir, n_cycles)
+    diversity = [m for m in DIVERSITY_SHOWN if m in summary.columns and summary[m].notna().any()]
+    curves = figures.run_curves_figure(summary).to_json()
+    return curves, (figures.diversity_figure(summary, diversity).to_json() if diversity else "")
+
+
+def curves_view(run_dir: Path, n_cycles: int) -> None:
+    """Test accuracy and loss against labels used, and the batch diversity per cycle."""
+    curves, diversity = _curves_json(str(run_dir), n_cycles)
+    st.markdown("**Learning curves** · test accuracy and loss against labels used")
+    st.plotly_chart(json.loads(curves), key="run_curves", width="stretch")
+    if diversity:
+        st.markdown("**Diversity of each batch** · per cycle")
+        st.plotly_chart(json.loads(diversity), key="run_diversity", width="stretch")

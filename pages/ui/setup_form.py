@@ -1,0 +1,293 @@
+"""The experiment setup form: dataset (or an upload), model and training, strategy and its options, budget.
+
+Every control has help text; the form returns a validated ``ExperimentConfig`` or None after showing what to fix.
+Options equal to their defaults are left out of the config, so a run started elsewhere compares equal.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from alcore import catalog, data, strategies
+from alcore.config import MODELS, OPTIMIZERS, ConfigError, ExperimentConfig
+from alcore.data import DatasetError
+
+from pages.ui.errors import show_error
+from pages.ui.runs import runs_root
+
+UPLOADS = ".uploads"  # staged uploads, before a run folder exists; a run copies its file to <run>/upload.<ext>
+MODEL_HELP = {
+    "logreg": "Logistic regression: a single linear layer (features h are the inputs).",
+    "mlp": "Multi-layer perceptron: hidden ReLU layers, then a linear head (the default).",
+    "cnn": "Small convolutional network for image datasets (digits, MNIST, NPZ images).",
+}
+
+
+
+
+def _option_widget(key: str, name: str, default: Any, help_text: str) -> Any:
+    """One widget for one option, by the type of its default; JSON text for anything not a plain scalar."""
+    label = name.replace("_", " ")
+    if isinstance(default, bool):
+        return st.checkbox(label, value=default, key=key, help=help_text)
+    if isinstance(default, int):
+        return int(st.number_input(label, value=default, step=1, key=key, help=help_text))
+    if isinstance(default, float):
+        return float(st.number_input(label, value=default, key=key, help=help_text, format="%g"))
+    if isinstance(default, str):
+        return st.text_input(label, value=default, key=key, help=help_text)
+    text = st.text_input(label, value="" if default is None else json.dumps(default, default=list), key=key,
+                         help=f"{help_text} (JSON; empty for the default)".strip())
+    if not text.strip():
+        return default
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ConfigError(f"option {name!r}: {text!r} is not valid JSON (e.g. 0.5, [1, 2], null)") from None
+
+
+def _differs(value: Any, default: Any) -> bool:
+    """Compare through JSON, so [128] equals (128,) and 1 equals 1.0."""
+    as_json = lambda v: json.dumps(v, sort_keys=True, default=list)  # noqa: E731
+    try:
+        return as_json(value) != as_json(default) and not (
+            isinstance(value, (int, float)) and isinstance(default, (int, float)) and float(value) == float(default))
+    except (TypeError, ValueError):
+        return True
+
+
+def _stage_upload(upload) -> tuple[Path, data.Dataset]:
+    """Validate an uploaded file with ``load_bytes`` and stage its bytes on disk by content hash."""
+    raw = upload.getvalue()
+    dataset = data.load_bytes(raw, upload.name)  # raises DatasetError with what to fix
+    suffix = Path(upload.name).suffix.lower()
+    folder = runs_root() / UPLOADS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(raw).hexdigest()[:16]}{suffix}"
+    if not path.exists():
+        from alcore.store import atomic_write_bytes
+
+        atomic_write_bytes(path, raw)
+    return path, dataset
+
+
+def attach_upload(config: ExperimentConfig, run_dir: str | Path) -> ExperimentConfig:
+    """Copy a staged upload into ``<run>/upload.<ext>`` and point the config at it (the run is self-contained)."""
+    if config.dataset != "file" or "path" not in config.dataset_options:
+        return config
+    src = Path(config.dataset_options["path"])
+    dst = Path(run_dir) / f"upload{src.suffix.lower()}"
+    if src.resolve() != dst.resolve():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    options = {**config.dataset_options, "path": str(dst)}
+    return dataclasses.replace(config, dataset_options=options)
+
+
+def _parse_sizes(text: str, what: str, option: str, options: dict, errors: list) -> None:
+    """Comma-separated positive integers into ``options[option]``, or a ConfigError naming ``what``."""
+    try:
+        sizes = [int(x) for x in text.replace(" ", "").split(",") if x]
+        if not sizes or min(sizes) < 1:
+            raise ValueError
+        options[option] = sizes
+    except ValueError:
+        errors.append(ConfigError(f"{what} {text!r}: give positive integers separated by commas"))
+
+
+def config_form(key_prefix: str, defaults: ExperimentConfig | None = None) -> ExperimentConfig | None:
+    """Dataset, model and strategy controls with help text; the validated config, or None after an ``st.error``.
+
+    Widgets live in the caller's container (sidebar, expander, column). Keys start with ``key_prefix`` so two
+    forms on one page do not collide.
+    """
+    form = _Form(defaults or ExperimentConfig(), f"{key_prefix}_")
+    if not form.dataset():
+        return None
+    form.model()
+    form.strategy()
+    form.budget()
+    return form.config()
+
+
+class _Form:
+    """One drawing of the form: the controls of each section add their values (and their errors) here."""
+
+    def __init__(self, defaults: ExperimentConfig, key: str) -> None:
+        self.d, self.k = defaults, key
+        self.values: dict[str, Any] = {}
+        self.errors: list[BaseException] = []
+
+    def options(self, prefix: str, options: list[tuple[str, Any, str]], given: dict[str, Any]) -> dict[str, Any]:
+        """One widget per ``(name, default, help)`` showing ``given`` values; the values that differ from the
+        default."""
+        chosen = {}
+        for name, default, help_text in options:
+            try:
+                value = _option_widget(f"{self.k}{prefix}_{name}", name, given.get(name, default), help_text)
+            except ConfigError as err:
+                self.errors.append(err)
+                continue
+            if _differs(value, default):
+                chosen[name] = value
+        return chosen
+
+    def dataset(self) -> bool:
+        """The dataset and its options, or an upload; False when the form cannot go on (no file uploaded yet)."""
+        d, k = self.d, self.k
+        names = list(data.available())
+        dataset = st.selectbox("Dataset", names, index=names.index(d.dataset) if d.dataset in names else 0,
+                               key=k + "dataset", help="Bundled and synthetic datasets work offline; 'file' takes "
+                               "your own CSV or NPZ upload; mnist/fashion_mnist need a network download.",
+                               format_func=lambda n: n)
+        st.caption(data.available()[dataset])
+        self.values["dataset"] = dataset
+        if dataset == "file":
+            options = self.upload()
+            if options is None:
+                return False
+        else:
+            defaults = data.default_options(dataset)
+            options = {}
+            if defaults:
+                with st.expander("Dataset options"):
+                    described = [(n, v, f"Option {n} of the {dataset} dataset.") for n, v in defaults.items()]
+                    given = d.dataset_options if d.dataset == dataset else {}
+                    options = self.options(f"ds_{dataset}", described, given)
+        self.values["dataset_options"] = options
+        return True
+
+    def upload(self) -> dict[str, Any] | None:
+        """The upload and its label column: the dataset options of the staged file, or None without a file."""
+        d, k = self.d, self.k
+        upload = st.file_uploader(
+            "Data file (CSV or NPZ)", type=["csv", "npz"], key=k + "upload",
+            help=f"CSV: a header row, numeric feature columns and a label column (default: the last). NPZ: arrays "
+                 f"X (n x features, or n x h x w images) and y. At most {data.MAX_FILE_BYTES // 2**20} MB.")
+        label_column = st.text_input("Label column", value="", key=k + "label_column",
+                                     help="CSV: the column holding the labels (empty: the last column). "
+                                          "NPZ: the array holding the labels (empty: y).").strip() or None
+        if upload is None and d.dataset == "file" and d.dataset_options.get("path"):
+            return dict(d.dataset_options)
+        if upload is None:
+            st.info("Upload a CSV or NPZ file to use your own data.", icon=":material/upload:")
+            return None
+        try:
+            path, ds = _stage_upload(upload)
+            if label_column is not None:
+                ds = data.load_file(path=path, label_column=label_column)
+            st.caption(ds.description)
+        except DatasetError as err:
+            self.errors.append(err)
+            return {}
+        return {"path": str(path), **({"label_column": label_column} if label_column is not None else {})}
+
+    def model(self) -> None:
+        d, k = self.d, self.k
+        model = st.selectbox("Model", MODELS, index=MODELS.index(d.model), key=k + "model",
+                             help=" ".join(MODEL_HELP.values()), format_func=lambda m: m)
+        model_defaults = catalog.model_defaults(model)
+        given = {**model_defaults, **(d.model_options if d.model == model else {})}
+        model_options: dict[str, Any] = {}
+        with st.expander("Model and training options"):
+            if isinstance(model_defaults.get("hidden"), int):
+                model_options["hidden"] = int(st.number_input(
+                    "Hidden units", 1, 100_000, int(given["hidden"]), key=k + f"hidden_{model}",
+                    help="Width of the dense layer after the convolutions: the size of the features h."))
+            elif "hidden" in model_defaults:
+                hidden = st.text_input("Hidden layer sizes", value=", ".join(map(str, given["hidden"])),
+                                       key=k + "hidden", help="Comma-separated widths of the hidden layers, e.g. "
+                                       "128 or 256, 128. The last one is the size of the features h used by BADGE "
+                                       "and the map.")
+                _parse_sizes(hidden, "hidden layer sizes", "hidden", model_options, self.errors)
+            if "channels" in model_defaults:
+                channels = st.text_input("Convolution channels", value=", ".join(map(str, given["channels"])),
+                                         key=k + "channels", help="Comma-separated channel counts of the conv layers.")
+                _parse_sizes(channels, "convolution channels", "channels", model_options, self.errors)
+            if "dropout" in model_defaults:
+                model_options["dropout"] = st.slider(
+                    "Dropout", 0.0, 0.9, float(given["dropout"]), 0.05, key=k + f"dropout_{model}",
+                    help="Dropout probability during training (BALD also uses it for its MC passes).")
+            self.values["epochs"] = int(st.number_input("Epochs per cycle", 1, 10_000, d.epochs, key=k + "epochs",
+                                                        help="Training epochs on the labelled set at every cycle."))
+            self.values["lr"] = float(st.number_input("Learning rate", 1e-6, 10.0, float(d.lr), format="%g",
+                                                      key=k + "lr", help="Step size of the optimizer."))
+            self.values["optimizer"] = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(d.optimizer),
+                                                    key=k + "optimizer", help="Adam (default) or plain SGD.")
+            self.values["warm_start"] = st.checkbox("Warm start", value=d.warm_start, key=k + "warm_start",
+                                                    help="Continue training from last cycle's weights instead of "
+                                                         "retraining from the seeded initialisation.")
+        self.values["model"] = model
+        self.values["model_options"] = {n: v for n, v in model_options.items()
+                                        if _differs(v, model_defaults.get(n))}
+
+    def strategy(self) -> None:
+        d, k = self.d, self.k
+        names = list(strategies.available())
+        strategy = st.selectbox("Strategy", names, index=names.index(d.strategy) if d.strategy in names else 0,
+                                key=k + "strategy", help="How the next batch is chosen from the unlabelled pool.")
+        spec = strategies.spec(strategy)  # memoised on disk: the form does not import torch
+        st.caption(spec.description)
+        self.values["strategy"] = strategy
+        options = {}
+        if spec.options:
+            with st.expander(f"{strategy} options"):
+                described = [(o.name, o.default, o.help or f"Option {o.name} of {strategy}.") for o in spec.options]
+                given = d.strategy_options if d.strategy == strategy else {}
+                options = self.options(f"st_{strategy}", described, given)
+        self.values["strategy_options"] = options
+
+    def budget(self) -> None:
+        d, k, values = self.d, self.k, self.values
+        c1, c2, c3 = st.columns(3)
+        values["batch_size"] = int(c1.number_input("Batch size", 1, 100_000, d.batch_size, key=k + "batch_size",
+                                                   help="Labels bought per cycle."))
+        values["cycles"] = int(c2.number_input("Cycles", 1, 10_000, d.cycles, key=k + "cycles",
+                                               help="Acquisition cycles in the run (one more evaluates the last "
+                                                    "batch)."))
+        values["initial_labels"] = int(c3.number_input("Initial labels", 0, 1_000_000, d.initial_labels,
+                                                       key=k + "initial_labels",
+                                                       help="Random labels before the first cycle; 0 is a cold "
+                                                            "start."))
+        with st.expander("More settings"):
+            values["seed"] = int(st.number_input("Seed", 0, 2**31 - 1, d.seed, key=k + "seed",
+                                                 help="One seed decides the split, the model's initialisation and "
+                                                      "every random choice: the same seed gives the same run."))
+            values["target_size"] = int(st.number_input(
+                "Target set size", 0, 1_000_000, d.target_size, key=k + "target_size",
+                help="Labelled points held out as the target distribution (needed by target-aware strategies)."))
+            values["test_size"] = float(st.slider("Test fraction", 0.05, 0.5, float(d.test_size), 0.05,
+                                                  key=k + "test_size",
+                                                  help="Share of the data kept for the test curve."))
+            values["display_size"] = int(st.number_input(
+                "Points on the map", 100, 100_000, d.display_size, step=500, key=k + "display_size",
+                help="The map shows a fixed, stratified subset of the pool of at most this many points (the batch "
+                     "is always shown)."))
+            cold = ["auto", *strategies.available()]
+            values["cold_start_strategy"] = st.selectbox(
+                "Cold-start strategy", cold, index=cold.index(d.cold_start_strategy)
+                if d.cold_start_strategy in cold else 0, key=k + "cold_start",
+                help="Used while the model cannot score the pool (no or one class labelled). auto: TypiClust on "
+                     "tabular data, random on images.")
+            values["name"] = st.text_input("Run name", value=d.name, key=k + "name",
+                                           help="Optional: a name shown in the list of past runs.")
+        values.update({f: getattr(d, f) for f in ("target_classes", "train_batch_size", "weight_decay",
+                                                  "n_checkpoints", "device")})
+
+    def config(self) -> ExperimentConfig | None:
+        """The validated config, or None after an ``st.error`` per problem found."""
+        for err in self.errors:
+            show_error(err)
+        if self.errors:
+            return None
+        try:
+            return ExperimentConfig(**self.values)
+        except (ConfigError, DatasetError) as err:
+            show_error(err)
+            return None
