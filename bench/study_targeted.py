@@ -1,6 +1,6 @@
 """Study: does target-aware selection lower the target loss faster than random sampling? (digits, target 0-4)
 
-    python bench/study_targeted.py                  # seeds 0-4: the study table, 13 minutes on 2 shared cores
+    python bench/study_targeted.py                  # seeds 0-4: the study table, ~10 CPU minutes (bench/README.md)
     python bench/study_targeted.py --seeds 5-9      # the same on seeds the defaults were not chosen on
     python bench/study_targeted.py --smoke          # 1 seed, 2 cycles, 4 rows: what tests/test_targeted.py runs
 
