@@ -14,6 +14,7 @@ identical. Target (issue 16): at most 0.5 s per selection, picks identical to th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -29,6 +30,9 @@ TARGET_S = 0.5
 LESS = dict(gradient_type="auto", adam_mode="less_code", params="all", proj_dim=None, groups="one",
             target_agg="normalized_mean", label_mode="max", max_checkpoints=4)
 ALIGNMENT = dict(mode="signed", params="all", normalize_candidates=False, label_mode="argmax", greedy=False)
+# Options added after the baseline commit, spelt out with the value that computes what the baseline did; a tree whose
+# class does not know one (the baseline's) is given the others only.
+NEWER = {"alignment": {"diverse": False}}
 SETTINGS = [
     ("less", {}),
     ("less", {"label_mode": "argmax", "target_agg": "mean_cosine"}),
@@ -73,7 +77,9 @@ def child(settings: list[tuple[str, dict]], epochs: int, pool: int | None = None
     out, warmed = {}, set()
     candidates = exp.pool[:pool] if pool else exp.pool
     for name, options in settings:
-        spelt = {**(LESS if name == "less" else ALIGNMENT), **options}
+        known = {f.name for f in dataclasses.fields(strategies.get_class(name).Options)}
+        newer = {k: v for k, v in NEWER.get(name, {}).items() if k in known}
+        spelt = {**(LESS if name == "less" else ALIGNMENT), **newer, **options}
         strategy = strategies.get(name, **spelt)
 
         def state():

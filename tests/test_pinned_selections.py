@@ -26,7 +26,7 @@ BADGE_PICKS = {
 LESS = dict(gradient_type="auto", adam_mode="less_code", params="all", proj_dim=None, proj_seed=None, groups="one",
             target_agg="normalized_mean", label_mode="max", max_checkpoints=4, warmup_min=20, chunk_size=None)
 ALIGNMENT = dict(mode="signed", params="all", normalize_candidates=False, label_mode="argmax", greedy=False,
-                 greedy_lr=None, batch_size=4096)
+                 greedy_lr=None, batch_size=4096, diverse=False)
 # (strategy, options that differ from the spelt-out ones above) -> picks of k=10 with rng seed 4
 TARGET_PICKS = [
     ("less", {}, [244, 106, 133, 137, 85, 96, 142, 83, 215, 200]),
