@@ -99,7 +99,7 @@ def child(strategy: str, n_pool: int, device: str, batch_size: int, initial_labe
     if threads:
         torch.set_num_threads(threads)
 
-    from alcore import data, loop, metrics, store
+    from alcore import data, loop, metrics, store, task
     from alcore.config import ExperimentConfig
 
     sampler = RssSampler()
@@ -124,10 +124,10 @@ def child(strategy: str, n_pool: int, device: str, batch_size: int, initial_labe
 
     # the phases of Experiment.step, marked by wrapping the functions that run them
     sampler.wrap(loop.Experiment, "train_cycle", "train")
-    sampler.wrap(metrics, "evaluate", "evaluate")
+    sampler.wrap(task.Task, "evaluate", "evaluate")
     sampler.wrap(metrics, "batch_diversity", "diversity")
     sampler.wrap(loop.Experiment, "fixed_space", "fixed_space")
-    sampler.wrap(loop, "_factors", "factors")
+    sampler.wrap(loop.Experiment, "_factors", "factors")
     sampler.wrap(store.RunStore, "append", "store")
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,10 +26,16 @@ SMOKE = {
     "selection_kernels.py": (["--smoke"], "less"),
 }
 BROWSER = {"app_latency.py": (["--smoke"], "engine cycle + frame")}
+# bench -> the test that runs its smoke mode elsewhere
+ELSEWHERE = {"study_targeted.py": "tests/test_targeted.py::test_the_study_command_prints_its_table_from_scratch"}
 
 
 def test_every_bench_has_a_smoke_run():
-    assert sorted(p.name for p in BENCH.glob("*.py") if p.name != "timing.py") == sorted({**SMOKE, **BROWSER})
+    assert sorted(p.name for p in BENCH.glob("*.py") if p.name != "timing.py") == sorted(
+        {**SMOKE, **BROWSER, **ELSEWHERE})
+    for name, test in ELSEWHERE.items():
+        path, _, function = test.partition("::")
+        assert f"def {function}(" in (REPO / path).read_text() and name in (REPO / path).read_text(), test
 
 
 def _run(name: str, args: list[str], expected: str, timeout: int = 600) -> None:
