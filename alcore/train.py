@@ -10,7 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from alcore.models import ALModel
+from alcore import seeding
+from alcore.models import ALModel, dropout_generator
 
 
 @dataclass
@@ -93,8 +94,9 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
                 device: torch.device | str = "cpu") -> TrainResult:
     """Fit ``model`` on (X, y) in place. Zero labels train nothing: the model stays at its initialisation.
 
-    Shuffling and dropout draw from a fork of torch's RNG seeded with ``seed``, so the global state is untouched
-    and the same inputs give the same weights on CPU.
+    Shuffling and dropout draw from two generators seeded with ``seed`` (``seeding.training_generators``), never
+    from torch's global one, so the same inputs give the same weights on CPU, also while other runs train in other
+    threads of the process.
     """
     n = len(y)
     if n == 0:
@@ -105,9 +107,8 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
     X, y = X.to(device), y.to(device)
     save_at = set(checkpoint_epochs(settings.epochs, settings.n_checkpoints))
     losses, checkpoints = [], []
-    with torch.random.fork_rng(devices=[]), _small_model_threads(model, device):
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
+    gen, masks = seeding.training_generators(seed, device)
+    with dropout_generator(model, masks), _small_model_threads(model, device):
         for epoch in range(1, settings.epochs + 1):
             order = torch.randperm(n, generator=gen).to(device)
             total = 0.0
@@ -125,19 +126,36 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
     return TrainResult(np.asarray(losses), checkpoints, settings.optimizer)
 
 
+_THREADS_LOCK = threading.Lock()
+_single_thread_users = 0   # trainings of small models in progress (threads of this process)
+_threads_before = 1        # torch's thread count before the first of them began
+
+
 @contextmanager
 def _small_model_threads(model: ALModel, device: torch.device | str, max_params: int = 1_000_000):
     """Train small models on one CPU thread: tiny matmuls lose to thread hand-offs (about 10x on 2 cores),
-    and a fixed thread count keeps the arithmetic, hence the weights, the same on every machine."""
+    and a fixed thread count keeps the arithmetic, hence the weights, the same on every machine.
+
+    torch's thread count is one setting for the whole process, so concurrent trainings (the app's workers) share
+    it: the first small one to start sets it to 1, the last one to end puts the old count back.
+    """
+    global _single_thread_users, _threads_before
     small = str(device).startswith("cpu") and sum(p.numel() for p in model.parameters()) <= max_params
-    before = torch.get_num_threads()
-    if small:
-        torch.set_num_threads(1)
+    if not small:
+        yield
+        return
+    with _THREADS_LOCK:
+        if _single_thread_users == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _single_thread_users += 1
     try:
         yield
     finally:
-        if small:
-            torch.set_num_threads(before)
+        with _THREADS_LOCK:
+            _single_thread_users -= 1
+            if _single_thread_users == 0:
+                torch.set_num_threads(_threads_before)
 
 
 def _checkpoint(model: ALModel, opt: torch.optim.Optimizer, epoch: int) -> Checkpoint:

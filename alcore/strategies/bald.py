@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from alcore import seeding
-from alcore.models import ALModel
+from alcore.models import ALModel, dropout_generator
 from alcore.strategies.base import PoolState, Selection, Strategy, top_k
 
 NO_DROPOUT_MESSAGE = ("the model has no nn.Dropout module, so MC-dropout BALD scores are all 0; "
@@ -51,17 +51,15 @@ def mc_dropout_bald(model: ALModel, X: torch.Tensor, n_passes: int, seed: int, d
                     batch_size: int = 8192) -> np.ndarray:
     """Mutual information per row of ``X`` from ``n_passes`` dropout passes, accumulated online.
 
-    Memory ``O(n C)``: only running sums of ``p_t`` and of ``H[p_t]`` are kept. Dropout masks come from torch's
-    RNG seeded with ``seed`` inside ``fork_rng``, so the global RNG state is left as it was. Float64 throughout;
+    Memory ``O(n C)``: only running sums of ``p_t`` and of ``H[p_t]`` are kept. Dropout masks come from a generator
+    seeded with ``seed`` (``seeding.dropout_generator``), never torch's global one. Float64 throughout;
     values below 1e-12 nats (rounding noise when all passes agree) are set to exactly 0.
     """
     device = torch.device(device)
     n = len(X)
     sum_p: torch.Tensor | None = None
     sum_h = torch.zeros(n, dtype=torch.float64)
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices), dropout_only(model):
-        torch.manual_seed(seed)
+    with dropout_only(model), dropout_generator(model, seeding.dropout_generator(seed, device)):
         for _ in range(n_passes):
             for start in range(0, n, batch_size):
                 xb = X[start:start + batch_size].to(device)
