@@ -9,17 +9,22 @@ import numpy as np
 import torch
 
 from alcore import data, metrics, seeding, strategies
-from alcore.config import ExperimentConfig
+from alcore.config import ExperimentConfig, config_differences
 from alcore.gradients import gradient_factors
 from alcore.models import ALModel, build_model, predict, resolve_device
 from alcore.projection import display_subset
 from alcore.records import CycleRecord
+from alcore.run_lock import RunLock
 from alcore.spaces import fixed_embedding
-from alcore.store import RunStore
+from alcore.store import WARM_STATE, Damage, ManifestError, RunStore
 from alcore.strategies.base import PoolState
 from alcore.train import TrainResult, TrainSettings, load_state_arrays, state_arrays, train_model
 
-WARM_STATE = "model_state"
+
+
+class RunExists(FileExistsError):
+    """``run_dir`` already holds a run: continuing it is an explicit resume; the message names any setting that
+    differs from the stored run's."""
 
 
 class Experiment:
@@ -27,10 +32,15 @@ class Experiment:
 
     A run of ``cycles`` acquisition cycles yields ``cycles + 1`` records: the last one only evaluates the model
     trained on every label bought, so the learning curve ends at ``initial_labels + cycles * batch_size``.
+
+    With a ``run_dir`` the experiment is the run's one writer: it holds the run's lock (``alcore.run_lock``) from
+    construction until ``close()`` (or the end of a ``with`` block, or the process), and a second writer gets
+    ``RunBusy``. A caller that already holds the lock hands it over as ``lock`` and releases it itself. A new
+    experiment in a folder that already holds a run is ``RunExists``: use ``resume``.
     """
 
     def __init__(self, config: ExperimentConfig, run_dir: str | Path | None = None,
-                 dataset: data.Dataset | None = None) -> None:
+                 dataset: data.Dataset | None = None, *, lock: RunLock | None = None, _resume: bool = False) -> None:
         self.config = config
         self.dataset = dataset if dataset is not None else data.load(config.dataset, **config.dataset_options)
         self.split = data.make_splits(self.dataset.y, test_size=config.test_size, target_size=config.target_size,
@@ -40,6 +50,7 @@ class Experiment:
         self.y = self.dataset.y
         self.n_classes = self.dataset.n_classes
         self.X = torch.from_numpy(data.standardize(self.dataset.X, self.split.pool))
+        config.check_memory(len(self.y), self.X.shape[1], self.n_classes)  # the data's real shape, uploads too
         self.device = resolve_device(config.device)
         self.strategy = strategies.get(config.strategy, **config.strategy_options)
         self.new_model()  # fail here, not at the first step: cnn on tabular data, bad options
@@ -55,9 +66,41 @@ class Experiment:
         self._fixed: np.ndarray | None = None
         self._nearest_sq: np.ndarray | None = None  # pool rows' squared distance to the labelled set (fixed space)
         self._warm_model: ALModel | None = None
-        self.store = RunStore(run_dir) if run_dir is not None else None
-        if self.store is not None and not self.store.exists():
-            self.store.create(config.to_dict(), {"dataset": self.dataset_info()})
+        self.store: RunStore | None = None
+        self.repaired: Damage | None = None  # what resume found damaged and computed again
+        self._lock: RunLock | None = None  # the writer lock this experiment took (and releases)
+        if run_dir is not None:
+            self._open(Path(run_dir), lock, _resume)
+
+    def _open(self, run_dir: Path, lock: RunLock | None, resume: bool) -> None:
+        """Take the run's writer lock (RunBusy if another writer has it) unless handed one, then create the run
+        (or, resuming, find it)."""
+        if lock is None:
+            self._lock = lock = RunLock(run_dir).acquire()
+        elif not lock.held:
+            raise ValueError("the lock handed to Experiment must be held")
+        try:
+            store = RunStore(run_dir)
+            if not resume and store.exists():
+                raise RunExists(_exists_message(run_dir, store, self.config))
+            if not resume:
+                store.create(self.config.to_dict(), {"dataset": self.dataset_info()})
+            store.remove_temp_files()
+            self.store = store
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the run's writer lock if this experiment took it (the run stays on disk and can be resumed)."""
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> "Experiment":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # --- state ------------------------------------------------------------------------------
     @property
@@ -222,22 +265,58 @@ class Experiment:
 
     # --- resume -----------------------------------------------------------------------------
     @classmethod
-    def resume(cls, run_dir: str | Path, dataset: data.Dataset | None = None) -> "Experiment":
-        """Continue a stored run from its last complete cycle."""
+    def resume(cls, run_dir: str | Path, dataset: data.Dataset | None = None,
+               lock: RunLock | None = None) -> "Experiment":
+        """Continue a stored run from its last complete cycle, as its one writer (``RunBusy`` if it has another;
+        ``lock``: the run's lock, already held by the caller, who releases it).
+
+        A damaged manifest is rebuilt from the run's ``config.json``; a damaged cycle (and every later one) is
+        moved aside and computed again (docs/run-format.md#damaged-files): ``repaired`` says what was found.
+        """
         store = RunStore(run_dir)
         if not store.exists():
             raise FileNotFoundError(f"no run at {run_dir} (manifest.json missing)")
-        config = ExperimentConfig.from_dict(store.manifest()["config"])
-        exp = cls(config, run_dir=run_dir, dataset=dataset)
-        exp.records = store.load_records()
+        own = lock is None
+        lock = RunLock(run_dir).acquire() if own else lock
+        try:
+            try:
+                manifest = store.manifest()
+            except ManifestError:
+                store.recover_manifest()
+                manifest = store.manifest()
+            config = ExperimentConfig.from_dict(manifest["config"])
+            exp = cls(config, run_dir=run_dir, dataset=dataset, lock=lock, _resume=True)
+        except BaseException:
+            if own:
+                lock.release()
+            raise
+        exp._lock = lock if own else None
+        try:
+            exp.records = exp.store.load_records(warm_start=config.warm_start)
+            exp.repaired = exp.store.damage
+            if exp.repaired is not None:
+                exp.store.set_aside(exp.repaired)
+        except BaseException:
+            exp.close()
+            raise
         for record in exp.records:
             exp.labeled = np.concatenate([exp.labeled, record.selected])
-        warm = store.read_array(f"{WARM_STATE}_{len(exp.records) - 1:05d}")  # not the weights of an uncommitted cycle
-        if config.warm_start and warm is not None and exp.records:
+        if config.warm_start and exp.records:  # load_records checked these weights
             model = exp.new_model()
-            load_state_arrays(model, warm)
+            load_state_arrays(model, exp.store.read_array(f"{WARM_STATE}_{len(exp.records) - 1:05d}"))
             exp._warm_model = model.to(exp.device)
         return exp
+
+
+def _exists_message(run_dir: Path, store: RunStore, config: ExperimentConfig) -> str:
+    try:
+        stored = store.manifest()["config"]
+    except (OSError, ValueError) as err:
+        return f"{run_dir} already holds a run, whose manifest cannot be read ({err}); choose another folder"
+    differences = config_differences(stored, config.to_dict())
+    what = (f"with a different config ({'; '.join(differences)})" if differences else "with this config")
+    return (f"{run_dir} already holds a run {what}: continue it with --resume (Experiment.resume), or choose "
+            "another folder for a new run")
 
 
 @torch.no_grad()

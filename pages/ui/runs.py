@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from alcore.config import ExperimentConfig
-from alcore.store import RunStore, list_runs
+from alcore.store import UNREADABLE, RunStore, list_runs
 
 RUN_PARAM = "run"
 _SESSION_RUN = "_alcore_run"
@@ -63,8 +63,13 @@ def sync_run_param() -> None:
 
 
 def past_runs() -> list[dict[str, Any]]:
-    """Manifests of the stored runs, newest first (see ``alcore.store.list_runs``)."""
-    return list_runs(runs_root())
+    """Manifests of the stored runs that can be read, newest first (see ``alcore.store.list_runs``)."""
+    return [r for r in list_runs(runs_root()) if r["status"] != UNREADABLE]
+
+
+def unreadable_runs() -> list[dict[str, Any]]:
+    """Run folders whose manifest cannot be read, each with the reason in ``error`` (listed, never opened)."""
+    return [r for r in list_runs(runs_root()) if r["status"] == UNREADABLE]
 
 
 def run_label(info: dict[str, Any]) -> str:
@@ -95,7 +100,14 @@ def stored_run(key: str) -> tuple[Path, int]:
     run_dir = current_run_dir() or pick_run(key)
     if run_dir is None:
         st.stop()
+    from pages.ui.loaders import damage_note, load_records  # here: the loaders read the run this module names
+
     n = n_complete(run_dir)
+    note = damage_note(run_dir, n) if n else None
+    if note is not None:  # the cycles before the damaged one are shown; a Step on the Run page recomputes it
+        n = len(load_records(run_dir, n))
+        st.warning(f"{note}. The cycles before it are shown; Step or Run on the Run page computes it again "
+                   "(docs/run-format.md#damaged-files).", icon=":material/warning:")
     if n == 0:
         st.info("This run has no stored cycle yet: press Step on the Run page.", icon=":material/hourglass_empty:")
         st.stop()
