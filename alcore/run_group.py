@@ -225,7 +225,7 @@ def _check_strategies(names: Iterable[str], valid: dict[str, str]) -> list[str]:
     if not names:
         v.fail("strategies", names, "choose at least one strategy")
     for s in names:
-        v.choice("strategies", s, list(valid))
+        v.choice("strategy", s, list(valid))
     if len(set(names)) != len(names):
         v.fail("strategies", names, "name each strategy once")
     return names

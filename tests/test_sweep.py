@@ -116,7 +116,8 @@ def test_an_incomplete_run_is_resumed_from_its_last_cycle(tmp_path, same_records
     last = Path(job.run_dir) / "cycles" / f"cycle_{TINY['cycles']:05d}"
     last.with_suffix(".json").unlink()
     last.with_suffix(".npz").unlink()
-    store.update(status="running")
+    with RunLock(job.run_dir):
+        store.update(status="running")
     result = run_job(job)
     assert result["status"] == "complete" and result["resumed_from"] == TINY["cycles"] and result["ran_cycles"] == 1
     same_records(store.load_records(), RunStore(reference.run_dir).load_records())
@@ -133,7 +134,7 @@ def test_a_failed_job_is_recorded_and_the_others_finish(tmp_path, capsys):
     (run_id, failure), = failures.items()
     assert run_id.startswith("iris-random-seed0-") and "budget" in failure["error"]
     manifest = RunStore(failure["run_dir"]).manifest()
-    assert manifest["status"] == "failed" and manifest["error"].startswith("ConfigError: the budget")
+    assert manifest["status"] == "failed" and manifest["error"].startswith("ConfigError: cycles=3 is not valid; the budget")
     moons = [p for p in tmp_path.iterdir() if p.name.startswith("moons-")]
     assert len(moons) == 1 and RunStore(moons[0]).manifest()["status"] == "complete"
 
