@@ -23,6 +23,7 @@ from typing import Callable
 
 from alcore import data
 from alcore.config import ExperimentConfig
+from alcore.imports import IMPORT_LOCK
 from alcore.store import RunStore
 
 _log = logging.getLogger("alcore.jobs")
@@ -122,11 +123,12 @@ class JobRegistry:
             threading.Thread(target=self.warm_up, name="alcore-warm-up", daemon=True).start()
 
     # --- activity ------------------------------------------------------------------------------------------
-    def script_started(self) -> None:
-        """A script run begins: after the server's first one, make sure the engine is imported (waiting for an
-        import in progress rather than racing it)."""
+    def script_started(self, needs_engine: bool = False) -> None:
+        """A script run begins: after the server's first one, or for a page that needs the engine (every page but
+        a new run's first screen), make sure the engine is imported (waiting for an import in progress rather than
+        racing it: several tabs may open pages of a fresh server at once)."""
         self._touch(scripts=+1)
-        if self._served:
+        if self._served or needs_engine:
             import_engine()
 
     def script_finished(self) -> None:
@@ -320,17 +322,13 @@ def _cycles_left(run_dir: Path, config: ExperimentConfig | None) -> int:
     return max(0, cycles + 1 - store.n_cycles())
 
 
-_ENGINE_LOCK = threading.Lock()
+_ENGINE_LOCK = IMPORT_LOCK
 _ENGINE_READY = threading.Event()
 
 
 def import_engine() -> None:
-    """Import the engine and its libraries once per process, one thread at a time (``warm_up_imports``).
-
-    Never two threads at once: some libraries look torch up in ``sys.modules`` without importing it (scipy's
-    array-API helpers, run by ``import scipy.stats``) and fail on a torch module that another thread is still
-    importing ("partially initialized module 'torch' has no attribute 'Tensor'").
-    """
+    """Import the engine and its libraries once per process, one thread at a time (``warm_up_imports``), under
+    ``alcore.imports.IMPORT_LOCK``: never while another thread imports torch or scipy."""
     if _ENGINE_READY.is_set():
         return
     with _ENGINE_LOCK:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Generic, TypeVar
 
 from alcore import atomic_files
+from alcore.imports import IMPORT_LOCK
 
 T = TypeVar("T")
 
@@ -91,7 +92,8 @@ class SourceCache(Generic[T]):
                 return self.convert(_decode(stored["value"]))
         except Exception:  # noqa: BLE001  missing, unreadable or corrupt: computed again below
             pass
-        value = self.build()
+        with IMPORT_LOCK:  # building imports the classes, hence torch: never beside another thread's first import
+            value = self.build()
         converted = self.convert(value)
         _store(path, {"key": key, "value": value}, keep=KEEP)
         return converted

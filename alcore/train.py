@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from alcore import seeding
 from alcore.models import ALModel, dropout_generator
+from alcore.threads import one_thread
 
 
 @dataclass
@@ -126,36 +127,12 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
     return TrainResult(np.asarray(losses), checkpoints, settings.optimizer)
 
 
-_THREADS_LOCK = threading.Lock()
-_single_thread_users = 0   # trainings of small models in progress (threads of this process)
-_threads_before = 1        # torch's thread count before the first of them began
-
-
-@contextmanager
 def _small_model_threads(model: ALModel, device: torch.device | str, max_params: int = 1_000_000):
     """Train small models on one CPU thread: tiny matmuls lose to thread hand-offs (about 10x on 2 cores),
-    and a fixed thread count keeps the arithmetic, hence the weights, the same on every machine.
-
-    torch's thread count is one setting for the whole process, so concurrent trainings (the app's workers) share
-    it: the first small one to start sets it to 1, the last one to end puts the old count back.
-    """
-    global _single_thread_users, _threads_before
+    and a fixed thread count keeps the arithmetic, hence the weights, the same on every machine. The count is
+    shared by concurrent trainings (``alcore.threads``)."""
     small = str(device).startswith("cpu") and sum(p.numel() for p in model.parameters()) <= max_params
-    if not small:
-        yield
-        return
-    with _THREADS_LOCK:
-        if _single_thread_users == 0:
-            _threads_before = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _single_thread_users += 1
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            _single_thread_users -= 1
-            if _single_thread_users == 0:
-                torch.set_num_threads(_threads_before)
+    return one_thread("torch") if small else nullcontext()
 
 
 def _checkpoint(model: ALModel, opt: torch.optim.Optimizer, epoch: int) -> Checkpoint:

@@ -42,7 +42,8 @@ def run_app() -> None:
     with st.sidebar:
         _sidebar(new_run_page=pages[0])
     jobs = registry()  # it imports the engine once the first page is drawn (alcore.jobs)
-    jobs.script_started()
+    # a new run's first screen is drawn without the engine; every other page needs it, imported under one lock
+    jobs.script_started(needs_engine=page.url_path != pages[0].url_path or current_run_dir() is not None)
     _running.page = True
     try:
         with guard():
