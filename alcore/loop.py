@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from alcore import data, metrics, seeding, strategies
-from alcore.config import ExperimentConfig, config_differences
+from alcore.config import ConfigError, ExperimentConfig, config_differences
 from alcore.gradients import gradient_factors
 from alcore.models import ALModel, build_model, predict, resolve_device
 from alcore.projection import display_subset
@@ -43,6 +43,10 @@ class Experiment:
                  dataset: data.Dataset | None = None, *, lock: RunLock | None = None, _resume: bool = False) -> None:
         self.config = config
         self.dataset = dataset if dataset is not None else data.load(config.dataset, **config.dataset_options)
+        if self.dataset.task != "classification":  # the cycle trains and scores classifiers
+            raise ConfigError(field="dataset", value=config.dataset,
+                              allowed=f"it is a {self.dataset.task} target, and a run learns class labels: choose a "
+                                      "classification dataset (or a label column of classes)")
         self.split = data.make_splits(self.dataset.y, test_size=config.test_size, target_size=config.target_size,
                                       target_classes=config.target_classes,
                                       random_state=seeding.run_seed(config.seed, seeding.SPLIT))
@@ -51,9 +55,17 @@ class Experiment:
         self.n_classes = self.dataset.n_classes
         self.X = torch.from_numpy(data.standardize(self.dataset.X, self.split.pool))
         config.check_memory(len(self.y), self.X.shape[1], self.n_classes)  # the data's real shape, uploads too
-        self.device = resolve_device(config.device)
+        try:
+            self.device = resolve_device(config.device)
+        except ValueError as err:  # cuda asked for on a machine without one
+            raise ConfigError(f"device={config.device!r} is not valid on this machine; {err}", field="device",
+                              value=config.device) from None
         self.strategy = strategies.get(config.strategy, **config.strategy_options)
-        self.new_model()  # fail here, not at the first step: cnn on tabular data, bad options
+        try:
+            self.new_model()  # fail here, not at the first step: cnn on tabular data, bad options
+        except ValueError as err:
+            raise ConfigError(f"model={config.model!r} is not valid for this data; {err}", field="model",
+                              value=config.model) from None
         self.train_settings = TrainSettings(epochs=config.epochs, lr=config.lr, optimizer=config.optimizer,
                                             batch_size=config.train_batch_size, weight_decay=config.weight_decay,
                                             n_checkpoints=config.n_checkpoints)
