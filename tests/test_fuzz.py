@@ -276,3 +276,40 @@ def test_non_bytes_uploads_are_dataset_errors(value):
 def test_a_file_that_is_missing_is_a_dataset_error(tmp_path):
     with pytest.raises(DatasetError, match="not found"):
         load("file", path=str(tmp_path / "gone.csv"))
+
+
+# --- the fuzz bench (bench/fuzz.py) ---------------------------------------------------------------------------------
+
+def _bench(name: str):
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", Path(__file__).resolve().parents[1] / "bench"
+                                                  / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_quick_draw_of_the_fuzz_bench_finds_no_traceback_and_no_message_without_a_field(tmp_path, monkeypatch):
+    """The bench's generators, a few dozen of each kind, in this process (the bench itself runs over 1,000)."""
+    fuzz = _bench("fuzz")
+    monkeypatch.setenv("ALCORE_CACHE_DIR", str(tmp_path / "cache"))
+    counts = {"configs": 40, "json": 20, "uploads": 40, "queries": 40, "app_queries": 0, "sweeps": 10, "gifs": 20}
+    tally = fuzz.run(seed=1, counts=counts, workdir=tmp_path)
+    assert tally.tracebacks == [] and tally.unnamed == []
+    assert tally.cases["config"] == 40 and tally.cases["upload"] == 40 and tally.refused and tally.accepted
+
+
+@pytest.mark.slow
+def test_the_fuzz_bench_smoke_prints_zero_tracebacks_and_zero_unnamed_messages(subprocess_env):
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    child = subprocess.run([sys.executable, "bench/fuzz.py", "--smoke"], cwd=REPO_ROOT, env=subprocess_env,
+                           capture_output=True, text=True, timeout=1200)
+    assert child.returncode == 0, child.stderr[-3000:]
+    assert "0 tracebacks, 0 messages that name no field" in child.stdout.splitlines()[-1]
