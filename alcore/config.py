@@ -15,9 +15,9 @@ from typing import Any
 
 from alcore import limits
 from alcore import validation as v
+from alcore.constants import MODELS
 from alcore.validation import ConfigError
 
-MODELS = ("logreg", "mlp", "cnn")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_CONFIG_BYTES = 1_000_000   # a config file or text longer than this is not a config
@@ -112,10 +112,7 @@ class ExperimentConfig:
         try:
             strategies.get(self.strategy, **self.strategy_options)
         except (TypeError, ValueError) as err:
-            named = re.match(r"\s*'?(\w+)'?\s*=", str(err))
-            option = named.group(1) if named and named.group(1) in self.strategy_options else None
-            raise ConfigError(f"strategy_options for {self.strategy!r}: {err}",
-                              field=f"strategy_options.{option}" if option else "strategy_options") from None
+            raise strategy_option_error(self.strategy, err, self.strategy_options) from None
 
     def check_memory(self, n_samples: int, n_features: int, n_classes: int) -> None:
         """ConfigError when a run of this config on data of this shape needs more memory than the ceiling
@@ -158,7 +155,8 @@ class ExperimentConfig:
         unknown = sorted(set(map(str, values)) - known)
         if unknown:
             raise ConfigError(f"unknown config field(s) {unknown}; valid fields: {sorted(known)}",
-                              field=unknown[0], value=values.get(unknown[0]), allowed=f"valid fields: {sorted(known)}")
+                              field=unknown[0] or "config", value=values.get(unknown[0]),
+                              allowed=f"valid fields: {sorted(known)}")
         return cls(**values)
 
     @classmethod
@@ -208,6 +206,15 @@ def _decode(raw: bytes, field: str) -> str:
                           field=field) from None
 
 
+def strategy_option_error(strategy: str, err: Exception, options: Any) -> ConfigError:
+    """A strategy's complaint about its options (``name=value is not valid; ...``) as a ConfigError naming the
+    option as a field (``strategy_options.name``) when the message starts with one of ``options``."""
+    named = re.match(r"\s*'?(\w+)'?\s*=", str(err))
+    option = named.group(1) if named and named.group(1) in options else None
+    return ConfigError(f"strategy_options for {strategy!r}: {err}",
+                       field=f"strategy_options.{option}" if option else "strategy_options")
+
+
 def config_differences(stored: dict[str, Any], given: dict[str, Any]) -> list[str]:
     """``field: stored -> given`` for every field whose value differs (what ``--out`` on an existing run names)."""
     return [f"{k}: {v.show(stored.get(k))} -> {v.show(given.get(k))}" for k in sorted(set(stored) | set(given))
@@ -215,9 +222,9 @@ def config_differences(stored: dict[str, Any], given: dict[str, Any]) -> list[st
 
 
 def _check_model_options(model: str, options: dict[str, Any]) -> None:
-    from alcore import catalog
+    from alcore.model_options import model_defaults
 
-    defaults = catalog.model_defaults(model)
+    defaults = model_defaults(model)
     for name, value in options.items():
         field_name = f"model_options.{name}"
         if name not in defaults:

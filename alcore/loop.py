@@ -1,6 +1,7 @@
 """The acquisition cycle, one step at a time: train, score the pool, select, reveal labels, evaluate, store."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 
 from alcore import data, metrics, seeding, strategies
-from alcore.config import ConfigError, ExperimentConfig, config_differences
+from alcore.config import ConfigError, ExperimentConfig, config_differences, strategy_option_error
 from alcore.gradients import gradient_factors
 from alcore.models import ALModel, build_model, predict, resolve_device
 from alcore.projection import display_subset
@@ -197,8 +198,15 @@ class Experiment:
             sample_shape=tuple(self.dataset.sample_shape), device=self.device, cycle=record.cycle,
             seed=cfg.seed, cold_start_strategy=cfg.cold_start_strategy, _fixed=self._fixed,
         )
-        selection = self.strategy.select(state, cfg.batch_size,
-                                         seeding.strategy_rng(cfg.seed, record.cycle, self.strategy.name))
+        try:
+            selection = self.strategy.select(state, cfg.batch_size,
+                                             seeding.strategy_rng(cfg.seed, record.cycle, self.strategy.name))
+        except ValueError as err:  # an option that this data cannot run with (ProbCover's max_edges): name it
+            option_names = [f.name for f in dataclasses.fields(self.strategy.Options)]
+            error = strategy_option_error(self.strategy.name, err, option_names)
+            if error.field == "strategy_options":
+                raise
+            raise error from None
         self._fixed = state._fixed
         timings["select"] = time.perf_counter() - t
 

@@ -271,19 +271,24 @@ def csv_bytes(d: Draw) -> bytes:
     return text.encode(d.pick(["utf-8", "utf-8-sig", "utf-16", "latin-1"]), errors="replace")
 
 
+def npz_claiming(shape: tuple[int, ...], descr: str = "<f8") -> bytes:
+    """An NPZ whose array X has a header claiming ``shape`` over 64 bytes of data (and a small y)."""
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': %r, }" % (descr, shape)
+    header += " " * (118 - len(header)) + "\n"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("X.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(64))
+        y = io.BytesIO()
+        np.save(y, np.arange(8) % 2)
+        z.writestr("y.npy", y.getvalue())
+    return buf.getvalue()
+
+
 def npz_bytes(d: Draw) -> bytes:
     kind = d.pick(["clean", "clean", "any", "lying-header", "pickle", "cut", "images"])
     if kind == "lying-header":
-        shape = d.pick([(10**10, 10**5), (2**40,), (10**6, 10**6, 10**3), (-1, 3)])
-        header = "{'descr': '%s', 'fortran_order': False, 'shape': %r, }" % (d.pick(["<f8", "<i8", "|u1"]), shape)
-        header += " " * (118 - len(header)) + "\n"
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w") as z:
-            z.writestr("X.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(64))
-            y = io.BytesIO()
-            np.save(y, np.arange(8) % 2)
-            z.writestr("y.npy", y.getvalue())
-        return buf.getvalue()
+        return npz_claiming(d.pick([(10**10, 10**5), (2**40,), (10**6, 10**6, 10**3), (-1, 3)]),
+                            d.pick(["<f8", "<i8", "|u1"]))
     n = int(d.rng.integers(0, 60))
     arrays: dict[str, Any] = {}
     if kind in ("clean", "cut"):

@@ -103,6 +103,16 @@ def cut_a_file(run_dir: Path, config: ExperimentConfig, rng: np.random.Generator
     return kind
 
 
+def finish(run_dir: Path, reference, failures: list[str], when: str) -> bool:
+    """Resume the run to its end; whether its records equal the uninterrupted ``reference`` (else a failure)."""
+    with Experiment.resume(run_dir) as exp:
+        exp.run()
+    ok = same(RunStore(run_dir).load_records(), reference)
+    if not ok:
+        failures.append(f"{when}, the records differ from the uninterrupted run")
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=50)
@@ -145,21 +155,10 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(run_dir, ignore_errors=True)
                 with Experiment(config, run_dir=run_dir) as exp:
                     exp.run()
-            else:
-                with Experiment.resume(run_dir) as exp:
-                    exp.run()
-            ok = same(RunStore(run_dir).load_records(), reference)
-            identical += ok
-            if not ok:
-                failures.append(f"run {i}: resumed records differ from the uninterrupted run ({config.to_dict()})")
+            identical += finish(run_dir, reference, failures, f"run {i}: after the kills")
             kind = cut_a_file(run_dir, config, rng)
             cuts[kind] = cuts.get(kind, 0) + 1
-            with Experiment.resume(run_dir) as exp:
-                exp.run()
-            ok = same(RunStore(run_dir).load_records(), reference)
-            cut_identical += ok
-            if not ok:
-                failures.append(f"run {i}: after a cut {kind}, the records differ from the uninterrupted run")
+            cut_identical += finish(run_dir, reference, failures, f"run {i}: after a cut {kind}")
     for failure in failures:
         print(failure, file=sys.stderr)
     cut_kinds = ", ".join(f"{v} {k}" for k, v in sorted(cuts.items()))

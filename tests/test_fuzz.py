@@ -280,21 +280,11 @@ def test_a_file_that_is_missing_is_a_dataset_error(tmp_path):
 
 # --- the fuzz bench (bench/fuzz.py) ---------------------------------------------------------------------------------
 
-def _bench(name: str):
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", Path(__file__).resolve().parents[1] / "bench"
-                                                  / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_quick_draw_of_the_fuzz_bench_finds_no_traceback_and_no_message_without_a_field(tmp_path, monkeypatch):
     """The bench's generators, a few dozen of each kind, in this process (the bench itself runs over 1,000)."""
-    fuzz = _bench("fuzz")
+    from conftest import load_bench
+
+    fuzz = load_bench("fuzz")
     monkeypatch.setenv("ALCORE_CACHE_DIR", str(tmp_path / "cache"))
     counts = {"configs": 40, "json": 20, "uploads": 40, "queries": 40, "app_queries": 0, "sweeps": 10, "gifs": 20}
     tally = fuzz.run(seed=1, counts=counts, workdir=tmp_path)

@@ -2,12 +2,9 @@
 value and what is allowed (alcore.validation), never a traceback. The cases are the ones users hit, one by one."""
 from __future__ import annotations
 
-import io
-import zipfile
-
 import numpy as np
 import pytest
-from conftest import FAST, make_fast_config
+from conftest import FAST, load_bench, make_fast_config
 
 from alcore import data, limits
 from alcore.cli import main
@@ -153,21 +150,10 @@ def test_a_config_path_that_is_a_folder_or_missing_exits_2(tmp_path, capsys, tar
     assert capsys.readouterr().err.startswith("error: --config=")
 
 
-def _npz_claiming(shape: tuple[int, ...]) -> bytes:
-    header = "{'descr': '<f8', 'fortran_order': False, 'shape': %r, }" % (shape,)
-    header += " " * (118 - len(header)) + "\n"
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("X.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(64))
-        y = io.BytesIO()
-        np.save(y, np.arange(4) % 2)
-        z.writestr("y.npy", y.getvalue())
-    return buf.getvalue()
-
-
 def test_an_npz_whose_header_claims_a_huge_shape_is_refused_without_allocating_it():
+    npz = load_bench("fuzz").npz_claiming((10**10, 10**5))
     with pytest.raises(DatasetError, match=r"claims shape \(10000000000, 100000\).*damaged"):
-        data.load_bytes(_npz_claiming((10**10, 10**5)), "huge.npz")
+        data.load_bytes(npz, "huge.npz")
 
 
 def test_labels_with_31_digits_are_class_names():

@@ -13,10 +13,14 @@ from alcore.config import ExperimentConfig
 from alcore.records import CycleRecord
 from alcore.store import RunStore
 
-from pages.ui.runs import run_config
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+def run_config(run_dir: str | Path) -> ExperimentConfig:
+    """The stored run's config (ManifestError when its manifest cannot be read)."""
+    return ExperimentConfig.from_dict(RunStore(run_dir).manifest()["config"])
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

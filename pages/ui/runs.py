@@ -13,8 +13,9 @@ from typing import Any
 
 import streamlit as st
 
-from alcore.config import ExperimentConfig
 from alcore.store import UNREADABLE, RunStore, list_runs
+
+from pages.ui.loaders import damage_note, load_records, run_config  # noqa: F401  run_config: the pages' import
 
 RUN_PARAM = "run"
 _SESSION_RUN = "_alcore_run"
@@ -91,17 +92,11 @@ def n_complete(run_dir: str | Path) -> int:
     return RunStore(run_dir).n_cycles()
 
 
-def run_config(run_dir: str | Path) -> ExperimentConfig:
-    return ExperimentConfig.from_dict(RunStore(run_dir).manifest()["config"])
-
-
 def stored_run(key: str) -> tuple[Path, int]:
     """The run this page shows and its number of stored cycles; stops the page with a hint when there is none."""
     run_dir = current_run_dir() or pick_run(key)
     if run_dir is None:
         st.stop()
-    from pages.ui.loaders import damage_note, load_records  # here: the loaders read the run this module names
-
     n = n_complete(run_dir)
     note = damage_note(run_dir, n) if n else None
     if note is not None:  # the cycles before the damaged one are shown; a Step on the Run page recomputes it
