@@ -126,8 +126,8 @@ class ExperimentConfig:
         """A budget larger than the pool is a config error (the last cycle alone may be clamped)."""
         budget = self.initial_labels + self.batch_size * self.cycles
         if self.initial_labels >= pool_size:
-            raise ConfigError(f"initial_labels={self.initial_labels} leaves nothing to select from the pool "
-                              f"({pool_size} points)", field="initial_labels", value=self.initial_labels)
+            v.fail("initial_labels", self.initial_labels,
+                   f"it leaves nothing to select from the pool ({pool_size} points): lower it below {pool_size}")
         if budget - self.batch_size >= pool_size:
             most = max(1, -(-(pool_size - self.initial_labels) // self.batch_size))
             raise ConfigError(
