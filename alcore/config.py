@@ -16,6 +16,7 @@ from typing import Any
 from alcore import limits
 from alcore import validation as v
 from alcore.constants import MODELS
+from alcore.task import TASKS
 from alcore.validation import ConfigError
 
 OPTIMIZERS = ("adam", "sgd")
@@ -30,6 +31,7 @@ class ExperimentConfig:
 
     dataset: str = "digits"
     dataset_options: dict[str, Any] = field(default_factory=dict)
+    task: str = "auto"
     model: str = "mlp"
     model_options: dict[str, Any] = field(default_factory=dict)
     strategy: str = "badge"
@@ -62,6 +64,7 @@ class ExperimentConfig:
         from alcore import data, strategies  # late: the registries import this module's neighbours
 
         v.choice("dataset", self.dataset, list(data.available()))
+        v.choice("task", self.task, ["auto", *TASKS])
         v.choice("model", self.model, MODELS)
         v.choice("strategy", self.strategy, list(strategies.available()))
         v.choice("cold_start_strategy", self.cold_start_strategy, ["auto", *strategies.available()])
@@ -96,23 +99,32 @@ class ExperimentConfig:
         self.check_memory(**_shape_hint(self.dataset, self.dataset_options))
 
     def _check_strategy(self, strategies) -> None:
+        """The strategy's needs (a target set), its options (names, types, its own checks), and the task."""
         spec = strategies.spec(self.strategy)
         if spec.needs_target and self.target_size == 0:
             v.fail("target_size", self.target_size,
                    f"strategy {self.strategy!r} scores the pool against a labelled target set: set target_size > 0 "
                    "(e.g. 50), optionally with target_classes")
+        if self.target_classes is not None and self.target_size == 0:
+            v.fail("target_classes", self.target_classes, "it filters the target set, but target_size=0 draws none: "
+                                                          "set target_size > 0 (e.g. 50), or leave target_classes unset")
         defaults = spec.defaults()
         for name, value in self.strategy_options.items():
             if name not in defaults:
                 v.fail(f"strategy_options.{name}", value,
                        f"strategy {self.strategy!r} has no such option; its options: {sorted(defaults)}")
             v.like_default(f"strategy_options.{name}", value, defaults[name])
+        task = self.known_task()
         if not self.strategy_options:
+            if task is not None:
+                self.check_task(task)
             return  # the defaults are valid; checking them would import the strategy (and torch) for nothing
         try:
-            strategies.get(self.strategy, **self.strategy_options)
+            strategy = strategies.get(self.strategy, **self.strategy_options)
         except (TypeError, ValueError) as err:
             raise strategy_option_error(self.strategy, err, self.strategy_options) from None
+        if task is not None:
+            self.check_task(task, strategy)
 
     def check_memory(self, n_samples: int, n_features: int, n_classes: int) -> None:
         """ConfigError when a run of this config on data of this shape needs more memory than the ceiling
@@ -121,6 +133,43 @@ class ExperimentConfig:
                                   n_classes=max(n_classes, 1), display_size=self.display_size, cycles=self.cycles,
                                   n_checkpoints=self.n_checkpoints, train_batch_size=self.train_batch_size)
         limits.check_memory(parts, self.to_dict())
+
+    def known_task(self) -> str | None:
+        """The run's task when it is known before the data is loaded: ``task``, or the dataset's own (every
+        registered dataset has one; a file with ``task="auto"`` is known only once read)."""
+        from alcore import data
+
+        declared = data.declared_task(self.dataset, self.dataset_options)
+        if self.task == "auto":
+            return declared
+        if declared is not None and declared != self.task:
+            v.fail("task", self.task, f"dataset {self.dataset!r} has a {declared} target; choose task='auto' or "
+                                      f"task={declared!r}")
+        return self.task
+
+    def check_task(self, task: str, strategy=None) -> None:
+        """Refuse what ``task`` cannot run (docs/tasks.md#tasks), naming the field or the option: strategies and
+        strategy options of the other task, and target classes of a regression target. ``strategy``: the configured
+        strategy's instance when its options were checked already."""
+        from alcore import strategies
+
+        if self.target_classes is not None and task != "classification":
+            v.fail("target_classes", self.target_classes, f"it selects classes, but a {task} target has none: leave "
+                                                          "target_classes unset (the target set is drawn from every "
+                                                          "non-test point)")
+        for field_name in ("strategy", "cold_start_strategy"):
+            name = getattr(self, field_name)
+            if name in strategies.available() and task not in strategies.spec(name).tasks:
+                fits = [s for s, spec in strategies.specs().items() if task in spec.tasks]
+                v.fail(field_name, name, f"it works for {' and '.join(strategies.spec(name).tasks)} only, and this "
+                                         f"run's target is a {task} target: choose one of {fits}"
+                                         + (" ('variance' is the uncertainty strategy of regression)"
+                                            if "variance" in fits else ""))
+        if self.strategy_options:
+            try:
+                (strategy or strategies.get(self.strategy, **self.strategy_options)).check_task(task)
+            except ValueError as err:
+                raise strategy_option_error(self.strategy, err, self.strategy_options) from None
 
     def check_budget(self, pool_size: int) -> None:
         """A budget larger than the pool is a config error (the last cycle alone may be clamped)."""

@@ -325,7 +325,8 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-_FLOAT_FIELDS = {"test_loss", "test_accuracy", "test_macro_f1", "target_loss", "target_accuracy"}
+_FLOAT_FIELDS = {"test_loss", "test_accuracy", "test_macro_f1", "target_loss", "target_accuracy", "test_r2", "test_mse",
+                 "test_mae"}
 _NON_FINITE = {None: float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from alcore.constants import COLOR_BY, SPACES
+
+from alcore.constants import COLOR_BY, SPACES, color_by_labels
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -11,16 +12,17 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=2.0)
     p.add_argument("--width", type=int, default=720)
     p.add_argument("--height", type=int, default=480)
-    p.add_argument("--color-by", default="label", dest="color_by", choices=list(COLOR_BY))
+    p.add_argument("--color-by", default="label", dest="color_by",
+                   choices=list(dict.fromkeys([*COLOR_BY, *color_by_labels("regression")])),
+                   help="residual: a regression run's predicted minus true value")
     p.add_argument("--space", default="gradient", choices=list(SPACES))
     p.add_argument("--max-points", type=int, default=None, dest="max_points")
     p.add_argument("--no-curve", action="store_true", dest="no_curve")
 
 
 def main(args: argparse.Namespace) -> int:
-    from alcore.export import run_gif_bytes
-
     from alcore import atomic_files
+    from alcore.export import run_gif_bytes
 
     data = run_gif_bytes(args.run_dir, space=args.space, size=(args.width, args.height), fps=args.fps,
                          color_by=args.color_by, max_points=args.max_points, show_curve=not args.no_curve)

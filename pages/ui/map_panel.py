@@ -8,19 +8,18 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from alcore.constants import COLOR_BY_LABELS, SPACE_LABELS
+from alcore.constants import SPACE_LABELS
 from alcore.viz.interaction import open_on_last_frame
 
 from pages.ui.errors import show_error
 from pages.ui.jobs import job_running
 from pages.ui.loaders import dataset_for, load_records
-from pages.ui.runs import run_config
+from pages.ui.runs import run_config, run_task
 
 if TYPE_CHECKING:
     import pandas as pd
 
-COLOR_BY = COLOR_BY_LABELS  # what the map's colour-by and space boxes offer, with the names they show
-SPACES = SPACE_LABELS
+SPACES = SPACE_LABELS  # what the map's space boxes offer, with the names they show
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -40,7 +39,8 @@ def _map_json(run_dir: str, n_cycles: int, color_by: str, space: str) -> str:
 
     figure = figures.map_figure(frames_for(run_dir, n_cycles, space), color_by,
                                 class_names=dataset_for(run_config(run_dir)).class_names,
-                                frame_titles=export.frame_titles(load_records(run_dir, n_cycles)), height=560)
+                                frame_titles=export.frame_titles(load_records(run_dir, n_cycles),
+                                                                 run_task(run_dir).name), height=560)
     return figure.to_json()
 
 

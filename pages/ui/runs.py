@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from alcore.store import UNREADABLE, RunStore, list_runs
+from alcore.task import Task, task_from_info
 
 from pages.ui.loaders import damage_note, load_records, run_config  # noqa: F401  run_config: the pages' import
 
@@ -90,6 +91,11 @@ def run_select(runs: list[dict[str, Any]], label: str, **selectbox: Any) -> str 
 def n_complete(run_dir: str | Path) -> int:
     """Complete cycles on disk (cheap: counts files); the cache key of everything derived from a run."""
     return RunStore(run_dir).n_cycles()
+
+
+def run_task(run_dir: str | Path) -> Task:
+    """The run's task (``alcore.task``): classification, or regression with the pool's mean and spread."""
+    return task_from_info(RunStore(run_dir).manifest().get("dataset"))
 
 
 def stored_run(key: str) -> tuple[Path, int]:
