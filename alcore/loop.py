@@ -21,6 +21,7 @@ from alcore.strategies.base import PoolState
 from alcore.task import Task, task_for
 from alcore.train import TrainResult, TrainSettings, load_state_arrays, state_arrays, train_model
 from alcore.uncertainty import last_layer_spread
+from alcore.validation import show
 
 
 
@@ -47,7 +48,10 @@ class Experiment:
         if dataset is None:
             dataset = data.load_for_task(config.dataset, config.dataset_options, config.task)
         data.check_dataset_task(dataset, config.task)
-        self.split = run_split(config, dataset.y)
+        try:
+            self.split = run_split(config, dataset.y)
+        except data.DatasetError as err:  # a split the data cannot give: name the setting to change
+            raise split_error(err, config) from None
         config.check_budget(len(self.split.pool))
         self.dataset = prepare_features(dataset, self.split.pool, config.seed)
         self.task: Task = task_for(self.dataset, self.split.pool)
@@ -357,6 +361,23 @@ def run_split(config: ExperimentConfig, y: np.ndarray) -> data.Split:
     return data.make_splits(y, test_size=config.test_size, target_size=config.target_size,
                             target_classes=config.target_classes,
                             random_state=seeding.run_seed(config.seed, seeding.SPLIT))
+
+
+# Words of a split's refusal (alcore.data.splits) and the setting each is about.
+_SPLIT_WORDS = (("target_size", "target_size"), ("target_classes", "target_classes"),
+                ("target class", "target_classes"), ("test_size", "test_size"))
+
+
+def split_error(err: Exception, config: ExperimentConfig) -> Exception:
+    """A split's refusal as a ConfigError naming the setting it mentions first (``target_size``,
+    ``target_classes``, ``test_size``), or the error itself when it mentions none."""
+    text = str(err)
+    found = sorted((text.find(words), field) for words, field in _SPLIT_WORDS if words in text)
+    if not found:
+        return err
+    field = found[0][1]
+    value = getattr(config, field)
+    return ConfigError(f"{field}={show(value)} is not valid for this data; {text}", field=field, value=value)
 
 
 def prepare_features(dataset: data.Dataset, pool: np.ndarray, seed: int) -> data.Dataset:

@@ -94,6 +94,20 @@ def test_the_budget_error_names_the_field_to_change():
     assert err.value.field == "cycles" and str(err.value).startswith("cycles=10 is not valid; ")
 
 
+@pytest.mark.parametrize("overrides, field", [
+    ({"target_size": 500}, "target_size"),                          # moons: 160 points outside the test set
+    ({"target_size": 160}, "test_size"),                            # nothing left for the pool
+    ({"target_size": 5, "target_classes": [7]}, "target_classes"),  # moons has classes 0 and 1
+])
+def test_a_split_the_data_cannot_give_is_a_config_error_naming_the_field(tmp_path, overrides, field):
+    config = make_fast_config(**overrides)
+    with pytest.raises(ConfigError) as err:
+        Experiment(config, run_dir=tmp_path / "run")
+    assert err.value.field == field and err.value.value == getattr(config, field)
+    assert str(err.value).startswith(f"{field}={getattr(config, field)!r} is not valid")
+    assert not (tmp_path / "run").exists()
+
+
 def test_every_message_has_the_one_format():
     assert describe("lr", float("inf"), "it must be a finite number") == "lr=inf is not valid; it must be a finite number"
     long = describe("name", "x" * 500, "short")
