@@ -15,7 +15,7 @@ from typing import Any
 
 from alcore import limits
 from alcore import validation as v
-from alcore.constants import MODELS
+from alcore.constants import COLD_START_RULES, MODELS
 from alcore.task import TASKS
 from alcore.validation import ConfigError
 
@@ -67,7 +67,7 @@ class ExperimentConfig:
         v.choice("task", self.task, ["auto", *TASKS])
         v.choice("model", self.model, MODELS)
         v.choice("strategy", self.strategy, list(strategies.available()))
-        v.choice("cold_start_strategy", self.cold_start_strategy, ["auto", *strategies.available()])
+        v.choice("cold_start_strategy", self.cold_start_strategy, [*COLD_START_RULES, *strategies.available()])
         v.choice("optimizer", self.optimizer, OPTIMIZERS)
         v.choice("device", self.device, DEVICES)
         for name, hi in (("batch_size", limits.MAX_ROWS), ("cycles", limits.MAX_CYCLES),

@@ -45,6 +45,11 @@ def color_by_option(name: str, task: str = "classification") -> str:
 #: Why a strategy's batch came from elsewhere or its scores say little (``Selection.fallback_reason``).
 FALLBACK_REASONS = ("cold_start", "single_class", "degenerate_scores", "no_target", "all_zero_embeddings",
                     "coverage_complete")
+#: The reasons ``cold_start_strategy="self"`` overrides: the model exists, it has only seen too few labels (or none).
+MODEL_NOT_READY = ("cold_start", "single_class")
+#: Cold-start rules besides a strategy's name: ``"auto"`` (typiclust on tabular data, random on images) or ``"self"``
+#: (the strategy itself, on the untrained or barely trained model).
+COLD_START_RULES = ("auto", "self")
 
 # --- tolerances --------------------------------------------------------------------------------------------------
 
