@@ -204,7 +204,7 @@ def run_inputs(run_dir: str | Path, dataset) -> np.ndarray:
     if not dataset.needs_features:
         return dataset.X
     from alcore.config import ExperimentConfig
-    from alcore.loop import prepare_features, run_split
+    from alcore.run_data import prepare_features, run_split
 
     config = ExperimentConfig.from_dict(_store(run_dir).manifest()["config"])
     return prepare_features(dataset, run_split(config, dataset.y).pool, config.seed).X

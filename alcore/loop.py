@@ -14,6 +14,7 @@ from alcore.config import ConfigError, ExperimentConfig, config_differences, str
 from alcore.models import ALModel, build_model, predict, resolve_device
 from alcore.projection import display_subset
 from alcore.records import CycleRecord
+from alcore.run_data import prepare_features, run_split
 from alcore.run_lock import RunLock
 from alcore.spaces import fixed_embedding
 from alcore.store import WARM_STATE, Damage, ManifestError, RunStore
@@ -21,7 +22,6 @@ from alcore.strategies.base import PoolState
 from alcore.task import Task, task_for
 from alcore.train import TrainResult, TrainSettings, load_state_arrays, state_arrays, train_model
 from alcore.uncertainty import last_layer_spread
-from alcore.validation import show
 
 
 
@@ -48,10 +48,7 @@ class Experiment:
         if dataset is None:
             dataset = data.load_for_task(config.dataset, config.dataset_options, config.task)
         data.check_dataset_task(dataset, config.task)
-        try:
-            self.split = run_split(config, dataset.y)
-        except data.DatasetError as err:  # a split the data cannot give: name the setting to change
-            raise split_error(err, config) from None
+        self.split = run_split(config, dataset.y)
         config.check_budget(len(self.split.pool))
         self.dataset = prepare_features(dataset, self.split.pool, config.seed)
         self.task: Task = task_for(self.dataset, self.split.pool)
@@ -354,38 +351,6 @@ def _exists_message(run_dir: Path, store: RunStore, config: ExperimentConfig) ->
     what = (f"with a different config ({'; '.join(differences)})" if differences else "with this config")
     return (f"{run_dir} already holds a run {what}: continue it with --resume (Experiment.resume), or choose "
             "another folder for a new run")
-
-
-def run_split(config: ExperimentConfig, y: np.ndarray) -> data.Split:
-    """The run's pool / target / test split of labels ``y`` (the same for every strategy of a seed)."""
-    return data.make_splits(y, test_size=config.test_size, target_size=config.target_size,
-                            target_classes=config.target_classes,
-                            random_state=seeding.run_seed(config.seed, seeding.SPLIT))
-
-
-# Words of a split's refusal (alcore.data.splits) and the setting each is about.
-_SPLIT_WORDS = (("target_size", "target_size"), ("target_classes", "target_classes"),
-                ("target class", "target_classes"), ("test_size", "test_size"))
-
-
-def split_error(err: Exception, config: ExperimentConfig) -> Exception:
-    """A split's refusal as a ConfigError naming the setting it mentions first (``target_size``,
-    ``target_classes``, ``test_size``), or the error itself when it mentions none."""
-    text = str(err)
-    found = sorted((text.find(words), field) for words, field in _SPLIT_WORDS if words in text)
-    if not found:
-        return err
-    field = found[0][1]
-    value = getattr(config, field)
-    return ConfigError(f"{field}={show(value)} is not valid for this data; {text}", field=field, value=value)
-
-
-def prepare_features(dataset: data.Dataset, pool: np.ndarray, seed: int) -> data.Dataset:
-    """The dataset with numeric features: a text dataset's are fitted on the pool right after the split
-    (docs/datasets.md#text-features), with the run's own stream for the SVD; others are returned as they are."""
-    if not dataset.needs_features:
-        return dataset
-    return data.featurize(dataset, pool, random_state=seeding.integer(seed, seeding.TEXT_FEATURES))
 
 
 def _plain(obj):
