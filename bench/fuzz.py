@@ -163,6 +163,8 @@ def draw_config(d: Draw) -> dict[str, Any]:
             values[name] = d.number(lo, hi)
     if d.chance(0.1):
         values["warm_start"] = d.pick([True, False, "no", 0, None])
+    if d.chance(0.15):  # "self" runs a model-based strategy on the untrained model of cycle 0
+        values["cold_start_strategy"] = d.pick(["auto", "self", "self", "random", "typiclust", "badge", "nope"])
     if d.chance(0.05):
         values["seed"] = d.pick([2**32, 2**32 - 1, -1, 7, 2**64])
     return values

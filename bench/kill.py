@@ -1,7 +1,7 @@
 """Kill runs at random points and cut their files at random offsets; resumed runs must lose nothing.
 
     python bench/kill.py                 # 50 runs, each killed twice with SIGKILL, then one file of each cut (minutes)
-    python bench/kill.py --runs 3        # the slow test's smoke
+    python bench/kill.py --smoke         # 3 runs (--runs 3): the slow test's smoke
     python bench/kill.py --seed 4        # another draw (seeded: a failure is replayed exactly)
 
 Each run is ``python -m alcore run`` in a child process on a small config (moons or digits; random, entropy,
@@ -118,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--kills", type=int, default=2, help="SIGKILLs per run before it is resumed to its end")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--smoke", action="store_true", help="3 runs (as --runs 3), like fuzz.py --smoke")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.runs = 3
     rng = np.random.default_rng(args.seed)
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     env.setdefault("OMP_NUM_THREADS", "1")

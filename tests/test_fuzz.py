@@ -20,6 +20,7 @@ from hypothesis.extra import numpy as hnp
 
 from alcore import data, strategies
 from alcore.config import ConfigError, ExperimentConfig
+from alcore.constants import COLD_START_RULES
 from alcore.data import Dataset, DatasetError, load, load_bytes
 
 FUZZ = settings(max_examples=120, deadline=None, derandomize=True,
@@ -40,7 +41,7 @@ ANYTHING = st.one_of(
 PLAUSIBLE = {
     "dataset": st.sampled_from([*data.available(), "Digits", ""]),
     "strategy": st.sampled_from([*strategies.available(), "bdage"]),
-    "cold_start_strategy": st.sampled_from(["auto", *strategies.available(), "nope"]),
+    "cold_start_strategy": st.sampled_from([*COLD_START_RULES, *strategies.available(), "nope"]),
     "model": st.sampled_from(["logreg", "mlp", "cnn", "resnet"]),
     "optimizer": st.sampled_from(["adam", "sgd", "lbfgs"]),
     "device": st.sampled_from(["auto", "cpu", "cuda", "tpu"]),
