@@ -12,9 +12,11 @@ from alcore.train import TrainSettings, train_model
 
 from conftest import make_fast_config
 
-# dropout in training and BALD's MC passes: the draws that came from torch's global generator
-THREADED = [dict(strategy="bald", seed=s, model_options={"hidden": [16], "dropout": 0.3}, initial_labels=10,
-                 epochs=8) for s in range(4)] + \
+# dropout in training and BALD's MC passes: the draws that came from torch's global generator; two BALD runs start
+# from zero labels with cold_start_strategy="self" (MC passes over the untrained, seeded model at cycle 0)
+THREADED = [dict(strategy="bald", seed=s, model_options={"hidden": [16], "dropout": 0.3}, epochs=8,
+                 **({"initial_labels": 10} if s < 2 else {"initial_labels": 0, "cold_start_strategy": "self"}))
+            for s in range(4)] + \
            [dict(strategy="entropy", seed=s, model_options={"hidden": [16], "dropout": 0.5}, initial_labels=10,
                  epochs=8) for s in range(4)]
 
