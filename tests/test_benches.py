@@ -27,7 +27,11 @@ SMOKE = {
 }
 BROWSER = {"app_latency.py": (["--smoke"], "engine cycle + frame")}
 # bench -> the test that runs its smoke mode elsewhere
-ELSEWHERE = {"study_targeted.py": "tests/test_targeted.py::test_the_study_command_prints_its_table_from_scratch"}
+ELSEWHERE = {
+    "study_targeted.py": "tests/test_targeted.py::test_the_study_command_prints_its_table_from_scratch",
+    "fuzz.py": "tests/test_fuzz.py::test_the_fuzz_bench_smoke_prints_zero_tracebacks_and_zero_unnamed_messages",
+    "kill.py": "tests/test_kill.py::test_runs_killed_at_random_points_and_cut_at_random_offsets_lose_no_finished_cycle",
+}
 
 
 def test_every_bench_has_a_smoke_run():

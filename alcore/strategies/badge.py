@@ -30,6 +30,7 @@ from alcore.distances import DistancesToCentre, available_cores, noise_floor, sq
 from alcore.gradients import with_bias
 from alcore.strategies.alignment import _typed
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
+from alcore.threads import one_thread
 
 
 def kmeanspp(a, h, k: int, rng: np.random.Generator, *, return_gains: bool = False,
@@ -91,7 +92,6 @@ def _next_centre(D2: np.ndarray, c: int, chosen: np.ndarray, cum: np.ndarray, u:
     return int(free[min(int(u * len(free)), len(free) - 1)])
 
 
-_BLAS_CONTROLLER = None
 #: Factor entries ``n (C + d)`` up to which the strategy's default arithmetic on the CPU is float64 (256 MB of factors):
 #: above, float32, so that a large pool's selection needs about as much memory again as its features (issue 16).
 FLOAT64_MAX_ENTRIES = 1 << 25
@@ -105,21 +105,13 @@ def _workers(size: int) -> int:
 
 
 def _single_thread_blas(size: int):
-    """One BLAS thread for the matvec loop on large inputs (``DistancesToCentre`` runs its own row blocks).
+    """One BLAS thread for the matvec loop on large inputs (``alcore.threads``: safe for runs in threads;
+    ``DistancesToCentre`` runs its own row blocks).
 
     On a busy machine a multi-threaded BLAS gemv that spins waiting for a descheduled thread was measured 10-40x
     slower (n=50,000, d=128, 2 cores); the row blocks' threads sleep while they wait.
     """
-    global _BLAS_CONTROLLER
-    if size < LARGE:
-        return contextlib.nullcontext()
-    try:
-        if _BLAS_CONTROLLER is None:
-            from threadpoolctl import ThreadpoolController
-            _BLAS_CONTROLLER = ThreadpoolController()
-        return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
-    except Exception:  # threadpoolctl missing or unable to see the BLAS: run as configured
-        return contextlib.nullcontext()
+    return one_thread("blas") if size >= LARGE else contextlib.nullcontext()
 
 
 def _kmeanspp_torch(A: torch.Tensor, H: torch.Tensor, k: int, rng: np.random.Generator, return_gains: bool,
