@@ -33,10 +33,10 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
                    help="any other config field, e.g. --set strategy_options='{\"n_mc\": 10}'")
 
 
-def config_values_from_args(args: argparse.Namespace) -> dict:
-    """Config values from --config, then the flags, then --set; not yet validated."""
+def config_values_from_args(args: argparse.Namespace, base: dict | None = None) -> dict:
+    """Config values from --config (or ``base``, a preset's), then the flags, then --set; not yet validated."""
     try:
-        values = json.loads(Path(args.config).read_text()) if args.config else {}
+        values = json.loads(Path(args.config).read_text()) if args.config else dict(base or {})
     except json.JSONDecodeError as err:
         raise ConfigError(f"{args.config} is not valid JSON: {err}") from None
     if not isinstance(values, dict):

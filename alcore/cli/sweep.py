@@ -13,6 +13,9 @@ from alcore.sweep import BACKENDS, fit_budget, parse_list, parse_seeds, plan_gro
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.description = "Run a grid of datasets x strategies x seeds, one run folder per job."
+    p.add_argument("--preset", help="a preset of assets/presets by name (e.g. seed-experiment): its base config, "
+                                    "strategies and seeds; --datasets, --strategies, --seeds and the config flags "
+                                    "given beside it override them")
     p.add_argument("--datasets", help="comma-separated dataset names (default: the config's dataset)")
     p.add_argument("--strategies", help="comma-separated strategy names (default: the config's strategy)")
     p.add_argument("--seeds", help="seeds: '0-4', '0,1,5' (default: the config's seed)")
@@ -33,12 +36,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def plan_from_args(args: argparse.Namespace) -> tuple[list[GroupRun], list[str]]:
     """The sweep's jobs and notes; ConfigError when no job of the grid has a valid config (a bad flag)."""
-    base = config_values_from_args(args)
+    preset = _preset(args)
+    base = config_values_from_args(args, preset["base"])
     defaults = ExperimentConfig.__dataclass_fields__
     datasets = parse_list(args.datasets) or [base.get("dataset", defaults["dataset"].default)]
-    strategies = parse_list(args.strategies) or [base.get("strategy", defaults["strategy"].default)]
-    seeds = parse_seeds(args.seeds) if args.seeds else [int(base.get("seed", 0))]
-    groups, notes = plan_groups(base, datasets, strategies, seeds, args.default_target_size)
+    strategies = parse_list(args.strategies) or preset["strategies"] \
+        or [base.get("strategy", defaults["strategy"].default)]
+    seeds = parse_seeds(args.seeds) if args.seeds else preset["seeds"] or [int(base.get("seed", 0))]
+    groups, notes = plan_groups(base, datasets, strategies, seeds, args.default_target_size,
+                                preset["strategy_options"])
     if args.fit_budget:
         groups, more = fit_budget(groups)
         notes += more
@@ -47,6 +53,22 @@ def plan_from_args(args: argparse.Namespace) -> tuple[list[GroupRun], list[str]]
     if all(errors):  # nothing can run: a bad flag, not a bad job
         raise ConfigError(errors[0])
     return jobs, notes
+
+
+def _preset(args: argparse.Namespace) -> dict:
+    """The preset's grid (``alcore.presets.sweep_values``), or an empty one without --preset. Flags that would
+    replace the preset as a whole, or name one run where the preset names several, are refused (ConfigError)."""
+    if not args.preset:
+        return {"base": {}, "strategies": [], "seeds": [], "strategy_options": {}}
+    from alcore.presets import sweep_values
+
+    refused = {"config": "--config", "strategy": "--strategy (use --strategies)", "seed": "--seed (use --seeds)"}
+    given = [flag for key, flag in refused.items() if getattr(args, key, None) is not None]
+    if given:
+        raise ConfigError(f"--preset {args.preset} sets the base config, strategies and seeds; {', '.join(given)} "
+                          "cannot be given beside it. Override the preset with --datasets, --strategies, --seeds, "
+                          "the config flags (--cycles, --batch-size, ...) or --set FIELD=JSON")
+    return sweep_values(args.preset)
 
 
 def _config_error(job: GroupRun) -> str | None:
