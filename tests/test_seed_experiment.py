@@ -142,3 +142,40 @@ def test_the_seed_experiment_report_draws_its_plots_and_counts_wins_as_the_recor
     report = (out / "report.md").read_text()
     assert "## Win/loss against random" in report and "map.gif animates rated_stories/alignment/seed 0" in report
     assert "accuracy" not in report.lower() and "accuracy" not in printed.lower()  # a regression: its own metrics
+
+
+def test_both_first_batches_are_chosen_by_the_strategies_themselves_on_one_untrained_network() -> None:
+    from alcore.config import ExperimentConfig
+    from alcore.teaching.cold_start import SHOWN, cold_start_batches, first_batch
+
+    config = ExperimentConfig(dataset="moons", dataset_options={"n_samples": 300}, batch_size=8, cycles=3,
+                              initial_labels=10, display_size=100, epochs=2, device="cpu")
+    res = cold_start_batches(config)
+    assert res["fallback"] == {"badge": None, "random": None} and res["k"] == 8
+    picked = res["frame"]["picked_by"]
+    for name in ("badge", "random"):
+        record = first_batch(config, name)
+        assert record.n_labeled == 0 and record.fallback_reason is None
+        assert name == "random" or record.diagnostics["untrained_model"]  # BADGE scored by the seeded weights
+        assert picked.isin([name, "both"]).sum() == 8
+        assert set(res["frame"].loc[picked.isin([name, "both"]), "index"]) == set(record.selected.tolist())
+        assert [res["diversity"].loc[key, name] for key in SHOWN] == \
+            pytest.approx([record.diversity[key] for key in SHOWN], nan_ok=True)
+    again = cold_start_batches(config)
+    assert again["frame"].equals(res["frame"]) and again["verdict"] == res["verdict"]  # same seed, same answer
+
+
+@pytest.mark.parametrize("badge, random, says", [
+    ((2.0, -5.0, 1.0), (3.0, -6.0, 1.0), "not more diverse than random's"),
+    ((3.0, -5.0, 1.0), (3.0, -6.0, 1.0), "not more diverse than random's"),  # equal is not more
+    ((4.0, -5.0, 2.0), (3.0, -6.0, 1.0), "more diverse than random's: its points are farther apart"),
+    ((4.0, -7.0, 2.0), (3.0, -6.0, 1.0), "but not in more directions"),
+])
+def test_the_verdict_follows_the_numbers(badge, random, says) -> None:
+    from alcore.teaching.cold_start import verdict
+
+    index = ["mean_pairwise_distance", "logdet", "mean_gradient_norm", "mean_nearest_labeled"]
+    table = pd.DataFrame({"badge": [*badge, 1.0], "random": [*random, 1.0]}, index=index)
+    text = verdict(table)
+    assert says in text and f"{badge[0]:.3g} against {random[0]:.3g}" in text
+    assert ("not more diverse" in text) == (not badge[0] > random[0])
