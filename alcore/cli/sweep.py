@@ -5,6 +5,8 @@ import argparse
 import sys
 import time
 
+from alcore import limits
+from alcore import validation as v
 from alcore.cli.args import add_config_args, config_values_from_args, progress_line
 from alcore.config import ConfigError, ExperimentConfig
 from alcore.run_group import DEFAULT_TARGET_SIZE, GroupRun
@@ -22,7 +24,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="sweep root: one folder per job, plus failures.json")
     p.add_argument("--backend", choices=BACKENDS, default="joblib")
     p.add_argument("--jobs", type=int, default=-1, help="parallel jobs for joblib or a local Dask cluster "
-                                                        "(-1: one per core)")
+                                                        "(-1: one per core, else 1 to 1024)")
     p.add_argument("--address", help="Ray address ('auto', 'ray://host:10001') or Dask scheduler "
                                      "('tcp://host:8786'); default: a local cluster")
     p.add_argument("--threads", type=int, default=1, help="torch threads per job (default 1: no oversubscription)")
@@ -36,13 +38,14 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def plan_from_args(args: argparse.Namespace) -> tuple[list[GroupRun], list[str]]:
     """The sweep's jobs and notes; ConfigError when no job of the grid has a valid config (a bad flag)."""
+    _check_flags(args)
     preset = _preset(args)
     base = config_values_from_args(args, preset["base"])
     defaults = ExperimentConfig.__dataclass_fields__
-    datasets = parse_list(args.datasets) or [base.get("dataset", defaults["dataset"].default)]
-    strategies = parse_list(args.strategies) or preset["strategies"] \
-        or [base.get("strategy", defaults["strategy"].default)]
-    seeds = parse_seeds(args.seeds) if args.seeds else preset["seeds"] or [int(base.get("seed", 0))]
+    datasets = _names("--datasets", args.datasets, base.get("dataset", defaults["dataset"].default))
+    strategies = preset["strategies"] if args.strategies is None and preset["strategies"] \
+        else _names("--strategies", args.strategies, base.get("strategy", defaults["strategy"].default))
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else preset["seeds"] or [base.get("seed", 0)]
     groups, notes = plan_groups(base, datasets, strategies, seeds, args.default_target_size,
                                 preset["strategy_options"])
     if args.fit_budget:
@@ -51,31 +54,49 @@ def plan_from_args(args: argparse.Namespace) -> tuple[list[GroupRun], list[str]]
     jobs = [job for group in groups for job in group.runs(args.out)]
     errors = [_config_error(job) for job in jobs]
     if all(errors):  # nothing can run: a bad flag, not a bad job
-        raise ConfigError(errors[0])
+        raise errors[0]
     return jobs, notes
+
+
+def _names(flag: str, text: str | None, default: str) -> list[str]:
+    """The comma-separated names of ``flag``; the config's own when the flag is absent, an error when it is empty."""
+    if text is None:
+        return [default]
+    names = parse_list(text)
+    if not names:
+        v.fail(flag, text, "give at least one name, comma-separated (e.g. 'digits,wine')")
+    return names
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    if args.jobs != -1:
+        v.integer("--jobs", args.jobs, 1, 1024)
+    v.integer("--threads", args.threads, 1, 256)
+    v.integer("--default-target-size", args.default_target_size, 1, limits.MAX_ROWS)
 
 
 def _preset(args: argparse.Namespace) -> dict:
     """The preset's grid (``alcore.presets.sweep_values``), or an empty one without --preset. Flags that would
-    replace the preset as a whole, or name one run where the preset names several, are refused (ConfigError)."""
+    replace the preset as a whole, or name one run where the preset names several, are refused (a ConfigError in the
+    one message format)."""
     if not args.preset:
         return {"base": {}, "strategies": [], "seeds": [], "strategy_options": {}}
     from alcore.presets import sweep_values
 
-    refused = {"config": "--config", "strategy": "--strategy (use --strategies)", "seed": "--seed (use --seeds)"}
-    given = [flag for key, flag in refused.items() if getattr(args, key, None) is not None]
-    if given:
-        raise ConfigError(f"--preset {args.preset} sets the base config, strategies and seeds; {', '.join(given)} "
-                          "cannot be given beside it. Override the preset with --datasets, --strategies, --seeds, "
-                          "the config flags (--cycles, --batch-size, ...) or --set FIELD=JSON")
+    refused = {"config": ("--config", "the config flags or --set FIELD=JSON"),
+               "strategy": ("--strategy", "--strategies"), "seed": ("--seed", "--seeds")}
+    for key, (flag, instead) in refused.items():
+        if getattr(args, key, None) is not None:
+            v.fail(flag, getattr(args, key), f"--preset {args.preset} sets the base config, strategies and seeds; "
+                                             f"leave {flag} out and override the preset with {instead}")
     return sweep_values(args.preset)
 
 
-def _config_error(job: GroupRun) -> str | None:
+def _config_error(job: GroupRun) -> ConfigError | None:
     try:
         ExperimentConfig.from_dict(job.config)
     except ConfigError as err:
-        return str(err)
+        return err
     return None
 
 
@@ -103,7 +124,7 @@ def main(args: argparse.Namespace) -> int:
         elif r["status"] == "failed":
             text += f": {(r['error'] or '').splitlines()[0][:200]}"
         elif r["status"] == "busy":
-            text += f" ({r['error']}: another sweep is running it)"
+            text += f": {r['error']}"
         print(progress_line(done[0], len(jobs), text), flush=True)
 
     started = time.perf_counter()
