@@ -11,6 +11,7 @@ from alcore.teaching import regression
 
 from pages.ui import tour
 from pages.ui.runs import run_task
+from pages.ui.tour_cold_start import cold_start
 
 _record = tour._record  # the cycle's record, as every step reads it
 
@@ -118,4 +119,5 @@ def less(run_dir: str, n: int, cycle: int, dataset) -> None:
 
 
 STEPS = {"1 · Hallucinated residual": hallucinated_residual, "2 · Gradient embedding": gradient_norm,
-         "3 · k-means++ pick by pick": tour.kmeanspp, "4 · Gradient alignment": alignment, "5 · LESS and Adam": less}
+         "3 · k-means++ pick by pick": tour.kmeanspp, "4 · Gradient alignment": alignment, "5 · LESS and Adam": less,
+         "6 · Cold start: BADGE and random": cold_start}
