@@ -36,7 +36,8 @@ test accuracy on the other classes at random's). Measured: target loss below ran
 and 8/10 over the run, mean area 0.35 vs 0.47 (seeds 0-4) and 0.38 vs 0.42 (seeds 5-9), in about 0.02 s a cycle.
 The seed's rule loses to random over the run (area 0.56 vs 0.47 on seeds 0-4, 0.52 vs 0.42 on 5-9; final loss
 below random's on 7 of 10 seeds): ordering by the gradient's size takes the most uncertain points, whose argmax
-label is most often wrong, and like every argmax rule it cannot name a class the model does not predict.
+label is most often wrong, and like every argmax rule it cannot name a class the model does not predict. On the
+rated stories (docs/study.md#task-b-rated-stories) the default meets the same goal, carried by its diverse draw.
 """
 from __future__ import annotations
 

@@ -9,7 +9,11 @@ size ``σ(x)`` (``alcore.uncertainty``): the better of the labels ``f ± σ``.
 
 - alignment: ``s(x) = σ(x) |<∇θ f(x), G_T>|``, one JVP for every pool row (docs/methods.md#jvp). With known labels
   (teaching, tests) ``s(x, y) = (f(x) - y) <∇θ f(x), G_T>``: one SGD step of size ``η`` on ``(x, y)`` changes the
-  target loss by ``-η s(x, y) + O(η²)``. ``normalize_candidates`` divides by ``||∇θ l|| = σ ||∇θ f||``.
+  target loss by ``-η s(x, y) + O(η²)``. ``normalize_candidates`` divides by ``||∇θ l|| = σ ||∇θ f||`` (σ cancels).
+  The strategy ranks and draws as for a classifier: ``mode="norm"`` (the seed's rule) orders the positive scores
+  by ``σ ||∇θ f||``, and every hallucinated score is >= 0, so it is an uncertainty rule
+  (docs/study.md#task-b-rated-stories); ``diverse`` draws over the directions ``±h~`` of the scored residuals.
+  ``greedy`` and the argmax label are refused.
 - LESS: per checkpoint, the candidates ``±σ ∇θ f(x)`` through the run's gradient transform (Adam's, which is not
   odd in the gradient, or sign, or none), projected and normalised, and their cosine with the normalised target
   direction (``target_agg="normalized_mean"``) or their mean cosine with the target points' own gradients
