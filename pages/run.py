@@ -11,12 +11,13 @@ import streamlit as st
 
 from alcore.config import ConfigError, ExperimentConfig
 from alcore.data import DatasetError
-from alcore.store import RunStore, new_run_id
+from alcore.run_lock import RunBusy, holder
+from alcore.store import ManifestError, RunStore, new_run_id
 
 from pages.ui.errors import guard, show_error
 from pages.ui.frame import in_frame
 from pages.ui.jobs import prepare_first_cycle, registry, start_job, sync_jobs, take_prepared_run
-from pages.ui.loaders import dataset_for
+from pages.ui.loaders import damage_note, dataset_for
 from pages.ui.map_panel import map_view, mapped_cycles
 from pages.ui.run_panels import batch_view, curves_view
 from pages.ui.runs import current_run_dir, n_complete, run_config, runs_root, set_current_run
@@ -37,8 +38,9 @@ def _new_run(config: ExperimentConfig):
     run_dir = runs_root() / new_run_id(config.strategy)
     try:
         config = attach_upload(config, run_dir)
-        Experiment(config, run_dir=run_dir, dataset=dataset_for(config))  # checks the budget, writes the manifest
-    except (ConfigError, DatasetError, ValueError, FileNotFoundError, MemoryError) as err:
+        # checks the budget and the memory against the data, writes the manifest, and lets the run's lock go
+        Experiment(config, run_dir=run_dir, dataset=dataset_for(config)).close()
+    except (ConfigError, DatasetError, ValueError, OSError, MemoryError) as err:
         shutil.rmtree(run_dir, ignore_errors=True)
         show_error(err)
         return None
@@ -59,12 +61,27 @@ def _start(run_dir, config, n_cycles: int | None, wait_s: float | None, same_run
         st.rerun()
 
 
+def _damaged_manifest(run_dir, err: ManifestError) -> None:
+    """A run whose manifest cannot be read: say so, and offer to resume it (which rebuilds the manifest from the
+    run's config.json, docs/run-format.md#damaged-files)."""
+    show_error(err, "Resume the run: its manifest is rebuilt from the config stored beside it, or the message "
+                    "says why it cannot be. The run's cycles are kept.")
+    if st.button("Resume and repair", key="run_repair", icon=":material/build:"):
+        _start(run_dir, None, 1, STEP_WAIT_S, same_run=False)
+    st.stop()
+
+
 in_frame()
 st.title("Run an active-learning experiment")
 run_dir = current_run_dir()
-run_cfg = run_config(run_dir) if run_dir is not None else None
+try:
+    run_cfg = run_config(run_dir) if run_dir is not None else None
+except ManifestError as err:
+    _damaged_manifest(run_dir, err)
 job = registry().get(run_dir.name) if run_dir is not None else None
 running = job is not None and job.running
+# another process (a command-line run, another server) or another worker of this one writing this run
+writer = holder(run_dir) if run_dir is not None and not running else None
 
 with st.sidebar:
     st.subheader("Setup", help="Dataset, model and strategy of the run. Changing a setting of a stored run makes "
@@ -75,7 +92,13 @@ complete = False
 if run_dir is not None:
     manifest = RunStore(run_dir).manifest()
     done = n_complete(run_dir)
-    complete = manifest.get("status") == "complete" or done >= run_cfg.cycles + 1
+    damage = damage_note(run_dir, done) if done else None
+    complete = (manifest.get("status") == "complete" or done >= run_cfg.cycles + 1) and damage is None
+    if damage is not None:
+        st.warning(f"{damage}. Step or Run computes it (and the cycles after it) again; the damaged files are kept "
+                   "in the run's damaged/ folder (docs/run-format.md#damaged-files).", icon=":material/build:")
+    if writer is not None:
+        st.warning(str(RunBusy(run_dir, writer)), icon=":material/lock:")
 continues = run_dir is not None and config is not None and _same(config, run_cfg)
 if config is None:
     hint = "Fix the settings in the sidebar to run."
@@ -90,7 +113,7 @@ else:
 b1, b2, b3, b4 = st.columns([1, 1.4, 0.8, 1])
 n_more = b4.number_input("Cycles to run", 1, 1000, 10, key="run_n_cycles", label_visibility="collapsed",
                          help="How many cycles 'Run' performs.")
-blocked = config is None or running or (continues and complete)
+blocked = config is None or running or (continues and complete) or (continues and writer is not None)
 step = b1.button("Step", type="primary", key="run_step", icon=":material/skip_next:", disabled=blocked,
                  width="stretch", help="Run one acquisition cycle and show the batch it chose.")
 run_n = b2.button(f"Run {n_more} cycles", key="run_many", icon=":material/fast_forward:", disabled=blocked,

@@ -13,16 +13,32 @@ from alcore.config import ExperimentConfig
 from alcore.records import CycleRecord
 from alcore.store import RunStore
 
-from pages.ui.runs import run_config
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
+def run_config(run_dir: str | Path) -> ExperimentConfig:
+    """The stored run's config (ManifestError when its manifest cannot be read)."""
+    return ExperimentConfig.from_dict(RunStore(run_dir).manifest()["config"])
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
+def _stored(run_dir: str | Path, n_cycles: int) -> tuple[list[CycleRecord], str | None]:
+    """The first ``n_cycles`` readable records of a run, and what is damaged after them (None when nothing is)."""
+    store = RunStore(run_dir)
+    records = store.load_records()[:n_cycles]
+    return records, None if store.damage is None else str(store.damage)
+
+
 def load_records(run_dir: str | Path, n_cycles: int) -> list[CycleRecord]:
-    """The first ``n_cycles`` complete records of a run."""
-    return RunStore(run_dir).load_records()[:n_cycles]
+    """The first ``n_cycles`` complete records of a run (fewer when one is damaged: ``damage_note``)."""
+    return _stored(run_dir, n_cycles)[0]
+
+
+def damage_note(run_dir: str | Path, n_cycles: int) -> str | None:
+    """What reading the run's first ``n_cycles`` cycles found damaged (docs/run-format.md#damaged-files)."""
+    return _stored(run_dir, n_cycles)[1]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
