@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from alcore import win_loss
+from alcore.teaching.study import study_note
 from alcore.report_figures import curve_figure, curves_html, curves_png  # curve_figure: the Compare page's too
 from alcore.run_group import cycle_frame, group_metric, summarize
 from alcore.store import list_runs
@@ -261,6 +262,9 @@ def _markdown(root: Path, out: Path, df: pd.DataFrame, summary: pd.DataFrame, pe
                   f"{metric_label(table['metric'].iloc[0])} and its area under that curve are better than "
                   f"{baseline}'s for the same seed, and the mean difference (strategy minus {baseline}).", "",
                   _md_table(table), ""]
+        if "target_loss" in set(table["metric"]) and runs["strategy"].astype(str).str.startswith("alignment").any():
+            regression = "task" in runs and runs["task"].eq("regression").all()
+            lines += [study_note(categorical=not regression), ""]  # the study's verdict beside this sweep's
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     if len(summary):

@@ -177,6 +177,7 @@ def test_every_step_of_the_tour_shows_formulas_and_the_runs_numbers(runs: Path) 
             assert any("Pick 5 had probability" in m.value for m in at.markdown)
         if i == 3:
             assert any(m.label == "target set" and m.value == "30 points" for m in at.metric)
+            assert any("the seed's rule" in box.value and "docs/study.md" in box.value for box in at.info)
         if i == 4:
             assert any(m.label == "checkpoints" for m in at.metric)
         if i == 5:

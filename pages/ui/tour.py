@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from alcore import teaching
+from alcore.teaching.study import study_note
 from alcore.viz import tour
 
 from pages.ui.loaders import dataset_for, load_records
@@ -205,6 +206,7 @@ def alignment(run_dir: str, n: int, cycle: int, dataset) -> None:
                f"the gradient norm alone explains ρ = {res['spearman_norm_score']:.2f} of the ranking.")
     st.dataframe(top[["index", "score", "g_norm", "cosine", "y_hat", "in_batch"]], hide_index=True,
                  width="stretch", height=240)
+    st.info(study_note(categorical=True), icon=":material/science:")
 
 
 def less(run_dir: str, n: int, cycle: int, dataset) -> None:

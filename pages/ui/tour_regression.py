@@ -8,6 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from alcore.teaching import regression
+from alcore.teaching.study import study_note
 
 from pages.ui import tour
 from pages.ui.runs import run_task
@@ -94,6 +95,7 @@ def alignment(run_dir: str, n: int, cycle: int, dataset) -> None:
                     width="stretch", key="learn_align_scatter")
     st.caption(f"σ alone explains ρ = {res['spearman_sigma_score']:.2f} of the ranking.")
     st.dataframe(frame.nsmallest(res["k"], "rank"), hide_index=True, width="stretch", height=240)
+    st.info(study_note(categorical=False), icon=":material/science:")
 
 
 def less(run_dir: str, n: int, cycle: int, dataset) -> None:
