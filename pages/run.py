@@ -21,7 +21,7 @@ from pages.ui.loaders import damage_note, dataset_for
 from pages.ui.map_panel import map_view, mapped_cycles
 from pages.ui.run_panels import batch_view, curves_view
 from pages.ui.runs import current_run_dir, n_complete, run_config, runs_root, set_current_run
-from pages.ui.setup_form import attach_upload, config_form
+from pages.ui.setup_form import app_defaults, attach_upload, config_form
 
 POLL_S = 1.0        # how often the live view re-reads the disk while a job runs
 STEP_WAIT_S = 60.0  # a Step waits inline this long for its cycle (the map updates without a polling delay)
@@ -86,7 +86,7 @@ writer = holder(run_dir) if run_dir is not None and not running else None
 with st.sidebar:
     st.subheader("Setup", help="Dataset, model and strategy of the run. Changing a setting of a stored run makes "
                  "the next Step start a new run; the old one stays on disk.")
-    config = config_form(f"run_{run_dir.name if run_dir is not None else 'new'}", run_cfg or ExperimentConfig())
+    config = config_form(f"run_{run_dir.name if run_dir is not None else 'new'}", run_cfg or app_defaults())
 
 complete = False
 if run_dir is not None:
