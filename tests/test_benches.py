@@ -18,6 +18,7 @@ BENCH = REPO / "bench"
 SMOKE = {
     "badge.py": (["--smoke"], "BADGE select, n=20,000"),
     "cycle.py": (["--smoke"], "target: one digits cycle"),
+    "diagnose_stories.py": (["--seeds", "0"], "the pool "),
     "grads.py": (["--smoke"], "last-layer path / closed form"),
     "projection.py": (["--smoke"], "gif: 2 frames"),
     "scale.py": (["--smoke"], "badge on cpu"),
