@@ -134,9 +134,15 @@ class DistancesToCentre:
 
     The same arithmetic as ``gradient_sq_distances`` for one column, written into buffers allocated once, so a step
     costs two matrix-vector products and no allocation. The result is a buffer overwritten by the next call.
+
+    ``workers`` row blocks are computed at once in threads (numpy releases the GIL in BLAS and ufunc loops): the
+    step is memory-bound, and a second core adds its own bandwidth. A BLAS matrix-vector product gives every row
+    the same bits whichever block the row is in, so the result does not depend on ``workers``. Threads that wait
+    sleep rather than spin, so a busy machine slows a step by its share instead of stalling it (a multi-threaded
+    BLAS gemv was measured 10-40x slower there).
     """
 
-    def __init__(self, a, h) -> None:
+    def __init__(self, a, h, workers: int = 1) -> None:
         a, h = as_floats(a, h)
         self.a, self.h = np.ascontiguousarray(a), np.ascontiguousarray(h)
         self.dtype = self.a.dtype
@@ -146,18 +152,90 @@ class DistancesToCentre:
         n = len(self.a)
         self._d2, self._sh, self._thr = np.empty(n, self.dtype), np.empty(n, self.dtype), np.empty(n, self.dtype)
         self._keep = np.empty(n, dtype=bool)
+        self._blocks = row_blocks(n, workers)
 
     def __len__(self) -> int:
         return len(self.a)
 
     def __call__(self, c: int) -> np.ndarray:
-        d2, sh = self._d2, self._sh
-        np.dot(self.a, self.a[c] * self.dtype.type(-2.0), out=d2)
-        np.dot(self.h, self.h[c], out=sh)
+        self._run(c, None)
+        return self._d2
+
+    def minimum_into(self, D2: np.ndarray, c: int) -> np.ndarray:
+        """``D2 <- min(D2, ||g - g_c||²)`` in place, block by block (the k-means++ update); returns ``D2``."""
+        self._run(c, D2)
+        return D2
+
+    def _run(self, c: int, D2: np.ndarray | None) -> None:
+        ac = self.a[c] * self.dtype.type(-2.0)
+        hc, gn_c, floor_c = self.h[c], self.sq_norms[c], self.floor * self.sq_norms[c]
+        run_blocks(lambda s, e: self._block(s, e, ac, hc, gn_c, floor_c, D2), self._blocks)
+
+    def _block(self, s: int, e: int, ac, hc, gn_c, floor_c, D2: np.ndarray | None) -> None:
+        d2, sh = self._d2[s:e], self._sh[s:e]
+        np.dot(self.a[s:e], ac, out=d2)
+        np.dot(self.h[s:e], hc, out=sh)
         np.multiply(d2, sh, out=d2)
-        np.add(d2, self.sq_norms, out=d2)
-        d2 += self.sq_norms[c]
-        return _zero_noise(d2, self._floor_norms, self.floor * self.sq_norms[c], self._thr, self._keep)
+        np.add(d2, self.sq_norms[s:e], out=d2)
+        d2 += gn_c
+        _zero_noise(d2, self._floor_norms[s:e], floor_c, self._thr[s:e], self._keep[s:e])
+        if D2 is not None:
+            np.minimum(D2[s:e], d2, out=D2[s:e])
+
+
+#: Rows of a block start at a multiple of this (whole SIMD groups of rows in a BLAS kernel).
+_BLOCK_ALIGN = 64
+_POOL = None
+
+
+def row_blocks(n: int, workers: int) -> list[tuple[int, int]]:
+    """``workers`` (at most) contiguous ``(start, end)`` row ranges covering ``range(n)``, starts aligned."""
+    workers = max(1, min(int(workers), n // _BLOCK_ALIGN or 1))
+    bounds = [min(n, (n * i // workers) // _BLOCK_ALIGN * _BLOCK_ALIGN) for i in range(workers)] + [n]
+    return [(s, e) for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
+
+
+def _pool(workers: int):
+    global _POOL
+    if _POOL is None or _POOL._max_workers < workers:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alcore-rows")
+    return _POOL
+
+
+def run_blocks(fn, blocks: list[tuple[int, int]]) -> None:
+    """``fn(start, end)`` for every block: the first in this thread, the others in worker threads, all at once."""
+    if len(blocks) == 1:
+        fn(*blocks[0])
+        return
+    futures = [_pool(len(blocks) - 1).submit(fn, s, e) for s, e in blocks[1:]]
+    fn(*blocks[0])
+    for f in futures:
+        f.result()
+
+
+def map_threads(fn, items: list, workers: int | None = None) -> list:
+    """``[fn(item) for item in items]`` on ``workers`` threads (default: one per core, at most 2), in order.
+
+    For numpy or torch work on independent pieces (both release the GIL): the result does not depend on the
+    number of threads, and a thread that waits sleeps instead of spinning (see ``DistancesToCentre``).
+    """
+    workers = available_cores() if workers is None else workers
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    return list(_pool(workers).map(fn, items))
+
+
+def available_cores(at_most: int = 2) -> int:
+    """Cores this process may run on, at most ``at_most`` (memory-bound loops gain little beyond two)."""
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(at_most, cores))
 
 
 # --- Euclidean ---------------------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ from alcore.spaces import fixed_embedding
 from alcore.store import WARM_STATE, Damage, ManifestError, RunStore
 from alcore.strategies.base import PoolState
 from alcore.task import Task, task_for
-from alcore.train import TrainResult, TrainSettings, load_state_arrays, state_arrays, train_model
+from alcore.train import (TrainResult, TrainSettings, _small_model_threads, load_state_arrays, state_arrays,
+                          train_model)
 from alcore.uncertainty import last_layer_spread
 
 
@@ -64,8 +65,9 @@ class Experiment:
             raise ConfigError(f"device={config.device!r} is not valid on this machine; {err}", field="device",
                               value=config.device) from None
         self.strategy = strategies.get(config.strategy, **config.strategy_options)
+        # fail here, not at the first step (cnn on tabular data, bad options); its size sets the cycle's threads
         try:
-            self.new_model()  # fail here, not at the first step: cnn on tabular data, bad options
+            self._template = self.new_model()
         except ValueError as err:
             raise ConfigError(f"model={config.model!r} is not valid for this data; {err}", field="model",
                               value=config.model) from None
@@ -153,9 +155,18 @@ class Experiment:
 
     # --- the cycle --------------------------------------------------------------------------
     def step(self) -> CycleRecord:
-        """Run one cycle and return its record (stored on disk before it is returned)."""
+        """Run one cycle and return its record (stored on disk before it is returned).
+
+        A small model's whole cycle runs on one torch thread, as its training does (``alcore.train``): its
+        forward passes are too small to share, and on a busy 2-core machine a second thread that waits for a core
+        turned the display phase's 1 ms into 0.3 s (bench/cycle.py).
+        """
         if self.done:
             raise RuntimeError("the run is complete: every cycle has been run")
+        with _small_model_threads(self._template, self.device):
+            return self._step()
+
+    def _step(self) -> CycleRecord:
         cfg, cycle, timings = self.config, self.cycle, {}
         pool = self.pool
         is_final = cycle >= cfg.cycles or len(pool) == 0

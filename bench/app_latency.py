@@ -3,7 +3,7 @@
     python bench/app_latency.py              # three repeats of each measurement
     python bench/app_latency.py --repeats 1  # smoke run
 
-Measured (issue targets on a 2-core machine: under 3 s each):
+Measured (targets on a 2-core machine: under 3 s each; a typical cycle's click-to-map at most 1.5 s, issue 16):
   first render   page.goto(Run page) until the Step button and the setup form are on screen; the first load after
                  the server starts (cold: imports, first script run; a fresh server per repeat) and, after the
                  cycles, a second tab (warm)
@@ -42,8 +42,12 @@ from typing import Iterator
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.timing import load_average  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 TARGET_S = 3.0
+#: A typical cycle's click-to-map (issue 16); the other measurements keep TARGET_S.
+TYPICAL_TARGET_S = 1.5
 # A user reads the page before the first click. Meanwhile the server imports the engine, once it has been idle for
 # 1 s (alcore.jobs.JobRegistry); a click before that waits for the import (up to ~2.5 s more, once per server).
 THINK_S = 5.0
@@ -243,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--think", type=float, default=THINK_S,
                         help=f"seconds the user reads the first page before the first Step (default {THINK_S:g})")
+    parser.add_argument("--smoke", action="store_true", help="one repeat, no pause before the first Step")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.repeats, args.think = 1, 0.0
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} not found: apt-get install -y chromium", file=sys.stderr)
         return 2
@@ -258,12 +265,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{'':<33}seen by Playwright")
     for name, value in med.items():
         base_name, base = ("engine cycle + frame", engine_s) if "cycle" in name else ("blank page", blank_s)
-        verdict = "ok" if value < TARGET_S else "SLOW"
+        target = TYPICAL_TARGET_S if name == "cycle to map" else TARGET_S
+        verdict = "ok" if value <= target else "SLOW"
         late = f"{statistics.median(seen[name]):5.2f} s" if name in seen else ""
-        print(f"{name:<22}{value:>10.2f}{len(app[name]):>6}  <{TARGET_S:.0f} s {verdict:<4}  "
+        print(f"{name:<22}{value:>10.2f}{len(app[name]):>6}  <{target:.1f} s {verdict:<4}  "
               f"{value / base:5.1f}x {base_name} ({base:.2f} s)   {late}")
     print(f"{'blank page':<22}{blank_s:>10.2f}{len(blank):>6}")
     print(f"{'engine cycle + frame':<22}{engine_s:>10.2f}{len(engine):>6}")
+    print(load_average())
     return 0
 
 

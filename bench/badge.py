@@ -1,19 +1,26 @@
-"""Benchmark: factorised BADGE k-means++ (``alcore.strategies.badge.kmeanspp``) against k-means++ over the
-materialised ``n x C·d`` gradient embeddings, both measured in this run.
+"""Benchmark: BADGE's k-means++ (``alcore.strategies.badge.kmeanspp``) against a plain-numpy factorised k-means++
+written below, both measured in this run, and the memory of a 1,000,000-point selection.
 
-    python bench/badge.py                 # CPU sizes (about five minutes on 2 cores, most of it the baselines)
-    python bench/badge.py --quick         # small sizes only (smoke run)
-    python bench/badge.py --cuda          # adds n=1,000,000, C=10, d=128, k=1,000 on the GPU when there is one
+    python bench/badge.py                 # both issue cases, float32 and float64, then the 1,000,000-point pool
+    python bench/badge.py --smoke         # tiny sizes, a few seconds (tests/test_benches.py runs it)
+    python bench/badge.py --no-big        # skip the 1,000,000-point pool (about a minute on 2 cores)
+    python bench/badge.py --materialised  # also the k-means++ over the materialised n x C·d embeddings
 
-Targets (docs/methods.md#badge-computation, issue): n=50,000 C=10 d=128 k=500: >= 8x faster than the materialised
-baseline; n=20,000 C=100 d=512 k=100: < 5 s and peak memory above the inputs >= 20x below the baseline's; CUDA n=1e6
-k=1,000: < 0.3 s on an H200. Each line prints seconds, peak MB above the inputs and the ratio.
+The baseline (``plain_kmeanspp``, 20 lines) is the same arithmetic written the obvious way: ``D² = |g|² + |g_c|² -
+2 (A a_c)(H h_c)``, a running minimum, a float64 cumulative sum and one binary search per pick, with the engine's
+draw rule (the largest-norm first pick, ties by one ``rng.integers``, then the same uniforms, drawn up front, by
+inverse CDF), so the two pick lists can be compared position by position. It runs with numpy's default BLAS
+threads and with one BLAS thread, interleaved with the engine, and the engine's time is divided by the faster of
+the two medians. Target (issue 16): engine / plain <= 1.15 on n=50,000 k=500 C=10 d=128 and n=10,000 k=100
+C=100 d=512; at n=1,000,000 k=1,000 C=10 d=128 on the CPU, the selection's peak memory (the strategy's ``select``,
+pool outputs included, by the peak resident set) at most 2x the pool's features (n x (C + d) float32, 0.55 GB).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
+import json
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -25,6 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alcore.strategies.badge import _next_centre, kmeanspp  # noqa: E402
 from alcore.strategies.base import argmax_random_tie  # noqa: E402
+from bench.timing import Timer, load_average, peak_rss_mb, reset_peak_rss, rss_mb  # noqa: E402
+
+CASES = [(50_000, 500, 10, 128), (10_000, 100, 100, 512)]  # n, k, C, d
+SMOKE_CASES = [(2_000, 20, 10, 16), (500, 10, 20, 32)]
+TARGET_RATIO = 1.15
+TARGET_MEMORY = 2.0
 
 
 def synthetic_factors(n: int, C: int, d: int, seed: int = 0, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
@@ -39,10 +52,28 @@ def synthetic_factors(n: int, C: int, d: int, seed: int = 0, dtype=np.float32) -
     return a.astype(dtype), h.astype(dtype)
 
 
+def plain_kmeanspp(a: np.ndarray, h: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Factorised k-means++ in plain numpy, the engine's draw rule (see the module doc)."""
+    n = len(a)
+    gn = (a * a).sum(1) * (h * h).sum(1)
+    winners = np.flatnonzero(gn == gn.max())
+    c = int(winners[rng.integers(len(winners))])
+    u = rng.random(k - 1)
+    D2 = np.full(n, np.inf, dtype=a.dtype)
+    picks = [c]
+    for t in range(1, k):
+        d2 = gn + gn[c] - 2 * (a @ a[c]) * (h @ h[c])
+        np.maximum(d2, 0, out=d2)
+        np.minimum(D2, d2, out=D2)
+        D2[c] = 0
+        cum = np.cumsum(D2, dtype=np.float64)
+        c = min(int(np.searchsorted(cum, u[t - 1] * cum[-1], side="right")), n - 1)
+        picks.append(c)
+    return np.asarray(picks)
+
+
 def materialised_kmeanspp(a: np.ndarray, h: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """The straightforward version: build ``G = [vec(a_i h_i^T)]`` (n x C·d), keep a running min-distance vector,
-    ``||G - g_c||^2 = ||G||^2 + ||g_c||^2 - 2 G g_c`` per step. Same first-centre and draw rules as ``kmeanspp``
-    (so the selections can be compared, BD5)."""
+    """k-means++ over the materialised ``G = [vec(a_i h_i^T)]`` (n x C·d), the engine's draw rule."""
     n = len(a)
     G = (a[:, :, None] * h[:, None, :]).reshape(n, -1)
     gn = np.einsum("ij,ij->i", G, G)
@@ -61,19 +92,6 @@ def materialised_kmeanspp(a: np.ndarray, h: np.ndarray, k: int, rng: np.random.G
     return np.asarray(picks)
 
 
-def measure(fn, *args, repeat: int = 1) -> tuple[float, float, object]:
-    """(best seconds, peak MB allocated during the call as seen by tracemalloc, result)."""
-    best, peak, out = float("inf"), 0.0, None
-    for _ in range(repeat):
-        tracemalloc.start()
-        t = time.perf_counter()
-        out = fn(*args)
-        best = min(best, time.perf_counter() - t)
-        peak = max(peak, tracemalloc.get_traced_memory()[1] / 2**20)
-        tracemalloc.stop()
-    return best, peak, out
-
-
 def blas_threads(n: int | None):
     if n is None:
         return contextlib.nullcontext()
@@ -81,126 +99,104 @@ def blas_threads(n: int | None):
     return threadpool_limits(n, user_api="blas")
 
 
-def available_gb() -> float:
-    try:
-        with open("/proc/meminfo") as f:
-            info = {line.split(":")[0]: line.split()[1] for line in f}
-        return int(info["MemAvailable"]) / 2**20
-    except (OSError, KeyError):
-        return float("nan")
+def compare(n: int, k: int, C: int, d: int, dtype, repeats: int, materialised: bool) -> float:
+    """Interleaved medians of the engine and the baselines on one case; returns engine / faster plain baseline."""
+    a, h = synthetic_factors(n, C, d, dtype=dtype)
+    runs = {"engine kmeanspp": (lambda: kmeanspp(a, h, k, np.random.default_rng(0)), None),
+            "plain numpy, default BLAS threads": (lambda: plain_kmeanspp(a, h, k, np.random.default_rng(0)), None),
+            "plain numpy, 1 BLAS thread": (lambda: plain_kmeanspp(a, h, k, np.random.default_rng(0)), 1)}
+    if materialised:
+        runs["materialised n x C·d, 1 BLAS thread"] = (
+            lambda: materialised_kmeanspp(a, h, k, np.random.default_rng(0)), 1)
+    timers = {name: Timer() for name in runs}
+    picks = {}
+    for _ in range(repeats):
+        for name, (fn, threads) in runs.items():
+            with blas_threads(threads):
+                picks[name] = timers[name](fn)
+    engine = timers["engine kmeanspp"]
+    plain = min((timers[name] for name in runs if name.startswith("plain")), key=lambda t: t.wall)
+    print(f"\nn={n:,} k={k} C={C} d={d} {np.dtype(dtype).name}  ({load_average()})")
+    for name, timer in timers.items():
+        same = np.mean(picks[name] == picks["engine kmeanspp"])
+        print(f"  {name:<38s} {timer}  picks as the engine's: {same:.0%}")
+    ratio, cpu_ratio = engine.wall / plain.wall, engine.cpu / plain.cpu
+    verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
+    print(f"  -> engine / faster plain baseline: {ratio:.2f}x wall, {cpu_ratio:.2f}x CPU "
+          f"(target <= {TARGET_RATIO}: {verdict})", flush=True)
+    return ratio
 
 
-def line(label: str, seconds: float, peak_mb: float, extra: str = "") -> None:
-    print(f"{label:<58s} {seconds:9.3f} s  peak {peak_mb:9.1f} MB  {extra}", flush=True)
+# --- the 1,000,000-point selection, in a child process so that its peak is its own ---------------------------------
 
-
-def sanity_bd5(seeds: int = 20) -> None:
-    """BD5: in float64 the factorised and materialised runs pick the same points for the same rng stream."""
-    a, h = synthetic_factors(1500, 6, 24, seed=1, dtype=np.float64)
-    same = sum(np.array_equal(kmeanspp(a, h, 40, np.random.default_rng(s)),
-                              materialised_kmeanspp(a, h, 40, np.random.default_rng(s))) for s in range(seeds))
-    print(f"BD5 sanity (n=1500, C=6, d=24, k=40, float64): identical selections for {same}/{seeds} seeds", flush=True)
-    if same != seeds:
-        raise SystemExit("BD5 sanity check failed")
-
-
-def compare(n: int, C: int, d: int, k: int, run_baseline: bool = True) -> tuple[float, float, float, float]:
-    a, h = synthetic_factors(n, C, d)
-    inputs_mb = (a.nbytes + h.nbytes) / 2**20
-    tag = f"n={n:,} C={C} d={d} k={k} float32"
-    t_fast, m_fast, picks = measure(kmeanspp, a, h, k, np.random.default_rng(0), repeat=2)
-    line(f"kmeanspp (factorised)       {tag}", t_fast, m_fast, f"inputs {inputs_mb:.1f} MB")
-    baseline_bytes = n * C * d * 4
-    if not run_baseline:
-        line(f"materialised baseline (not run) {tag}", float("nan"), baseline_bytes / 2**20,
-             f"matrix alone; memory ratio >= {baseline_bytes / 2**20 / max(m_fast, 1e-9):.0f}x")
-        return t_fast, m_fast, float("nan"), baseline_bytes / 2**20
-    results = []
-    for threads in (None, 1):  # the baseline gets its better BLAS setting
-        with blas_threads(threads):
-            t_base, m_base, picks_base = measure(materialised_kmeanspp, a, h, k, np.random.default_rng(0))
-        label = "default BLAS threads" if threads is None else "1 BLAS thread"
-        line(f"materialised baseline ({label}) {tag}", t_base, m_base)
-        results.append((t_base, m_base))
-    t_base = min(r[0] for r in results)
-    m_base = max(r[1] for r in results)
-    agree = np.mean(np.asarray(picks_base) == picks)
-    print(f"  -> speed-up {t_base / t_fast:6.1f}x (vs the faster baseline), peak memory ratio "
-          f"{m_base / max(m_fast, 1e-9):6.1f}x; same picks as the baseline at {agree:.0%} of positions (float32 draws "
-          "part ways at the first rounding-level difference; the BD5 check above is float64)", flush=True)
-    return t_fast, m_fast, t_base, m_base
-
-
-def skactiveml(n: int, C: int, d: int, k: int) -> None:
-    try:
-        from skactiveml.pool import Badge  # noqa: F401
-    except ImportError:
-        print("scikit-activeml not installed: its Badge is skipped", flush=True)
-        return
-    print("scikit-activeml is installed, but its Badge needs a fitted classifier wrapper; not timed here", flush=True)
-
-
-def cuda_bench(n: int = 1_000_000, C: int = 10, d: int = 128, k: int = 1000) -> None:
+def big_child(n: int, k: int, C: int, d: int, D: int = 32) -> dict:
+    """One BADGE ``select`` on an n-point pool (MLP D -> d -> C, 20 labels) and its peak resident memory."""
     import torch
 
-    if not torch.cuda.is_available():
-        print("--cuda: no CUDA device, skipped", flush=True)
-        return
-    a, h = synthetic_factors(n, C, d)
-    A, H = torch.from_numpy(a).cuda(), torch.from_numpy(h).cuda()
-    torch.cuda.synchronize()
-    tag = f"n={n:,} C={C} d={d} k={k} float32 {torch.cuda.get_device_name()}"
-    for graph in (False, True):
-        best = float("inf")
-        for rep in range(3):
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-            t = time.perf_counter()
-            picks = kmeanspp(A, H, k, np.random.default_rng(0), cuda_graph=graph)
-            torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - t)
-            peak = (torch.cuda.max_memory_allocated() - base) / 2**20
-        line(f"kmeanspp CUDA ({'graph' if graph else 'eager'}) {tag}", best, peak,
-             f"distinct {len(set(picks.tolist()))}/{k}, target < 0.3 s")
-    # CPU reference of the same selection at a smaller k: the device path draws the same way
-    ref = kmeanspp(a[:200_000], h[:200_000], 50, np.random.default_rng(3))
-    dev = kmeanspp(A[:200_000], H[:200_000], 50, np.random.default_rng(3))
-    print(f"  CUDA vs CPU picks (n=200,000, k=50): {np.mean(ref == dev):.0%} identical positions", flush=True)
+    from alcore import strategies
+    from alcore.models import build_model
+    from alcore.strategies.base import PoolState
+
+    X = torch.from_numpy(np.random.default_rng(0).standard_normal((n + 20, D), dtype=np.float32))
+    labeled = np.arange(20)
+    state = PoolState(X=X, pool_idx=np.arange(20, n + 20), labeled_idx=labeled, labeled_y=labeled % C,
+                      target_idx=np.zeros(0, int), target_y=np.zeros(0, int), n_classes=C,
+                      model=build_model("mlp", D, C, seed=0, hidden=(d,), dropout=0.0))
+    features_mb = n * (C + d) * 4 / 2**20
+    before = rss_mb()
+    reset = reset_peak_rss()
+    tracemalloc.start()
+    t, cpu = time.perf_counter(), time.process_time()
+    sel = strategies.get("badge").select(state, k, np.random.default_rng(0))
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    numpy_peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return {"n": n, "k": k, "seconds": seconds, "cpu": cpu, "features_mb": features_mb, "rss_before_mb": before,
+            "peak_above_mb": peak_rss_mb() - before if reset else float("nan"), "numpy_peak_mb": numpy_peak,
+            "distinct": len(set(sel.indices.tolist())), "torch_threads": torch.get_num_threads()}
 
 
-def main() -> None:
+def big_pool(n: int, k: int, C: int = 10, d: int = 128) -> bool:
+    cmd = [sys.executable, __file__, "--big-child", str(n), str(k), str(C), str(d)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        print(f"\nn={n:,} selection FAILED:\n{proc.stderr[-2000:]}")
+        return False
+    r = json.loads(lines[-1])
+    ratio = r["peak_above_mb"] / r["features_mb"]
+    print(f"\nBADGE select, n={n:,} k={k} C={C} d={d} on the CPU ({load_average()}): {r['seconds']:.1f} s wall, "
+          f"{r['cpu']:.1f} s CPU; peak resident memory above the process before it {r['peak_above_mb']:,.0f} MB "
+          f"(numpy's share by tracemalloc {r['numpy_peak_mb']:,.0f} MB) = {ratio:.2f}x the pool's features "
+          f"({r['features_mb']:,.0f} MB; target <= {TARGET_MEMORY}x: {'met' if ratio <= TARGET_MEMORY else 'MISSED'})"
+          f"; {r['distinct']} distinct picks", flush=True)
+    return r["distinct"] == k
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cuda", action="store_true", help="also run the CUDA size when a GPU exists")
-    parser.add_argument("--quick", action="store_true", help="small sizes only")
-    parser.add_argument("--skip-big-baseline", action="store_true",
-                        help="do not run the 4 GB materialised baseline at C=100, d=512 (report its size only)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-big", action="store_true", help="skip the 1,000,000-point selection")
+    parser.add_argument("--materialised", action="store_true", help="add the materialised baseline")
+    parser.add_argument("--big-child", nargs=4, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    try:
-        import torch
-        torch.set_num_threads(min(2, os.cpu_count() or 1))
-    except ImportError:
-        pass
-    print(f"cores {os.cpu_count()}, available memory {available_gb():.1f} GB", flush=True)
-    sanity_bd5()
-    if args.quick:
-        compare(5000, 10, 64, 100)
-    else:
-        t_fast, _, t_base, _ = compare(50_000, 10, 128, 500)
-        print(f"TARGET speed-up >= 8x at n=50,000 C=10 d=128 k=500: {t_base / t_fast:.1f}x "
-              f"({'met' if t_base / t_fast >= 8 else 'MISSED'})", flush=True)
-        big_bytes = 20_000 * 100 * 512 * 4
-        run_big = not args.skip_big_baseline and available_gb() > 3 * big_bytes / 2**30
-        if not run_big and not args.skip_big_baseline:
-            print(f"not enough free memory for the {big_bytes / 2**30:.1f} GB baseline: size only", flush=True)
-        t_fast, m_fast, t_base, m_base = compare(20_000, 100, 512, 100, run_baseline=run_big)
-        print(f"TARGET < 5 s at n=20,000 C=100 d=512 k=100: {t_fast:.2f} s ({'met' if t_fast < 5 else 'MISSED'}); "
-              f"memory ratio >= 20x: {m_base / m_fast:.0f}x ({'met' if m_base / m_fast >= 20 else 'MISSED'})",
-              flush=True)
-        skactiveml(20_000, 100, 512, 100)
-    if args.cuda:
-        cuda_bench()
+    if args.big_child:
+        print(json.dumps(big_child(*args.big_child)))
+        return 0
+    print(f"BADGE k-means++ against plain numpy, interleaved, {args.repeats if not args.smoke else 2} repeats; "
+          f"{load_average()}")
+    cases = SMOKE_CASES if args.smoke else CASES
+    for n, k, C, d in cases:
+        for dtype in (np.float32, np.float64):
+            compare(n, k, C, d, dtype, 2 if args.smoke else args.repeats, args.materialised or args.smoke)
+    ok = True
+    if args.smoke:
+        ok = big_pool(20_000, 20)
+    elif not args.no_big:
+        ok = big_pool(1_000_000, 1000)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

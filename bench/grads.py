@@ -84,7 +84,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--no-thp", action="store_true", help="do not back large tensors with huge pages")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds (n=256, one repeat)")
     args = parser.parse_args()
+    if args.smoke:
+        args.n, args.repeat = 256, 1
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = MLP(64, 10, hidden=(128,), dropout=0.0).eval()

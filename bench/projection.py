@@ -22,11 +22,12 @@ Printed:
                then displacement(independent) / displacement(warm) and the trustworthiness differences
   guard        one frame whose points were shuffled (the embedding changed completely): with the new-space
                check (the default) it is laid out afresh at once; without it (``new_space_retention=0``), the
-               guard's tiers (anchored warm start, unanchored, openTSNE's rescaled start, relayout) until one
+               guard's tiers (anchored warm start, unanchored, placed, openTSNE's rescaled start, relayout) until one
                keeps the trustworthiness; the method that stood, its seconds against the independent frame
   digits       the app's default case, a real one: digits (1,797 points), an MLP retrained from scratch on
-               20 more random labels each cycle, gradient and feature spaces: displacement ratio,
-               trustworthiness differences and the methods the guard chose (skip with --no-digits); then a
+               20 more random labels each cycle (6 cycles), gradient and feature spaces: displacement ratio, the
+               displacement of each frame, trustworthiness differences and the methods the guard chose (skip
+               with --no-digits); then a
                cold start as in the app's default run (cycle 0's model untrained): per frame, method and seconds
                with and without the new-space check
   gif          ``render_gif`` of 10 frames x ``--points`` points, 720 x 480, and the plotly map figure's build time
@@ -136,7 +137,10 @@ def main() -> None:
     parser.add_argument("--gif-frames", type=int, default=10)
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--no-digits", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="300 points, 2 cycles, 2 GIF frames, no digits")
     args = parser.parse_args()
+    if args.smoke:
+        args.points, args.cycles, args.gif_frames, args.no_digits = 300, 2, 2, True
 
     y, factors = drifting_factors(args.points, args.cycles)
     warm_settings = ProjectionSettings(n_jobs=args.n_jobs)
@@ -180,7 +184,7 @@ def main() -> None:
               f" trustworthiness {guard.trustworthiness[1]:.4f} (frame 0: {guard.trustworthiness[0]:.4f})")
 
     if not args.no_digits:
-        factors_digits = digits_factors()
+        factors_digits = digits_factors(cycles=6)
         for space in ("gradient", "features"):
             spaces = factors_digits if space == "gradient" else [(np.ones((len(h), 1), np.float32), h)
                                                                 for _, h in factors_digits]
@@ -190,6 +194,8 @@ def main() -> None:
             diff = np.round(np.array(w.trustworthiness) - np.array(r.trustworthiness), 4).tolist()
             print(f"\ndigits, {space} space: displacement independent / warm = {ratio:.1f}x,"
                   f" trustworthiness warm - independent = {diff}")
+            print(f"  displacement per frame warm {np.round(w.displacement[1:], 3).tolist()},"
+                  f" independent {np.round(r.displacement[1:], 3).tolist()}")
             print(f"  methods {w.method}; warm frame {np.mean(w.seconds[1:]):.2f} s,"
                   f" independent frame {np.mean(r.seconds):.2f} s")
         cold = digits_factors(cycles=3, cold_start=True)

@@ -241,3 +241,4 @@ def test_bias_option_and_float32_still_select_valid_batches():
     for opts in ({"bias": True}, {"float64": False}):
         sel = strategies.get("badge", **opts).select(state, 9, np.random.default_rng(0))
         assert len(set(sel.indices.tolist())) == 9 and np.isin(sel.indices, state.pool_idx).all()
+

@@ -5,6 +5,8 @@ The k = 3 · perplexity nearest neighbours of every point are found exactly, blo
 """
 from __future__ import annotations
 
+import numpy as np
+
 
 def effective_perplexity(perplexity: float, m: int) -> tuple[float, int]:
     """The perplexity clamped to ``(m - 1) / 3`` for small display sets, and the number of neighbours it needs."""
@@ -12,13 +14,19 @@ def effective_perplexity(perplexity: float, m: int) -> tuple[float, int]:
     return perplexity, int(min(m - 1, max(1, int(3 * perplexity))))
 
 
-def affinities(space, perplexity: float, n_jobs: int):
-    """openTSNE's perplexity-based affinities of the points of ``space``."""
+def neighbours_needed(perplexity: float, m: int) -> int:
+    """How many nearest neighbours the affinities of ``m`` points at ``perplexity`` use."""
+    return effective_perplexity(perplexity, m)[1]
+
+
+def affinities(space, perplexity: float, n_jobs: int, knn: tuple[np.ndarray, np.ndarray] | None = None):
+    """openTSNE's perplexity-based affinities of the points of ``space``; ``knn``: its (indices, distances) of
+    ``neighbours_needed(perplexity, len(space))`` nearest neighbours, when already found."""
     from openTSNE import affinity
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
     perplexity, k = effective_perplexity(perplexity, len(space))
-    neighbors, distances = space.knn(k)
+    neighbors, distances = space.knn(k) if knn is None else knn
     return affinity.PerplexityBasedNN(
         knn_index=PrecomputedNeighbors(neighbors, distances), perplexity=perplexity, n_jobs=n_jobs
     )

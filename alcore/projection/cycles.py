@@ -7,6 +7,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from alcore.projection.affinities import affinities as make_affinities
+from alcore.projection.affinities import neighbours_needed
 from alcore.projection.frames import mean_displacement, procrustes_align
 from alcore.projection.initialization import WARM_METHODS, guarded_frame, independent_frame
 from alcore.projection.quality import quality_sample, sample_ranks, trust_from_ranks
@@ -67,7 +68,8 @@ def project_cycles(
             raise ValueError(f"every space must hold the same {len(prev)} points, got {m}")
         if sample is None:
             sample = quality_sample(m, settings)
-        affinities = make_affinities(space, settings.perplexity, settings.n_jobs)
+        knn = space.knn(neighbours_needed(settings.perplexity, m))
+        affinities = make_affinities(space, settings.perplexity, settings.n_jobs, knn)
         ranks = sample_ranks(original, sample)
 
         def quality(Y: np.ndarray) -> float:
@@ -80,7 +82,7 @@ def project_cycles(
             t = quality(Y)
         else:
             Y, method, t = guarded_frame(space, affinities, prev, prev_trust, ref_trust, prev_method, settings,
-                                         quality)
+                                         quality, knn[0])
         prev_method, prev_trust = method, t
         if method not in WARM_METHODS:
             ref_trust = t

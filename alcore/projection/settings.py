@@ -30,7 +30,8 @@ class ProjectionSettings:
     stiffness: anchor of warm frames to their previous positions, as the fraction of a point's offset pulled
         back per iteration (0 disables it).
     max_trust_drop: a warm frame whose trustworthiness falls further than this below the last freely
-        laid-out frame's is redone without the anchor, then from openTSNE's rescaled initialisation.
+        laid-out frame's is redone without the anchor, then with moved points placed among their new
+        neighbours, then from openTSNE's rescaled initialisation.
     new_space_retention: a previous frame that keeps less than this share of its better-than-chance
         trustworthiness when measured against the new space marks a replaced embedding: the frame is laid out
         afresh without trying the warm tiers ('relayout (new space)'); 0 disables the check.
@@ -110,7 +111,7 @@ class ProjectionResult:
         on the fixed quality sample.
     seconds: wall time of the frame: affinities, optimisation, alignment and its quality measurement.
     method: 'independent' (first frame, or every frame with relayout), 'warm' (anchored), 'unanchored',
-        'rescaled' or 'relayout' (the guard's later tiers, see ``alcore.projection.initialization``),
+        'placed', 'rescaled' or 'relayout' (the guard's later tiers, see ``alcore.projection.initialization``),
         'relayout (new space)' (laid out afresh at once: the previous frame did not fit the new space), or
         'reused' (the inputs space, identical in every cycle, is laid out once).
     extra_idx, extra_xy: per frame, selected points outside the display set and where they are drawn (at

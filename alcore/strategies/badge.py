@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from alcore.distances import DistancesToCentre, noise_floor, sq_norms
+from alcore.distances import DistancesToCentre, available_cores, noise_floor, sq_norms
 from alcore.gradients import with_bias
 from alcore.strategies.alignment import _typed
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
@@ -59,7 +59,8 @@ def _kmeanspp_numpy(A: np.ndarray, H: np.ndarray, k: int, rng: np.random.Generat
     gains = np.empty(k, dtype=np.float64)
     if k == 0:
         return (picks, gains) if return_gains else picks
-    to_centre = DistancesToCentre(A, H)
+    size = n * (A.shape[1] + H.shape[1])
+    to_centre = DistancesToCentre(A, H, workers=_workers(size))
     gn = to_centre.sq_norms  # ||g_i||^2
     first = argmax_random_tie(gn, rng)
     u = rng.random(k - 1)
@@ -68,9 +69,9 @@ def _kmeanspp_numpy(A: np.ndarray, H: np.ndarray, k: int, rng: np.random.Generat
     chosen = np.zeros(n, dtype=bool)
     c = first
     picks[0], gains[0] = c, gn[c]
-    with _single_thread_blas(n * (A.shape[1] + H.shape[1])):
+    with _single_thread_blas(size):
         for t in range(1, k):
-            np.minimum(D2, to_centre(c), out=D2)  # D2 <- min(D2, ||g - g_c||^2)   (docs/methods.md#badge-computation)
+            to_centre.minimum_into(D2, c)  # D2 <- min(D2, ||g - g_c||^2)   (docs/methods.md#badge-computation)
             c = _next_centre(D2, c, chosen, cum, u[t - 1])
             picks[t], gains[t] = c, D2[c]
     return (picks, gains) if return_gains else picks
@@ -91,13 +92,26 @@ def _next_centre(D2: np.ndarray, c: int, chosen: np.ndarray, cum: np.ndarray, u:
     return int(free[min(int(u * len(free)), len(free) - 1)])
 
 
-def _single_thread_blas(size: int):
-    """One BLAS thread for the matvec loop on large inputs (``alcore.threads``: safe for runs in threads).
+#: Factor entries ``n (C + d)`` up to which the strategy's default arithmetic on the CPU is float64 (256 MB of factors):
+#: above, float32, so that a large pool's selection needs about as much memory again as its features (issue 16).
+FLOAT64_MAX_ENTRIES = 1 << 25
+#: Factor entries ``n (C + d)`` from which the step runs on one BLAS thread per row block, a block per core.
+LARGE = 1_000_000
 
-    The products are memory-bound, so a second thread gains little, and on a busy machine a multi-threaded gemv
-    that waits for a descheduled thread was measured 10-40x slower (n=50,000, d=128, 2 cores).
+
+def _workers(size: int) -> int:
+    """Row blocks computed at once: one per core (at most 2: the step is memory-bound) on large inputs."""
+    return 1 if size < LARGE else available_cores()
+
+
+def _single_thread_blas(size: int):
+    """One BLAS thread for the matvec loop on large inputs (``alcore.threads``: safe for runs in threads;
+    ``DistancesToCentre`` runs its own row blocks).
+
+    On a busy machine a multi-threaded BLAS gemv that spins waiting for a descheduled thread was measured 10-40x
+    slower (n=50,000, d=128, 2 cores); the row blocks' threads sleep while they wait.
     """
-    return one_thread("blas") if size >= 1_000_000 else contextlib.nullcontext()
+    return one_thread("blas") if size >= LARGE else contextlib.nullcontext()
 
 
 def _kmeanspp_torch(A: torch.Tensor, H: torch.Tensor, k: int, rng: np.random.Generator, return_gains: bool,
@@ -189,26 +203,40 @@ class Badge(Strategy):
     @dataclass
     class Options:
         bias: bool = False          # include the bias gradient (h~ = [h; 1]); the reference uses weights only
-        float64: bool = True        # CPU arithmetic in float64 (float32 halves the time on large pools; CUDA: float32)
+        float64: bool | None = None  # CPU float64 (None: while n (C + d) <= 2^25, then float32); CUDA: float32
 
     def validate_options(self) -> None:
         _typed("bias", self.options.bias, bool)
-        _typed("float64", self.options.float64, bool)
+        _typed("float64", self.options.float64, bool, optional=True)
+
+    def use_float64(self, n: int, width: int) -> bool:
+        """float64 on the CPU: as asked, or (None) while the factors ``n x width`` stay small."""
+        if self.options.float64 is not None:
+            return self.options.float64
+        return n * width <= FLOAT64_MAX_ENTRIES
 
     def _select(self, state: PoolState, k: int, rng: np.random.Generator) -> Selection:
-        a, h = state.pool_a, state.pool_h.double()
+        device = torch.device(state.device)
+        a, pool_h = state.pool_a, state.pool_h
+        width = a.shape[1] + pool_h.shape[1] + int(self.options.bias)
+        if device.type == "cuda":
+            dtype = torch.float32
+        else:
+            dtype = torch.float64 if self.use_float64(state.n_pool, width) else torch.float32
+        # Only the (n, C) factor exists in float64; h is converted once, to the working dtype, if it must be.
+        a, h = a.to(dtype), pool_h.to(dtype)
         if self.options.bias:
             h = with_bias(h)
-        device = torch.device(state.device)
         if device.type == "cuda":
-            a, h = a.float().to(device), h.float().to(device)
-        elif not self.options.float64:
-            a, h = a.float(), h.float()
-        sq_norm = sq_norms(a, h)
+            a, h = a.to(device), h.to(device)
+            sq_norm = sq_norms(a, h).double().cpu().numpy()
+        else:
+            a, h = a.numpy(), h.numpy()
+            sq_norm = sq_norms(a, h)  # row by row, no (n, d) temporary
         picks, gains = kmeanspp(a, h, k, rng, return_gains=True)
         utilities = np.full(state.n_pool, np.nan)
         utilities[picks] = gains  # the squared distance each point had when it was chosen (docs/methods.md#strategy-contract)
-        diagnostics = {"mean_gradient_norm": float(torch.sqrt(sq_norm).mean())}
+        diagnostics = {"mean_gradient_norm": float(np.sqrt(sq_norm).mean())}
         # all-zero embeddings: kmeanspp's own rules make the picks uniform (docs/methods.md#badge-edge-cases); say why
         reason = "all_zero_embeddings" if bool(sq_norm.max() == 0) else None
         return Selection(state.pool_idx[picks], utilities, diagnostics, reason)

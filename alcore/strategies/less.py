@@ -34,14 +34,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from alcore.distances import normalize_rows
+from alcore.distances import map_threads, normalize_rows
 from alcore.gradients import (ADAM_MODES, RademacherProjection, adam_features, flatten, gradient_factors,
                               iter_label_gradients, iter_per_sample_gradients, model_at, n_params, param_names,
                               with_bias)
+from alcore.gradients.outer import feature_cosines, label_factors, linear_layers
 from alcore.strategies.alignment import _choice, _typed, head_outputs
 from alcore.strategies.base import PoolState, Selection, Strategy, top_k
 from alcore.gradients.random_projection import EXACT_MAX_PARAMS, default_proj_dim  # noqa: F401 (less.EXACT_...)
 from alcore.train import Checkpoint, checkpoint_weights
+
+#: Pool rows whose every-label output gradients are held at once by the linear-layer path (``_outer_scores``).
+OUTER_CHUNK_ROWS = 128
+
 
 def target_groups(target_y, groups: str = "one") -> tuple[np.ndarray, np.ndarray]:
     """Group id of every target example and the group labels: one group, or one per class present."""
@@ -227,6 +232,9 @@ class Less(Strategy):
         """General path: per-sample gradients in chunks -> (Adam | sign) -> projection -> normalise -> match."""
         o = self.options
         psi_bar = self._target_means(model, names, proj, X_T, y_T, ids, n_groups)
+        layers = linear_layers(model, names) if proj.identity and proj.device.type == "cpu" else None
+        if layers is not None:
+            return self._outer_scores(model, layers, ckpt, gtype, names, psi_bar, X_pool)
         if gtype == "adam":
             m, v = flatten(ckpt.exp_avg, names), flatten(ckpt.exp_avg_sq, names)
 
@@ -248,6 +256,36 @@ class Less(Strategy):
             parts.append(cosines(G.reshape(rows * C, -1)).reshape(rows, C, -1).transpose(1, 2))
             probs.append(p.double().cpu())
         s_all = torch.cat(parts)  # (n, groups, C)
+        if o.label_mode == "expected_cosine":
+            return (s_all * torch.cat(probs)[:, None, :]).sum(2)
+        return s_all
+
+    def _outer_scores(self, model, layers, ckpt, gtype, names, psi_bar, X_pool) -> torch.Tensor:
+        """The general path's scores for models whose scored parameters are linear layers, without projection:
+        the features' cosines from the layers' outer-product factors (``alcore.gradients.outer``), never the
+        ``n x C x P`` gradients. Same shapes as ``_projected_scores``."""
+        o = self.options
+        labels = None
+        if o.label_mode == "argmax":
+            z, _ = head_outputs(model, X_pool)
+            labels = torch.softmax(z.double().cpu(), 1).argmax(1)
+        adam = {}
+        if gtype == "adam":
+            adam = dict(adam_mode=o.adam_mode, moments=(flatten(ckpt.exp_avg, names), flatten(ckpt.exp_avg_sq, names)),
+                        betas=ckpt.betas, eps=ckpt.eps, step=ckpt.step)
+        chunks = []  # the factors first, one chunk after another: their forward hooks are the model's
+        for s in range(0, len(X_pool), OUTER_CHUNK_ROWS):
+            rows = None if labels is None else labels[s:s + OUTER_CHUNK_ROWS]
+            chunks.append(label_factors(model, layers, X_pool[s:s + OUTER_CHUNK_ROWS], rows))
+        if not chunks:
+            return torch.zeros(0, psi_bar.shape[0], dtype=torch.float64)
+        # then the features, chunk by chunk on up to two threads (fixed chunks: the same result on any number)
+        parts = map_threads(lambda chunk: feature_cosines(chunk[1], psi_bar, gtype, layers=layers, **adam), chunks)
+        probs = [p.double() for p, _ in chunks]
+        s_all = torch.cat(parts)  # (n, labels, groups)
+        if labels is not None:
+            return s_all[:, 0, :]
+        s_all = s_all.transpose(1, 2)  # (n, groups, C)
         if o.label_mode == "expected_cosine":
             return (s_all * torch.cat(probs)[:, None, :]).sum(2)
         return s_all
