@@ -37,6 +37,10 @@ METRIC_LABELS = {"test_accuracy": "test accuracy", "test_loss": "test loss", "te
 FALLBACK_REASONS = ("cold_start", "single_class", "degenerate_scores", "no_target", "all_zero_embeddings",
                     "coverage_complete")
 
+#: Training diverged when an epoch's mean loss is NaN, infinite, or more than this many times the first epoch's (or
+#: 1) (``alcore.train.diverged_loss``): the run then ends with a record that says so.
+DIVERGED_LOSS_FACTOR = 100.0
+
 # --- tolerances --------------------------------------------------------------------------------------------------
 
 #: A norm, a score scale or a width at or below this counts as zero (a target gradient with nothing to align to,

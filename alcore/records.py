@@ -30,7 +30,9 @@ class CycleRecord:
     (the candidates at selection time). ``display_*`` hold, for the run's fixed display subset,
     the predicted probabilities and the last-layer gradient factors a = p - onehot(argmax p)
     and h = features(x), from which the map is computed without the n x C*d matrix.
-    The final record of a run (``is_final``) only evaluates; it selects nothing.
+    The final record of a run (``is_final``) only evaluates; it selects nothing. A record with ``diverged`` is the
+    final one of a run whose training loss became NaN or infinite: it holds no metrics and no display data (its
+    model is of no use), and ``diagnostics["diverged"]`` says what happened and what to change.
     """
 
     cycle: int
@@ -38,6 +40,7 @@ class CycleRecord:
     strategy: str
     fallback_reason: str | None = None
     is_final: bool = False
+    diverged: bool = False
     batch_size: int = 0
     test_loss: float = float("nan")
     test_accuracy: float = float("nan")

@@ -31,7 +31,7 @@ import numpy as np
 from alcore import data
 from alcore import strategies as registry
 from alcore.config import ConfigError, ExperimentConfig
-from alcore.store import RunStore
+from alcore.store import FINISHED, RunStore
 
 if TYPE_CHECKING:  # pandas, and alcore.metrics (which imports torch), are imported where they are used: planning a
     import pandas as pd  # sweep or a comparison (the command line, a preset) needs neither
@@ -124,8 +124,9 @@ class GroupRun:
         except (OSError, ValueError):
             return {}
 
-    def is_complete(self) -> bool:
-        return self.manifest().get("status") == "complete"
+    def is_finished(self) -> bool:
+        """The run takes no more cycles: it is complete, or its training diverged (``alcore.store.FINISHED``)."""
+        return self.manifest().get("status") in FINISHED
 
 
 @dataclass(frozen=True)
@@ -212,9 +213,9 @@ def progress(runs: Iterable[GroupRun]) -> pd.DataFrame:
 
 
 def is_finished(runs: Iterable[GroupRun]) -> bool:
-    """Every run complete on disk (and there is at least one)."""
+    """Every run finished on disk (complete, or diverged), and there is at least one."""
     runs = list(runs)
-    return bool(runs) and all(run.is_complete() for run in runs)
+    return bool(runs) and all(run.is_finished() for run in runs)
 
 
 def _check_strategies(names: Iterable[str], valid: dict[str, str]) -> list[str]:

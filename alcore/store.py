@@ -21,6 +21,8 @@ from alcore.records import CycleRecord
 
 MANIFEST = "manifest.json"
 CYCLES = "cycles"
+#: Manifest statuses of a run that takes no more cycles: it stored its final record, or its training diverged.
+FINISHED = ("complete", "diverged")
 
 
 def new_run_id(prefix: str = "run") -> str:
@@ -110,12 +112,18 @@ class RunStore:
         path = self.path / f"{name}.npz"
         return read_npz(path) if path.exists() else None
 
-    def append(self, record: CycleRecord) -> None:
-        """Store one cycle: arrays, then the JSON that marks it complete, then the manifest's count."""
+    def append(self, record: CycleRecord, **manifest: Any) -> None:
+        """Store one cycle: arrays, then the JSON that marks it complete, then the manifest's count and status
+        (``diverged``, ``complete`` after the final record, else ``running``) and any other ``manifest`` fields."""
         stem = self.path / CYCLES / f"cycle_{record.cycle:05d}"
         atomic_write_npz(stem.with_suffix(".npz"), record.arrays())
         atomic_write_json(stem.with_suffix(".json"), record.scalars())
-        self.update(n_cycles=self.n_cycles(), status="complete" if record.is_final else "running")
+        status = "diverged" if record.diverged else "complete" if record.is_final else "running"
+        self.update(n_cycles=self.n_cycles(), status=status, **manifest)
+
+    def is_finished(self) -> bool:
+        """Whether the run takes no more cycles (``FINISHED``), by its manifest."""
+        return self.manifest().get("status") in FINISHED
 
     def n_cycles(self) -> int:
         return len(self._cycle_jsons())

@@ -1,7 +1,9 @@
-"""``python -m alcore run``: one run, a progress line per cycle; an existing run folder is resumed."""
+"""``python -m alcore run``: one run, a progress line per cycle; an existing run folder is resumed. A run whose
+training diverged says so and exits 1."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from alcore.cli.args import add_config_args, config_from_args, progress_line
 
@@ -23,10 +25,15 @@ def main(args: argparse.Namespace) -> int:
     total = exp.config.cycles + 1
 
     def report(r) -> None:
+        if r.diverged:
+            return
         note = f" (fallback: {r.fallback_reason})" if r.fallback_reason else ""
         print(progress_line(r.cycle + 1, total, f"cycle {r.cycle}: labels={r.n_labeled} "
                             f"test_acc={r.test_accuracy:.4f} test_loss={r.test_loss:.4f}{note}"), flush=True)
 
     exp.run(on_cycle=report)
     print(f"run stored in {args.out}")
+    if exp.records and exp.records[-1].diverged:
+        print(f"error: {exp.records[-1].diagnostics['diverged']}", file=sys.stderr)
+        return 1
     return 0

@@ -19,7 +19,8 @@ LOCK_NAME = ".sweep.lock"
 def run_job(job: GroupRun, threads: int = 1) -> dict[str, Any]:
     """Run (or resume, or skip) one job in this process and return its result row. Never raises for a job's error.
 
-    Statuses: ``complete`` (ran to the end now), ``skipped`` (already complete), ``failed`` (``error`` says why;
+    Statuses: ``complete`` (ran to the end now), ``diverged`` (its training diverged: ``error`` says at which
+    cycle), ``skipped`` (already finished), ``failed`` (``error`` says why;
     also written into the run's manifest), ``busy`` (another live process holds the folder's lock).
     """
     start = time.perf_counter()
@@ -38,7 +39,7 @@ def run_job(job: GroupRun, threads: int = 1) -> dict[str, Any]:
 
 def _run_locked(job: GroupRun, result: dict[str, Any], threads: int, start: float) -> dict[str, Any]:
     store = RunStore(job.run_dir)
-    if store.exists() and job.is_complete():
+    if store.exists() and job.is_finished():
         result.update(status="skipped", n_cycles=store.n_cycles(), test_accuracy=_final_accuracy(store))
         return result
     try:
@@ -53,8 +54,10 @@ def _run_locked(job: GroupRun, result: dict[str, Any], threads: int, start: floa
             store.update(status="running", error=None, traceback=None, sweep=_sweep_info(job))
             records = exp.run()
         last = exp.records[-1] if exp.records else None
-        result.update(status="complete", n_cycles=len(exp.records), ran_cycles=len(records),
-                      test_accuracy=None if last is None else float(last.test_accuracy))
+        diverged = last is not None and last.diverged
+        result.update(status="diverged" if diverged else "complete", n_cycles=len(exp.records),
+                      ran_cycles=len(records), test_accuracy=None if last is None else float(last.test_accuracy),
+                      error=last.diagnostics.get("diverged") if diverged else None)
     except Exception as err:  # a job's failure is data: record it, let the other jobs go on
         message = f"{type(err).__name__}: {err}"
         result.update(status="failed", error=message, traceback=traceback.format_exc(limit=20))
