@@ -98,17 +98,20 @@ class ExperimentConfig:
             raise ConfigError(f"strategy_options for {self.strategy!r}: {err}") from None
 
     def check_budget(self, pool_size: int) -> None:
-        """A budget larger than the pool is a config error (the last cycle alone may be clamped)."""
+        """A budget larger than the pool is a config error (the last cycle alone may be clamped); the message
+        suggests settings that fit (``budget_advice``)."""
         budget = self.initial_labels + self.batch_size * self.cycles
         if self.initial_labels >= pool_size:
+            room = pool_size - self.batch_size * self.cycles
+            advice = (f"set initial_labels to at most {room}" if room >= 0 else " or ".join(
+                f"set initial_labels to 0 and {a}" for a in budget_advice(pool_size, 0, self.batch_size, self.cycles)))
             raise ConfigError(f"initial_labels={self.initial_labels} leaves nothing to select from the pool "
-                              f"({pool_size} points)")
+                              f"({pool_size} points): {advice}")
         if budget - self.batch_size >= pool_size:
             raise ConfigError(
-                f"the budget initial_labels + batch_size * cycles = {budget} is larger than the pool "
-                f"({pool_size} points): lower cycles to at most {max(1, -(-(pool_size - self.initial_labels) // self.batch_size))} "
-                "or batch_size"
-            )
+                f"the budget initial_labels + batch_size * cycles = {self.initial_labels} + {self.batch_size} * "
+                f"{self.cycles} = {budget} labels is more than the pool holds ({pool_size} points): "
+                + " or ".join(budget_advice(pool_size, self.initial_labels, self.batch_size, self.cycles)))
 
     # --- JSON -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -143,6 +146,24 @@ class ExperimentConfig:
         if not isinstance(values, dict):
             raise ConfigError("config JSON must be an object of field: value")
         return cls.from_dict(values)
+
+
+def budget_advice(pool_size: int, initial_labels: int, batch_size: int, cycles: int) -> list[str]:
+    """Changes that make ``initial_labels + batch_size * cycles`` fit in a pool of ``pool_size`` points, every batch
+    full: fewer cycles of the same batch, or a smaller batch for the same cycles, or else one cycle of what is left.
+    Each names the field and the value to set (``initial_labels < pool_size``)."""
+    room = pool_size - initial_labels
+    fewer_cycles, smaller_batch = room // batch_size, room // cycles
+    advice = []
+    if fewer_cycles >= 1:
+        advice.append(f"set cycles to at most {fewer_cycles} ({fewer_cycles} batches of {batch_size} = "
+                      f"{fewer_cycles * batch_size} labels)")
+    if smaller_batch >= 1:
+        advice.append(f"set batch_size to at most {smaller_batch} ({cycles} batches of {smaller_batch} = "
+                      f"{cycles * smaller_batch} labels)")
+    if not advice:
+        advice.append(f"set cycles to 1 and batch_size to at most {room}")
+    return advice
 
 
 def _check(ok: bool, name: str, value: Any, choices) -> None:

@@ -90,7 +90,7 @@ ERRORS = {
     "bad batch size": (["--batch-size", "0"], "batch_size must be a positive integer, got 0"),
     "unknown field": (["--set", "bacth_size=3"], "unknown config field(s) ['bacth_size']"),
     "budget over the pool": (["--dataset", "iris", "--batch-size", "50", "--cycles", "5"],
-                             "is larger than the pool (120 points)"),
+                             "is more than the pool holds (120 points)"),
     "cnn on tabular data": (["--dataset", "moons", "--model", "cnn"], "image-shaped"),
     "unknown dataset option": (["--dataset", "moons", "--set", 'dataset_options={"n_sample": 50}'],
                                "unknown option(s) 'n_sample'"),
