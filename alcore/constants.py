@@ -27,6 +27,10 @@ def color_by_option(name: str) -> str:
     return name
 
 
+#: What a table, a caption or the map's hover shows for a value that does not exist (the utility of a point the
+#: strategy did not score, e.g. in a cold start): never "nan" or "None".
+MISSING_VALUE = "—"
+
 # --- records -----------------------------------------------------------------------------------------------------
 
 #: Titles of a record's per-cycle metrics, as figures and tables show them.

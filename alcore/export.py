@@ -179,9 +179,10 @@ def precompute_map(run_dir: str | Path, space: str = "gradient") -> None:
 
 
 def frame_titles(records) -> dict[int, str]:
-    """'strategy · cycle c · n labels · accuracy a' for each cycle, shown with its frame."""
-    return {int(r.cycle): f"{r.strategy} · cycle {r.cycle} · {r.n_labeled} labels · test accuracy "
-                          f"{r.test_accuracy:.3f}" for r in records}
+    """'strategy · cycle c · n labels · test accuracy a' for each cycle, shown with its frame; the final record's
+    says it is the final evaluation (its stars are the last batch bought)."""
+    return {int(r.cycle): f"{r.strategy} · cycle {r.cycle} · {'final evaluation · ' if r.is_final else ''}"
+                          f"{r.n_labeled} labels · test accuracy {r.test_accuracy:.3f}" for r in records}
 
 
 def run_frames_table(run_dir: str | Path, records=None, space: str = "gradient", dataset=None) -> pd.DataFrame:
@@ -193,6 +194,32 @@ def run_frames_table(run_dir: str | Path, records=None, space: str = "gradient",
     dataset = run_dataset(run_dir) if dataset is None else dataset
     result = run_projection(run_dir, records, space, dataset)
     return frames_table(records, result, dataset.y, dataset.class_names)
+
+
+def run_map_figure(run_dir: str | Path, color_by: str = "label", space: str = "gradient", records=None,
+                   dataset=None, frames=None, height: int = 600):
+    """The run's animated map (``alcore.viz.animated_map.map_figure``): one frame per cycle, each titled with its
+    cycle, labels and test accuracy. ``frames``: the run's frames table when the caller has it already."""
+    from alcore.viz.animated_map import map_figure
+
+    records = _store(run_dir).load_records() if records is None else records
+    dataset = run_dataset(run_dir) if dataset is None else dataset
+    frames = run_frames_table(run_dir, records, space, dataset) if frames is None else frames
+    return map_figure(frames, color_by, class_names=dataset.class_names, frame_titles=frame_titles(records),
+                      height=height)
+
+
+def run_map_html(run_dir: str | Path, color_by: str = "label", space: str = "gradient", records=None,
+                 dataset=None) -> str:
+    """The run's animated map as one self-contained HTML page, for slides and teaching: plotly.js inlined (no
+    request to any host, so it plays offline), with its play button and cycle slider, opening on cycle 0."""
+    import html
+
+    figure = run_map_figure(run_dir, color_by, space, records, dataset, height=720)
+    page = figure.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False,
+                          config={"displaylogo": False, "responsive": True})
+    title = html.escape(f"{_store(run_dir).run_id}: the animated map")
+    return page.replace("<head>", f"<head><title>{title}</title>", 1)
 
 
 def run_gif_bytes(run_dir: str | Path, space: str = "gradient", size: tuple[int, int] = (720, 480),

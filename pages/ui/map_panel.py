@@ -36,12 +36,19 @@ def frames_for(run_dir: str, n_cycles: int, space: str = "gradient") -> pd.DataF
 @st.cache_data(show_spinner=False, max_entries=16)
 def _map_json(run_dir: str, n_cycles: int, color_by: str, space: str) -> str:
     from alcore import export
-    from alcore.viz import figures
 
-    figure = figures.map_figure(frames_for(run_dir, n_cycles, space), color_by,
-                                class_names=dataset_for(run_config(run_dir)).class_names,
-                                frame_titles=export.frame_titles(load_records(run_dir, n_cycles)), height=560)
+    figure = export.run_map_figure(run_dir, color_by, space, load_records(run_dir, n_cycles),
+                                   dataset_for(run_config(run_dir)), frames_for(run_dir, n_cycles, space), height=560)
     return figure.to_json()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def map_html(run_dir: str, n_cycles: int, color_by: str, space: str) -> str:
+    """The map as one self-contained HTML page (``alcore.export.run_map_html``), cached by run, cycles and options."""
+    from alcore import export
+
+    return export.run_map_html(run_dir, color_by, space, load_records(run_dir, n_cycles),
+                               dataset_for(run_config(run_dir)))
 
 
 def map_figure(run_dir: str | Path, n_cycles: int, color_by: str = "label", space: str = "gradient",
