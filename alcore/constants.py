@@ -40,6 +40,13 @@ METRIC_LABELS = {"test_accuracy": "test accuracy", "test_loss": "test loss", "te
 #: Why a strategy's batch came from elsewhere or its scores say little (``Selection.fallback_reason``).
 FALLBACK_REASONS = ("cold_start", "single_class", "degenerate_scores", "no_target", "all_zero_embeddings",
                     "coverage_complete")
+#: Each fallback reason in words, for tables and captions.
+FALLBACK_WORDS = {"cold_start": "cold start: no labels yet, so no model to score the pool",
+                  "single_class": "one class labelled so far: no boundary to score against",
+                  "degenerate_scores": "every point scored the same",
+                  "no_target": "no target set to align with",
+                  "all_zero_embeddings": "every gradient embedding is zero",
+                  "coverage_complete": "every point is covered already"}
 
 #: Training diverged when an epoch's mean loss is NaN, infinite, or more than this many times the first epoch's (or
 #: 1) (``alcore.train.diverged_loss``): the run then ends with a record that says so.

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from alcore.constants import FALLBACK_WORDS, MISSING_VALUE
 from alcore.store import RunStore
 
 #: openTSNE threads of a run's map: a frame is laid out while the page waits for it, and its layout does not
@@ -52,19 +53,38 @@ def selections_frame(run_dir: str | Path) -> pd.DataFrame:
                                        "fallback_reason"])
 
 
+def shown_value(value, fmt: str = "{:.4g}") -> str:
+    """A number as a table shows it to people: ``MISSING_VALUE`` ("—") for NaN or None, never "nan" or "None"."""
+    if value is None or (isinstance(value, (float, np.floating)) and not np.isfinite(value)):
+        return MISSING_VALUE
+    return fmt.format(value)
+
+
+def fallback_words(record) -> str:
+    """Why a cycle's batch did not come from the strategy's own scores, in words (empty when it did): the reason
+    and the strategy that chose instead, e.g. 'cold start: no labels yet, … → typiclust chose'."""
+    reason = record.fallback_reason
+    if not reason:
+        return ""
+    words = FALLBACK_WORDS.get(reason, reason.replace("_", " "))
+    chooser = (record.diagnostics or {}).get("fallback_strategy")
+    return f"{words} → {chooser} chose" if chooser else words
+
+
 def batch_table(records) -> pd.DataFrame:
     """The per-cycle batch table: labels before the cycle, the batch chosen, its classes, utilities and the
-    fallback reason (why the strategy handed over, e.g. a cold start)."""
+    fallback in words (why the strategy handed over, e.g. a cold start). Missing values read "—"."""
     rows = []
     for r in records:
         utility = _utilities_of(r.pool_idx, r.utilities, r.selected)
         labels = np.asarray(r.selected_labels)
+        mean = float(np.nanmean(utility)) if len(utility) and np.isfinite(utility).any() else np.nan
         rows.append({
             "cycle": r.cycle, "labels": r.n_labeled, "strategy": r.strategy,
-            "fallback": r.fallback_reason or (r.diagnostics or {}).get("fallback_strategy") or "",
+            "fallback": fallback_words(r) or ("training diverged" if r.diverged else ""),
             "batch": len(r.selected),
             "classes in batch": int(len(np.unique(labels))) if len(labels) else 0,
-            "mean utility": float(np.nanmean(utility)) if len(utility) and np.isfinite(utility).any() else np.nan,
+            "mean utility": shown_value(mean),
             "test accuracy": r.test_accuracy, "test loss": r.test_loss,
             "selected": " ".join(map(str, np.asarray(r.selected).tolist())),
         })
@@ -72,8 +92,9 @@ def batch_table(records) -> pd.DataFrame:
 
 
 def point_table(records, indices, cycle: int, y: np.ndarray, class_names=None) -> pd.DataFrame:
-    """What is known about dataset points ``indices`` at ``cycle``: class, the model's prediction and confidence
-    (display subset), the utility the strategy gave it, and the cycle it was picked in (if ever)."""
+    """What is known about dataset points ``indices`` at ``cycle``, as a table for people: class, the model's
+    prediction and confidence (display subset), the utility the strategy gave it, and the cycle it was picked in;
+    what is not known reads "—" (``shown_value``)."""
     indices = np.asarray(indices, dtype=np.int64)
     names = list(class_names) if class_names is not None else None
     record = records[cycle]
@@ -100,12 +121,12 @@ def point_table(records, indices, cycle: int, y: np.ndarray, class_names=None) -
     return pd.DataFrame({
         "index": indices,
         "class": [label(int(c)) for c in np.asarray(y)[indices]],
-        "prediction": [label(int(c)) for c in pred],
-        "confidence": conf,
-        "utility": _utilities_of(record.pool_idx, record.utilities, indices),
+        "prediction": [label(int(c)) or MISSING_VALUE for c in pred],
+        "confidence": [shown_value(c, "{:.2f}") for c in conf],
+        "utility": [shown_value(u) for u in _utilities_of(record.pool_idx, record.utilities, indices)],
         "state": np.where(labelled_before, "labelled", np.where(np.isin(indices, record.selected), "chosen now",
                                                                   "unlabelled")),
-        "picked in cycle": [int(c) if c >= 0 else None for c in picked],
+        "picked in cycle": [str(int(c)) if c >= 0 else MISSING_VALUE for c in picked],
     })
 
 

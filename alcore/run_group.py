@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterable, TypedDict
 
 import numpy as np
 
-from alcore import data
+from alcore import data, intervals
 from alcore import strategies as registry
 from alcore.config import ConfigError, ExperimentConfig
 from alcore.store import FINISHED, RunStore
@@ -286,6 +286,11 @@ class GroupSummary(TypedDict):
     penalty: pd.DataFrame   # metrics.penalty_matrix: rows beat columns (empty below two strategies)
     runs: int               # how many runs went in
     notes: list[str]        # plain-words reasons when a number cannot be computed (yet)
+    ranking: list[str]      # which strategies the intervals are too wide to rank, per measure (alcore.intervals)
+
+
+#: The summaries whose intervals are checked for ranking: (name for people, column stem of ``summary_table``).
+RANKED_MEASURES = (("AULC", "aulc"), ("final accuracy", "final_accuracy"))
 
 
 def summarize(df: pd.DataFrame, x_percent: float = 90, metric: str = "test_accuracy",
@@ -300,7 +305,8 @@ def summarize(df: pd.DataFrame, x_percent: float = 90, metric: str = "test_accur
     from alcore import metrics
 
     notes: list[str] = []
-    out: GroupSummary = {"summary": pd.DataFrame(), "penalty": pd.DataFrame(), "runs": 0, "notes": notes}
+    out: GroupSummary = {"summary": pd.DataFrame(), "penalty": pd.DataFrame(), "runs": 0, "notes": notes,
+                         "ranking": []}
     if df.empty:
         notes.append("No cycle is finished yet: the tables fill in as runs finish.")
         return out
@@ -315,6 +321,12 @@ def summarize(df: pd.DataFrame, x_percent: float = 90, metric: str = "test_accur
                                                metric=metric, baseline=baseline)
     except ValueError as err:
         notes.append(f"Summary not available: {err}")
+    table = out["summary"]
+    for measure, stem in RANKED_MEASURES if len(table) else ():
+        note = intervals.ranking_note(measure, table[f"{stem}_mean"].to_dict(), table[f"{stem}_ci95"].to_dict(),
+                                      table["n_seeds"].to_dict())
+        if note:
+            out["ranking"].append(note)
     if baseline not in set(use["strategy"]):
         notes.append(f"Label savings are measured against {baseline}; add {baseline} to the strategies to see them.")
     if use["strategy"].nunique() >= 2:

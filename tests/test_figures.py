@@ -129,8 +129,9 @@ def curves_df():
 def test_learning_curve_shows_the_mean_over_seeds_and_a_min_max_band_in_the_strategy_colour():
     df = curves_df()
     fig = learning_curve_figure(df, "test_accuracy")
-    mean = {t.name: t for t in fig.data if t.showlegend is not False}
+    mean = {t.name.split(" (")[0]: t for t in fig.data if t.showlegend is not False}
     assert set(mean) == {"random", "badge"}
+    assert mean["badge"].name == "badge (n=3)", "the legend says over how many seeds"
     np.testing.assert_allclose(mean["badge"].y, [0.6 + 0.1 + 0.02, 0.6 + 0.2 + 0.02, 0.6 + 0.3 + 0.02])
     assert mean["badge"].line.color == palette.strategy_color("badge")
     bands = [t for t in fig.data if t.fill == "tonexty"]

@@ -14,8 +14,9 @@ DIVERSITY_SHOWN = ("div_mean_gradient_norm", "div_mean_pairwise_distance", "div_
 
 
 def batch_view(run_dir: Path, n_cycles: int) -> None:
-    """The batch just chosen: why (fallback, utility), its classes, and its images or feature values."""
-    from alcore.export import point_table, sample_images
+    """The batch just chosen: why (fallback, utility), its classes, and its images or feature values. A utility
+    the strategy did not compute reads "—", with the reason under the table."""
+    from alcore.export import fallback_words, point_table, sample_images
 
     records = load_records(run_dir, n_cycles)
     record = next((r for r in reversed(records) if len(r.selected)), None)  # the final record only evaluates
@@ -23,19 +24,17 @@ def batch_view(run_dir: Path, n_cycles: int) -> None:
         st.info("The run ended without choosing a batch.")
         return
     dataset = dataset_for(run_config(run_dir))
-    st.markdown(f"**Batch of cycle {record.cycle}** · {len(record.selected)} points · {record.strategy}")
+    last = " (the last one: the final record only evaluates)" if records[-1].is_final else ""
+    st.markdown(f"**Batch of cycle {record.cycle}**{last} · {len(record.selected)} points · {record.strategy}")
     if record.fallback_reason:
-        st.caption(f"Fallback: **{record.fallback_reason}** (the strategy could not score the pool, so "
-                   f"{record.diagnostics.get('fallback_strategy', 'a cold-start rule')} chose this batch).")
+        st.caption(f"No utility (—): {fallback_words(record)}.")
     table = point_table(records, record.selected, record.cycle, dataset.y, dataset.class_names)
     if dataset.is_image:
         st.image(sample_images(dataset.X, record.selected, dataset.sample_shape), width=52, clamp=True,
-                 caption=[f"{c} · {u:.3g}" for c, u in zip(table["class"], table["utility"])])
+                 caption=[f"{c} · {u}" for c, u in zip(table["class"], table["utility"])])
         st.caption("Each image: true class · utility (the strategy's score).")
     st.dataframe(table[["index", "class", "prediction", "confidence", "utility"]], hide_index=True,
-                 width="stretch", height=240,
-                 column_config={"confidence": st.column_config.NumberColumn(format="%.2f"),
-                                "utility": st.column_config.NumberColumn(format="%.4g")})
+                 width="stretch", height=240)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
