@@ -18,6 +18,7 @@ from alcore import catalog, data, strategies
 from alcore.config import MODELS, OPTIMIZERS, ConfigError, ExperimentConfig
 from alcore.data import DatasetError
 
+from pages.ui.docs import readable
 from pages.ui.errors import show_error
 from pages.ui.runs import runs_root
 
@@ -130,7 +131,7 @@ class _Form:
         chosen = {}
         for name, default, help_text in options:
             try:
-                value = _option_widget(f"{self.k}{prefix}_{name}", name, given.get(name, default), help_text)
+                value = _option_widget(f"{self.k}{prefix}_{name}", name, given.get(name, default), readable(help_text))
             except ConfigError as err:
                 self.errors.append(err)
                 continue
