@@ -150,8 +150,8 @@ def diverged_loss(losses: list[float]) -> bool:
 def divergence_message(cycle: int, result: TrainResult, lr: float) -> str:
     """What a run whose training diverged says, on its record, in its manifest and in the app."""
     loss = result.loss_history[-1] if len(result.loss_history) else float("nan")
-    return (f"training diverged at cycle {cycle}: the training loss reached {loss:.4g} in epoch "
-            f"{result.diverged_epoch}; lower the learning rate (it is {lr:g}) and start a new run")
+    return (f"training diverged at cycle {cycle}: lower the learning rate (it is {lr:g}) and start a new run "
+            f"(the training loss reached {loss:.4g} in epoch {result.diverged_epoch})")
 
 
 @contextmanager

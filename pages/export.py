@@ -1,4 +1,5 @@
-"""Export: the animated map as a GIF (with a preview), the records as CSV and Parquet, and the config JSON."""
+"""Export: the animated map as a GIF (with a preview) or as one self-contained HTML page, the records as CSV and
+Parquet, and the config JSON."""
 from __future__ import annotations
 
 import streamlit as st
@@ -8,7 +9,7 @@ from alcore import export
 from pages.ui.errors import show_error
 from pages.ui.frame import in_frame
 from pages.ui.loaders import gif_bytes, tables_for
-from pages.ui.map_panel import COLOR_BY, SPACES, mapped_cycles
+from pages.ui.map_panel import COLOR_BY, SPACES, map_html, mapped_cycles
 from pages.ui.runs import stored_run
 
 in_frame()
@@ -51,6 +52,26 @@ elif options is not None:
         st.image(data, caption=f"{run_id}: {n_gif} frames, {len(data) / 1e6:.2f} MB")
         st.download_button("Download GIF", data, file_name=f"{run_id}.gif", mime="image/gif", key="gif_download",
                            icon=":material/download:", type="primary")
+
+st.subheader("Animated map as a web page")
+st.caption("The map with its ▶ play button and cycle slider, in one HTML file that opens in any browser without a "
+           "network (plotly is inside it, about 5 MB): for slides and teaching. Colour and space as chosen above.")
+if st.button("Make the HTML page", icon=":material/html:", key="html_make",
+             help="Build the page from the run's map (the frames are cached, so this takes a few seconds)."):
+    st.session_state["html_options"] = dict(color_by=color_by, space=space)
+html_options = st.session_state.get("html_options")
+n_html = mapped_cycles(run_dir, n) if html_options is not None and html_options["space"] == "gradient" else n
+if html_options is not None and n_html == 0:
+    st.info("The run's worker is laying out the first map; make the page again in a few seconds.")
+elif html_options is not None:
+    try:
+        with st.spinner("Building the HTML page…"):
+            page = map_html(str(run_dir), n_html, **html_options)
+    except (ValueError, MemoryError, FileNotFoundError) as err:
+        show_error(err, "Try another space, or a run with fewer points on the map.")
+    else:
+        st.download_button(f"Download the map ({len(page.encode()) / 1e6:.1f} MB)", page, file_name=f"{run_id}-map.html",
+                           mime="text/html", key="html_download", icon=":material/download:", type="primary")
 
 st.subheader("Records")
 st.caption("One row per cycle (metrics, diversity, timings, the batch), and one row per labelled point.")

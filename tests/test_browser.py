@@ -146,7 +146,7 @@ def test_a_fresh_servers_first_request_for_a_page_url_opens_that_page_in_the_app
         nav = page.locator("[data-testid='stSidebarNav'] a")
         assert [link.inner_text().split()[-1] for link in nav.all()] == ["Run", "Explore", "Compare", "Learn",
                                                                          "Export"], "the app's own navigation"
-        assert "1 cycle stored" in page.get_by_test_id("stSidebar").inner_text(), "the sidebar shows the URL's run"
+        assert "1 of 2 cycles run" in page.get_by_test_id("stSidebar").inner_text(), "the sidebar shows the URL's run"
         assert page.get_by_text("Page not found").count() == 0
         assert_no_traceback(page)
         shot(page, "9-fresh-server-explore")

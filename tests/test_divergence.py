@@ -57,7 +57,7 @@ def test_a_diverged_run_ends_with_a_record_and_a_manifest_that_say_so(fast_confi
     assert last.diverged and last.is_final and not len(last.selected)
     assert math.isnan(last.test_accuracy), "a diverged model's accuracy means nothing"
     message = last.diagnostics["diverged"]
-    assert "training diverged at cycle 1" in message and "lower the learning rate" in message
+    assert message.startswith("training diverged at cycle 1: lower the learning rate (it is 10)")
     manifest = RunStore(run_dir).manifest()
     assert manifest["status"] == "diverged" and manifest["error"] == message
     assert RunStore(run_dir).is_finished()

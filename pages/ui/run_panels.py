@@ -6,6 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from alcore.store import RunStore
+
+from pages.ui.errors import show_error
 from pages.ui.loaders import dataset_for, load_records, load_summary
 from pages.ui.runs import run_config
 
@@ -35,6 +38,14 @@ def batch_view(run_dir: Path, n_cycles: int) -> None:
         st.caption("Each image: true class · utility (the strategy's score).")
     st.dataframe(table[["index", "class", "prediction", "confidence", "utility"]], hide_index=True,
                  width="stretch", height=240)
+
+
+def diverged_view(run_dir: Path, n_cycles: int) -> None:
+    """The run stopped because its training diverged: what happened, and what to change."""
+    message = RunStore(run_dir).manifest().get("error") or "training diverged: lower the learning rate"
+    shown = "The cycles before it are kept and shown below." if n_cycles > 1 else "No cycle before it to show."
+    show_error(message[:1].upper() + message[1:] + ".", "Lower the **Learning rate** in the sidebar (Model and "
+               f"training options), then press Step: that starts a new run. {shown}")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

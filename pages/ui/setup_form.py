@@ -123,7 +123,8 @@ class _Form:
     def __init__(self, defaults: ExperimentConfig, key: str) -> None:
         self.d, self.k = defaults, key
         self.values: dict[str, Any] = {}
-        self.errors: list[BaseException] = []
+        self.errors: list[BaseException] = []   # shown at the end of the form
+        self.shown_errors = 0                   # shown already, beside the control they concern
 
     def options(self, prefix: str, options: list[tuple[str, Any, str]], given: dict[str, Any]) -> dict[str, Any]:
         """One widget per ``(name, default, help)`` showing ``given`` values; the values that differ from the
@@ -185,7 +186,8 @@ class _Form:
                 ds = data.load_file(path=path, label_column=label_column)
             st.caption(ds.description)
         except DatasetError as err:
-            self.errors.append(err)
+            show_error(err)  # here, under the upload, not at the end of a long sidebar
+            self.shown_errors += 1
             return {}
         return {"path": str(path), **({"label_column": label_column} if label_column is not None else {})}
 
@@ -285,7 +287,7 @@ class _Form:
         """The validated config, or None after an ``st.error`` per problem found."""
         for err in self.errors:
             show_error(err)
-        if self.errors:
+        if self.errors or self.shown_errors:
             return None
         try:
             return ExperimentConfig(**self.values)
