@@ -237,7 +237,7 @@ def run_map_html(run_dir: str | Path, color_by: str = "label", space: str = "gra
     import html
 
     figure = run_map_figure(run_dir, color_by, space, records, dataset, height=720)
-    page = figure.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False,
+    page = figure.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False, auto_play=False,
                           config={"displaylogo": False, "responsive": True})
     title = html.escape(f"{_store(run_dir).run_id}: the animated map")
     return page.replace("<head>", f"<head><title>{title}</title>", 1)

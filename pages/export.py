@@ -70,8 +70,9 @@ elif html_options is not None:
     except (ValueError, MemoryError, FileNotFoundError) as err:
         show_error(err, "Try another space, or a run with fewer points on the map.")
     else:
-        st.download_button(f"Download the map ({len(page.encode()) / 1e6:.1f} MB)", page, file_name=f"{run_id}-map.html",
-                           mime="text/html", key="html_download", icon=":material/download:", type="primary")
+        st.download_button(f"Download the map ({len(page.encode()) / 1e6:.1f} MB)", page,
+                           file_name=f"{run_id}-map.html", mime="text/html", key="html_download",
+                           icon=":material/download:", type="primary")
 
 st.subheader("Records")
 st.caption("One row per cycle (metrics, diversity, timings, the batch), and one row per labelled point.")

@@ -73,13 +73,16 @@ elif not continues:
     hint = ("Settings differ from this run: Step or Run starts a **new run** (this one stays on disk)."
             if run_dir is not None else "Step runs one acquisition cycle: train, score the pool, choose a batch.")
 elif finished:
-    hint = "This run is finished. Change a setting to start a new run, or look at it on Explore and Export."
+    hint = (f"This run is finished: {cycles_line(done, run_cfg.cycles, manifest.get('status'))}. Change a setting "
+            "to start a new run, or look at it on Explore and Export.")
 else:
-    hint = (f"Continues run `{run_dir.name}`: {cycles_line(done, run_cfg.cycles, manifest.get('status'))}, "
-            f"{run_cfg.batch_size} labels per cycle.")
+    hint = (f"Continues run `{run_dir.name}`: {cycles_run(done, run_cfg.cycles, manifest.get('status'))} of "
+            f"{run_cfg.cycles} cycles run, {run_cfg.batch_size} labels per cycle.")
 
-cycles_left = (run_cfg.cycles - cycles_run(done, run_cfg.cycles, manifest.get("status")) if continues
-               else (config.cycles if config is not None else 1))
+if continues:
+    cycles_left = 0 if finished else run_cfg.cycles - cycles_run(done, run_cfg.cycles, manifest.get("status"))
+else:
+    cycles_left = config.cycles if config is not None else 1
 b1, b2, b3, b4 = st.columns([1, 1.4, 0.8, 1], vertical_alignment="bottom")
 n_more = int(b4.number_input(
     "Cycles to run", 1, max(1, cycles_left), max(1, cycles_left), key="run_n_cycles",
@@ -155,10 +158,9 @@ else:
             return
         # one cycle for every panel: while a worker runs, the last one whose map is laid out, so the map never
         # lags behind the batch and the curves
-        shown = mapped_cycles(run_dir, n, job is not None and job.running)
-        if status == "diverged":
-            shown = min(shown, n - 1)  # the cycle that diverged has no map, batch or metrics
-        if shown < n:
+        mappable = n - (status == "diverged")  # the cycle that diverged has no map, batch or metrics
+        shown = min(mappable, mapped_cycles(run_dir, mappable, job is not None and job.running))
+        if shown < mappable:
             st.caption(f"Cycle {n - 1} is stored; its map is being laid out (the panels below show cycle "
                        f"{shown - 1} until then)." if shown else "Laying out the first map (t-SNE of the gradient "
                        "embeddings)…")

@@ -85,6 +85,10 @@ def test_map_has_one_frame_per_cycle_with_stable_ids_fixed_axes_and_controls(run
     assert any("play" in b for b in labels) and any("pause" in b for b in labels)
     assert [s.label for s in fig.layout.sliders[0].steps] == [str(c) for c in cycles]
     assert fig.data[1].marker.symbol == "star"
+    animations = [b.args[1] for b in fig.layout.updatemenus[0].buttons]
+    animations += [s.args[1] for s in fig.layout.sliders[0].steps]
+    assert all(a["frame"]["redraw"] for a in animations), "without a redraw, a box drawn after the slider moved or " \
+        "the map played selects nothing"
 
 
 def test_map_colours_by_every_option_with_the_shared_palette(run):

@@ -21,7 +21,7 @@ UTILITY_LOW = 0.15
 WEBGL_ABOVE = 5000
 #: The traces every frame replaces: the points, the batch (stars) and the title. The title is a text trace above
 #: the plot, not the layout's title: plotly.js applies a frame's layout only on a full redraw, after the points'
-#: tween, so a layout title lagged behind (or stayed on "cycle 0") while the animation played.
+#: tween, so a layout title lagged behind the frame (or, without redraws, stayed on "cycle 0").
 ANIMATED_TRACES = (0, 1, 2)
 TITLE_COLOR = "#2a3f5f"
 
@@ -180,7 +180,10 @@ def map_figure(
     for name, color in zip(names, colors):  # legend entries: constant, not animated
         fig.add_trace(_legend_marker(name, color=color, size=9))
     fig.frames = [go.Frame(name=str(c), data=traces(c), traces=list(ANIMATED_TRACES)) for c in cycles]
-    redraw = bool(webgl)
+    # Every frame ends with a full redraw (after the tween): without it, plotly.js leaves its selection state on the
+    # frame it was drawn with, and a box or lasso drawn after the slider moved or the animation played selects
+    # nothing.
+    redraw = True
     play = dict(label="▶ play", method="animate", args=[None, dict(
         frame=dict(duration=frame_duration, redraw=redraw), fromcurrent=True,
         transition=dict(duration=transition_duration, easing="cubic-in-out"))])
@@ -199,7 +202,7 @@ def map_figure(
         hovermode="closest", margin=dict(l=10, r=10, t=50, b=10),
         updatemenus=[dict(type="buttons", direction="left", buttons=[play, pause], showactive=False,
                           x=0.0, y=0.0, xanchor="left", yanchor="top", pad=dict(t=40, r=10))],
-        sliders=[dict(active=0, steps=steps, x=0.3, len=0.7, y=0.0, yanchor="top", pad=dict(t=30),
+        sliders=[dict(active=0, steps=steps, x=0.35, len=0.65, y=0.0, yanchor="top", pad=dict(t=30),
                       currentvalue=dict(prefix="cycle ", visible=True, xanchor="right"),
                       transition=dict(duration=transition_duration))],
     )

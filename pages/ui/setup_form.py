@@ -250,10 +250,10 @@ class _Form:
         d, k, values = self.d, self.k, self.values
         c1, c2, c3 = st.columns(3)
         values["batch_size"] = int(c1.number_input("Batch size", 1, 100_000, d.batch_size, key=k + "batch_size",
-                                                   help="Labels bought per cycle."))
-        values["cycles"] = int(c2.number_input("Cycles", 1, 10_000, d.cycles, key=k + "cycles",
-                                               help="Acquisition cycles in the run (one more evaluates the last "
-                                                    "batch)."))
+                                                   help="Labels bought per cycle (points in each batch)."))
+        values["cycles"] = int(c2.number_input("Cycles in run", 1, 10_000, d.cycles, key=k + "cycles",
+                                               help="Acquisition cycles of the whole run: it buys cycles × batch size "
+                                                    "labels, then evaluates the last model once more (not a cycle)."))
         values["initial_labels"] = int(c3.number_input("Initial labels", 0, 1_000_000, d.initial_labels,
                                                        key=k + "initial_labels",
                                                        help="Random labels before the first cycle; 0 is a cold "
