@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from alcore.task import TASKS
+
 MODELS = ("logreg", "mlp", "cnn")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
@@ -21,6 +23,7 @@ class ExperimentConfig:
 
     dataset: str = "digits"
     dataset_options: dict[str, Any] = field(default_factory=dict)
+    task: str = "auto"
     model: str = "mlp"
     model_options: dict[str, Any] = field(default_factory=dict)
     strategy: str = "badge"
@@ -54,6 +57,7 @@ class ExperimentConfig:
 
         _check(isinstance(self.dataset, str) and self.dataset in data.available(), "dataset", self.dataset,
                sorted(data.available()))
+        _check(isinstance(self.task, str) and self.task in ("auto", *TASKS), "task", self.task, ("auto", *TASKS))
         _check(self.model in MODELS, "model", self.model, MODELS)
         _check(isinstance(self.strategy, str) and self.strategy in strategies.available(), "strategy", self.strategy,
                sorted(strategies.available()))
@@ -90,12 +94,56 @@ class ExperimentConfig:
                 f"strategy {self.strategy!r} scores the pool against a labelled target set: "
                 "set target_size > 0 (e.g. 50), optionally with target_classes"
             )
+        if self.target_classes is not None and self.target_size == 0:
+            raise ConfigError(f"target_classes={self.target_classes!r} filters the target set, but target_size=0 "
+                              "draws none: set target_size > 0 (e.g. 50), or leave target_classes unset")
+        task = self.known_task()
         if not self.strategy_options:
+            if task is not None:
+                self.check_task(task)
             return  # the defaults are valid; checking them would import the strategy (and torch) for nothing
         try:
-            strategies.get(self.strategy, **self.strategy_options)
+            strategy = strategies.get(self.strategy, **self.strategy_options)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"strategy_options for {self.strategy!r}: {err}") from None
+        if task is not None:
+            self.check_task(task, strategy)
+
+    def known_task(self) -> str | None:
+        """The run's task when it is known before the data is loaded: ``task``, or the dataset's own (every
+        registered dataset has one; a file with ``task="auto"`` is known only once read)."""
+        from alcore import data
+
+        declared = data.declared_task(self.dataset, self.dataset_options)
+        if self.task == "auto":
+            return declared
+        if declared is not None and declared != self.task:
+            raise ConfigError(f"task={self.task!r} does not match dataset {self.dataset!r}, whose target is a "
+                              f"{declared} target; choose task='auto' or task={declared!r}")
+        return self.task
+
+    def check_task(self, task: str, strategy=None) -> None:
+        """Refuse what ``task`` cannot run (docs/tasks.md#tasks), naming the field or the option: strategies and
+        strategy options of the other task, and target classes of a regression target. ``strategy``: the configured
+        strategy's instance when its options were checked already."""
+        from alcore import strategies
+
+        if self.target_classes is not None and task != "classification":
+            raise ConfigError(f"target_classes={self.target_classes!r} selects classes, but a {task} target has "
+                              "none: leave target_classes unset (the target set is drawn from every non-test point)")
+        for field_name in ("strategy", "cold_start_strategy"):
+            name = getattr(self, field_name)
+            if name in strategies.available() and task not in strategies.spec(name).tasks:
+                fits = [s for s, spec in strategies.specs().items() if task in spec.tasks]
+                raise ConfigError(f"{field_name}={name!r} works for {' and '.join(strategies.spec(name).tasks)} only, "
+                                  f"and this run's target is a {task} target: choose one of {fits}"
+                                  + (" ('variance' is the uncertainty strategy of regression)"
+                                     if "variance" in fits else ""))
+        if self.strategy_options:
+            try:
+                (strategy or strategies.get(self.strategy, **self.strategy_options)).check_task(task)
+            except ValueError as err:
+                raise ConfigError(f"strategy_options for {self.strategy!r}: {err}") from None
 
     def check_budget(self, pool_size: int) -> None:
         """A budget larger than the pool is a config error (the last cycle alone may be clamped); the message

@@ -11,19 +11,29 @@ SPACE_LABELS = {"gradient": "Gradient embedding g = a ⊗ h", "features": "Penul
                 "inputs": "Inputs x"}
 
 #: What a map's points can be coloured by: true class, predicted class, the strategy's utility, or the point's state
-#: (pool, labelled, selected in this cycle).
+#: (pool, labelled, selected in this cycle). A regression run's map has continuous values instead of classes, and the
+#: residual (predicted minus true value) besides (``color_by_labels("regression")``).
 COLOR_BY = ("label", "pred", "utility", "state")
 COLOR_BY_LABELS = {"label": "True class", "pred": "Predicted class", "utility": "Utility (the strategy's score)",
                    "state": "Labelled, chosen or pool"}
+REGRESSION_COLOR_BY_LABELS = {"label": "True value", "pred": "Predicted value",
+                              "residual": "Residual (predicted − true value)", "utility": COLOR_BY_LABELS["utility"],
+                              "state": COLOR_BY_LABELS["state"]}
 #: Other names accepted for a colouring.
-COLOR_BY_ALIASES = {"prediction": "pred", "class": "label", "labeled": "state"}
+COLOR_BY_ALIASES = {"prediction": "pred", "class": "label", "labeled": "state", "value": "label"}
 
 
-def color_by_option(name: str) -> str:
-    """``name`` as one of ``COLOR_BY`` (aliases resolved); ValueError naming the choices otherwise."""
+def color_by_labels(task: str = "classification") -> dict[str, str]:
+    """The colourings a map of a ``task`` run offers, with the names they show."""
+    return REGRESSION_COLOR_BY_LABELS if task == "regression" else COLOR_BY_LABELS
+
+
+def color_by_option(name: str, task: str = "classification") -> str:
+    """``name`` as one of the ``task``'s colourings (aliases resolved); ValueError naming the choices otherwise."""
     name = COLOR_BY_ALIASES.get(name, name)
-    if name not in COLOR_BY:
-        raise ValueError(f"color_by={name!r} is not valid; choose one of {list(COLOR_BY)}")
+    choices = list(color_by_labels(task))
+    if name not in choices:
+        raise ValueError(f"color_by={name!r} is not valid; choose one of {choices}")
     return name
 
 
@@ -32,10 +42,6 @@ def color_by_option(name: str) -> str:
 MISSING_VALUE = "—"
 
 # --- records -----------------------------------------------------------------------------------------------------
-
-#: Titles of a record's per-cycle metrics, as figures and tables show them.
-METRIC_LABELS = {"test_accuracy": "test accuracy", "test_loss": "test loss", "test_macro_f1": "test macro-F1",
-                 "target_loss": "target loss", "target_accuracy": "target accuracy"}
 
 #: Why a strategy's batch came from elsewhere or its scores say little (``Selection.fallback_reason``).
 FALLBACK_REASONS = ("cold_start", "single_class", "degenerate_scores", "no_target", "all_zero_embeddings",

@@ -10,15 +10,16 @@ import torch
 
 from alcore import data, metrics, seeding, strategies
 from alcore.config import ExperimentConfig
-from alcore.gradients import gradient_factors
 from alcore.models import ALModel, build_model, predict, resolve_device
 from alcore.projection import display_subset
 from alcore.records import CycleRecord
 from alcore.spaces import fixed_embedding
 from alcore.store import RunStore
 from alcore.strategies.base import PoolState
+from alcore.task import Task, task_for
 from alcore.train import (TrainResult, TrainSettings, divergence_message, load_state_arrays, state_arrays,
                           train_model)
+from alcore.uncertainty import last_layer_spread
 
 WARM_STATE = "model_state"
 
@@ -34,12 +35,16 @@ class Experiment:
     def __init__(self, config: ExperimentConfig, run_dir: str | Path | None = None,
                  dataset: data.Dataset | None = None) -> None:
         self.config = config
-        self.dataset = dataset if dataset is not None else data.load(config.dataset, **config.dataset_options)
-        self.split = data.make_splits(self.dataset.y, test_size=config.test_size, target_size=config.target_size,
-                                      target_classes=config.target_classes,
-                                      random_state=seeding.run_seed(config.seed, seeding.SPLIT))
+        if dataset is None:
+            dataset = data.load_for_task(config.dataset, config.dataset_options, config.task)
+        data.check_dataset_task(dataset, config.task)
+        self.split = run_split(config, dataset.y)
         config.check_budget(len(self.split.pool))
-        self.y = self.dataset.y
+        self.dataset = prepare_features(dataset, self.split.pool, config.seed)
+        self.task: Task = task_for(self.dataset, self.split.pool)
+        config.check_task(self.task.name)  # a file's task is known only now
+        self.y = self.dataset.y                    # raw values: class codes, or the target in its own units
+        self.target_y = self.dataset.target_y      # what target-set rows are scored against (a second rater's)
         self.n_classes = self.dataset.n_classes
         self.X = torch.from_numpy(data.standardize(self.dataset.X, self.split.pool))
         self.device = resolve_device(config.device)
@@ -51,7 +56,7 @@ class Experiment:
         init_rng = seeding.initial_labels_rng(config.seed)
         self.initial_labeled = np.sort(init_rng.choice(self.split.pool, config.initial_labels, replace=False))
         self.labeled = self.initial_labeled.copy()
-        self.display_idx = display_subset(self.y, self.split.pool, n_max=config.display_size,
+        self.display_idx = display_subset(data.strata(self.y), self.split.pool, n_max=config.display_size,
                                           random_state=seeding.run_seed(config.seed, seeding.DISPLAY))
         self.records: list[CycleRecord] = []
         self._fixed: np.ndarray | None = None
@@ -85,7 +90,8 @@ class Experiment:
         return {"name": d.name, "n_samples": int(len(d.y)), "n_features": int(d.X.shape[1]),
                 "n_classes": int(d.n_classes), "class_names": list(d.class_names),
                 "sample_shape": list(d.sample_shape), "pool": int(len(self.split.pool)),
-                "target": int(len(self.split.target)), "test": int(len(self.split.test))}
+                "target": int(len(self.split.target)), "test": int(len(self.split.test)),
+                "task": self.task.info(), "target_name": d.target_name}
 
     def fixed_space(self) -> np.ndarray:
         if self._fixed is None:
@@ -96,7 +102,7 @@ class Experiment:
     def new_model(self) -> ALModel:
         """The run's model at its seeded initialisation (the same every cycle)."""
         cfg = self.config
-        return build_model(cfg.model, self.X.shape[1], self.n_classes, self.dataset.sample_shape,
+        return build_model(cfg.model, self.X.shape[1], self.task.n_outputs, self.dataset.sample_shape,
                            seed=seeding.run_seed(cfg.seed, seeding.MODEL), **cfg.model_options)
 
     # --- the cycle --------------------------------------------------------------------------
@@ -115,14 +121,13 @@ class Experiment:
             return self._stop_diverged(train_result, pool, timings)
 
         t = time.perf_counter()
-        test = metrics.evaluate(model, self.X[self.split.test], self.y[self.split.test], self.device)
-        target = metrics.evaluate(model, self.X[self.split.target], self.y[self.split.target], self.device)
+        test = self.task.evaluate(model, self.X[self.split.test], self.y[self.split.test], self.device)
+        target = self.task.evaluate(model, self.X[self.split.target], self.target_y[self.split.target], self.device)
         timings["evaluate"] = time.perf_counter() - t
 
         record = CycleRecord(
             cycle=cycle, n_labeled=len(self.labeled), strategy=self.strategy.name, is_final=is_final,
-            test_loss=test["loss"], test_accuracy=test["accuracy"], test_macro_f1=test["macro_f1"],
-            target_loss=target["loss"], target_accuracy=target["accuracy"],
+            **self.task.record_fields(test, target),
             labeled_idx=self.labeled.copy(), train_loss=train_result.loss_history, pool_idx=pool,
         )
         if not is_final:
@@ -130,8 +135,7 @@ class Experiment:
 
         t = time.perf_counter()
         record.display_idx = self.display_idx
-        record.display_probs, record.display_a, record.display_h = _factors(model, self.X[self.display_idx],
-                                                                            self.device)
+        record.display_probs, record.display_a, record.display_h = self._factors(model, self.display_idx)
         timings["display"] = time.perf_counter() - t
         record.timings = timings
 
@@ -157,11 +161,11 @@ class Experiment:
         cfg = self.config
         t = time.perf_counter()
         state = PoolState(
-            X=self.X, pool_idx=pool, labeled_idx=self.labeled, labeled_y=self.y[self.labeled],
-            target_idx=self.split.target, target_y=self.y[self.split.target], n_classes=self.n_classes,
-            model=model, train_result=train_result, train_settings=self.train_settings,
+            X=self.X, pool_idx=pool, labeled_idx=self.labeled, labeled_y=self.task.encode(self.y[self.labeled]),
+            target_idx=self.split.target, target_y=self.task.encode(self.target_y[self.split.target]),
+            n_classes=self.n_classes, model=model, train_result=train_result, train_settings=self.train_settings,
             sample_shape=tuple(self.dataset.sample_shape), device=self.device, cycle=record.cycle,
-            seed=cfg.seed, cold_start_strategy=cfg.cold_start_strategy, _fixed=self._fixed,
+            seed=cfg.seed, cold_start_strategy=cfg.cold_start_strategy, _fixed=self._fixed, task=self.task,
         )
         selection = self.strategy.select(state, cfg.batch_size,
                                          seeding.strategy_rng(cfg.seed, record.cycle, self.strategy.name))
@@ -170,7 +174,7 @@ class Experiment:
 
         t = time.perf_counter()
         chosen = selection.indices
-        _, record.selected_a, record.selected_h = _factors(model, self.X[chosen], self.device)
+        _, record.selected_a, record.selected_h = self._factors(model, chosen)
         labeled_after = np.concatenate([self.labeled, chosen])
         record.selected, record.selected_labels, record.batch_size = chosen, self.y[chosen], len(chosen)
         record.utilities, record.fallback_reason = selection.utilities, selection.fallback_reason
@@ -209,9 +213,22 @@ class Experiment:
             model = self.new_model()
         model.to(self.device)
         idx = self.labeled if labeled is None else np.asarray(labeled, dtype=np.int64)
-        result = train_model(model, self.X[idx], torch.as_tensor(self.y[idx], dtype=torch.long),
-                             self.train_settings, seed=seeding.training_seed(cfg.seed, cycle), device=self.device)
+        result = train_model(model, self.X[idx], self.task.labels(self.task.encode(self.y[idx])),
+                             self.train_settings, seed=seeding.training_seed(cfg.seed, cycle), device=self.device,
+                             loss=self.task.loss)
         return model, result
+
+    @torch.no_grad()
+    def _factors(self, model: ALModel, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(outputs, a, h) of ``rows`` for the records: the task's display outputs (class probabilities, or the
+        standardised prediction), the hallucinated factor ``a`` of ``g = a ⊗ h`` and the features ``h``."""
+        outputs, h = predict(model, self.X[rows], self.device)
+        spread = None
+        if self.task.uses_spread:  # σ(x) against the labels bought before this cycle's batch
+            h_labeled = predict(model, self.X, self.device, rows=self.labeled)[1]
+            spread = last_layer_spread(h.numpy(), h_labeled.numpy())
+        a = self.task.hallucinated_factor(outputs, spread)
+        return self.task.display_outputs(outputs), a.float().numpy(), h.numpy()
 
     def _commit(self, record: CycleRecord, model: ALModel) -> None:
         if self.store is not None:
@@ -261,13 +278,19 @@ class Experiment:
         return exp
 
 
-@torch.no_grad()
-def _factors(model: ALModel, X: torch.Tensor, device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(probs, a, h) for rows X: a = p - onehot(argmax p), h = penultimate features."""
-    logits, h = predict(model, X, device)
-    p = torch.softmax(logits.double(), dim=1)
-    a, _ = gradient_factors(p, h)
-    return p.float().numpy(), a.float().numpy(), h.numpy()
+def run_split(config: ExperimentConfig, y: np.ndarray) -> data.Split:
+    """The run's pool / target / test split of labels ``y`` (the same for every strategy of a seed)."""
+    return data.make_splits(y, test_size=config.test_size, target_size=config.target_size,
+                            target_classes=config.target_classes,
+                            random_state=seeding.run_seed(config.seed, seeding.SPLIT))
+
+
+def prepare_features(dataset: data.Dataset, pool: np.ndarray, seed: int) -> data.Dataset:
+    """The dataset with numeric features: a text dataset's are fitted on the pool right after the split
+    (docs/datasets.md#text-features), with the run's own stream for the SVD; others are returned as they are."""
+    if not dataset.needs_features:
+        return dataset
+    return data.featurize(dataset, pool, random_state=seeding.integer(seed, seeding.TEXT_FEATURES))
 
 
 def _plain(obj):

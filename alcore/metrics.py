@@ -1,31 +1,12 @@
-"""Evaluation, per-batch diversity (docs/methods.md#diversity-metrics) and learning-curve summaries
-(docs/methods.md#learning-curve-summaries)."""
+"""Per-batch diversity (docs/methods.md#diversity-metrics) and learning-curve summaries
+(docs/methods.md#learning-curve-summaries). A model's test metrics are its task's (``alcore.task``)."""
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from alcore import distances
 from alcore.constants import DEGENERATE_NORM
-from alcore.models import ALModel, predict
 from alcore.spaces import l2_normalize
-
-
-def evaluate(model: ALModel, X: torch.Tensor, y: np.ndarray, device: torch.device | str = "cpu") -> dict[str, float]:
-    """Cross-entropy loss, accuracy and macro-F1 of ``model`` on (X, y); NaN for an empty set."""
-    if len(y) == 0:
-        return {"loss": float("nan"), "accuracy": float("nan"), "macro_f1": float("nan")}
-    from sklearn.metrics import f1_score
-
-    logits, _ = predict(model, X, device)
-    y_t = torch.as_tensor(y, dtype=torch.long)
-    pred = logits.argmax(dim=1).numpy()
-    return {
-        "loss": float(F.cross_entropy(logits.double(), y_t)),
-        "accuracy": float((pred == y).mean()),
-        "macro_f1": float(f1_score(y, pred, average="macro", labels=np.arange(logits.shape[1]), zero_division=0)),
-    }
 
 
 def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, reference_idx: np.ndarray,
@@ -42,6 +23,7 @@ def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, referenc
     (docs/methods.md#probcover).
     ``nearest_sq``: the squared distance of each reference row to the covered set when the caller keeps it up to
     date batch by batch (``nearest_covered_sq``); coverage then costs O(|reference|) instead of a full search.
+    ``n_classes=0`` (a regression target) leaves out the class balance.
     """
     a = np.asarray(a, np.float64)
     h = np.asarray(h, np.float64)
@@ -60,7 +42,8 @@ def batch_diversity(a: np.ndarray, h: np.ndarray, *, fixed: np.ndarray, referenc
         out.update(_coverage_summary(np.sqrt(nearest_sq)))
     if delta is not None:
         out["delta_coverage"] = delta_coverage(fixed, reference_idx, covered_idx, delta)
-    out.update(class_balance(batch_labels, labeled_labels, n_classes))
+    if n_classes > 0:
+        out.update(class_balance(batch_labels, labeled_labels, n_classes))
     return out
 
 
@@ -325,15 +308,17 @@ def penalty_matrix(df, metric: str = "test_accuracy", alpha: float = 0.05, check
     return matrix
 
 
-def summary_table(df, full_accuracy: float | None = None, x_percent: float = 90, metric: str = "test_accuracy",
+def summary_table(df, full_value: float | None = None, x_percent: float = 90, metric: str = "test_accuracy",
                   baseline: str = "random", log_x: bool = False):
-    """One row per strategy: AULC, final accuracy, labels to reach X% and label savings vs ``baseline``, each as the
-    mean over seeds and the half-width of its 95% t-interval (docs/methods.md#learning-curve-summaries).
+    """One row per strategy: AULC, the final value of ``metric`` (``final_mean``: accuracy, or a regression run's
+    R²), labels to reach X% and label savings vs ``baseline``, each as the mean over seeds and the half-width of its
+    95% t-interval (docs/methods.md#learning-curve-summaries). The metric must be one where higher is better.
 
-    AULC runs over the label range common to every run. The target is ``x_percent / 100 · full_accuracy``; without
-    a full-data accuracy, the baseline's mean final accuracy is the reference (BADGE's analysis does the same), or
-    the best strategy's when there is no baseline (``attrs["reference"]`` says which). Labels-to-X is averaged over
-    the seeds that reach the target (``labels_to_x_reached`` counts them); savings are paired by seed.
+    AULC runs over the label range common to every run. The target is ``x_percent / 100 · full_value`` (e.g. the
+    full-data accuracy); without one, the baseline's mean final value is the reference (BADGE's analysis does the
+    same), or the best strategy's when there is no baseline (``attrs["reference"]`` says which, ``attrs
+    ["reference_value"]`` and ``attrs["target_value"]`` the numbers). Labels-to-X is averaged over the seeds that
+    reach the target (``labels_to_x_reached`` counts them); savings are paired by seed.
     """
     import pandas as pd
 
@@ -350,8 +335,8 @@ def summary_table(df, full_accuracy: float | None = None, x_percent: float = 90,
     if n_lo > n_hi:
         raise ValueError(f"the runs share no common label range (latest start {n_lo:g} > earliest end {n_hi:g})")
     finals = {s: float(np.mean([c[1][-1] for c in r.values() if len(c[0])])) for s, r in runs.items()}
-    if full_accuracy is not None:
-        reference, acc_full = "full_data", float(full_accuracy)
+    if full_value is not None:
+        reference, acc_full = "full_data", float(full_value)
     elif baseline in runs:
         reference, acc_full = f"{baseline}_final", finals[baseline]
     else:
@@ -366,12 +351,12 @@ def summary_table(df, full_accuracy: float | None = None, x_percent: float = 90,
         savings = [label_savings(n_x[s][seed], n_x[baseline].get(seed)) for seed in r] if baseline in runs else []
         sav_m, sav_ci = mean_ci(savings)
         rows.append({"strategy": s, "n_seeds": len(r), "aulc_mean": aulc_m, "aulc_ci95": aulc_ci,
-                     "final_accuracy_mean": final_m, "final_accuracy_ci95": final_ci,
+                     "final_mean": final_m, "final_ci95": final_ci,
                      "labels_to_x_mean": nx_m, "labels_to_x_ci95": nx_ci,
                      "labels_to_x_reached": int(sum(v is not None for v in n_x[s].values())),
                      "label_savings_mean": sav_m, "label_savings_ci95": sav_ci})
     table = pd.DataFrame(rows).set_index("strategy")
     table.attrs.update({"n_lo": float(n_lo), "n_hi": float(n_hi), "x_percent": float(x_percent),
-                        "full_accuracy": acc_full, "target_accuracy": target, "reference": reference,
+                        "reference_value": acc_full, "target_value": target, "reference": reference,
                         "metric": metric, "log_x": log_x})
     return table

@@ -25,12 +25,13 @@ class ALModel(nn.Module):
 
 
 class LogReg(ALModel):
-    """Linear softmax: h(x) = x (docs/methods.md#notation)."""
+    """A linear model, h(x) = x (docs/methods.md#notation): softmax regression for classes, linear regression for a
+    real-valued target (one output, docs/tasks.md#regression)."""
 
-    def __init__(self, n_features: int, n_classes: int, dropout: float = 0.0) -> None:
+    def __init__(self, n_features: int, n_outputs: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.head = nn.Linear(n_features, n_classes)
+        self.head = nn.Linear(n_features, n_outputs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(x)
@@ -39,7 +40,7 @@ class LogReg(ALModel):
 class MLP(ALModel):
     """Fully connected ReLU network; dropout before the head makes MC-dropout BALD possible."""
 
-    def __init__(self, n_features: int, n_classes: int, hidden: Sequence[int] = (128,), dropout: float = 0.1) -> None:
+    def __init__(self, n_features: int, n_outputs: int, hidden: Sequence[int] = (128,), dropout: float = 0.1) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = n_features
@@ -49,7 +50,7 @@ class MLP(ALModel):
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(width, n_classes)
+        self.head = nn.Linear(width, n_outputs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -58,7 +59,7 @@ class MLP(ALModel):
 class CNN(ALModel):
     """Small convnet for single-channel images (digits 8x8, MNIST 28x28); input arrives flattened."""
 
-    def __init__(self, sample_shape: Sequence[int], n_classes: int, channels: Sequence[int] = (16, 32),
+    def __init__(self, sample_shape: Sequence[int], n_outputs: int, channels: Sequence[int] = (16, 32),
                  hidden: int = 128, dropout: float = 0.1) -> None:
         super().__init__()
         if len(sample_shape) != 2:
@@ -72,24 +73,25 @@ class CNN(ALModel):
         )
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(c2 * 16, hidden), nn.ReLU(),
                                 *( [nn.Dropout(dropout)] if dropout > 0 else [] ))
-        self.head = nn.Linear(hidden, n_classes)
+        self.head = nn.Linear(hidden, n_outputs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(x.reshape(-1, 1, *self.sample_shape)))
 
 
-def build_model(name: str, n_features: int, n_classes: int, sample_shape: Sequence[int] = (),
+def build_model(name: str, n_features: int, n_outputs: int, sample_shape: Sequence[int] = (),
                 seed: int = 0, **options: Any) -> ALModel:
-    """The seeded initialisation of model ``name``; the same seed gives the same weights, without touching global RNG."""
+    """The seeded initialisation of model ``name`` with ``n_outputs`` outputs (the task's: one per class, or one for
+    regression); the same seed gives the same weights, without touching global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
             if name == "logreg":
-                return LogReg(n_features, n_classes, **options)
+                return LogReg(n_features, n_outputs, **options)
             if name == "mlp":
-                return MLP(n_features, n_classes, **options)
+                return MLP(n_features, n_outputs, **options)
             if name == "cnn":
-                return CNN(sample_shape, n_classes, **options)
+                return CNN(sample_shape, n_outputs, **options)
         except TypeError as err:
             raise ValueError(f"model_options for {name!r}: {err}") from None
     raise ValueError(f"model={name!r} is not valid; choose one of ['logreg', 'mlp', 'cnn']")
@@ -107,7 +109,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 @torch.no_grad()
 def predict(model: ALModel, X: np.ndarray | torch.Tensor, device: torch.device | str = "cpu",
             batch_size: int = 8192, rows: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits (n, C) and features h (n, d) in eval mode, batched so memory stays flat on large pools.
+    """Outputs (n, C) (logits, or the prediction of a regression model) and features h (n, d) in eval mode, batched so memory stays flat on large pools.
 
     ``rows`` selects rows of X batch by batch, so a large pool is never copied whole before the forward pass.
     Outputs are preallocated on the CPU and filled in place.

@@ -28,11 +28,14 @@ class CycleRecord:
 
     Index arrays are global indices into the dataset. ``utilities`` is aligned with ``pool_idx``
     (the candidates at selection time). ``display_*`` hold, for the run's fixed display subset,
-    the predicted probabilities and the last-layer gradient factors a = p - onehot(argmax p)
-    and h = features(x), from which the map is computed without the n x C*d matrix.
+    the model's outputs (``display_probs``: class probabilities, or a regression model's standardised
+    prediction, shape (n, 1)) and the last-layer gradient factors a (p - onehot(argmax p), or the
+    predictive spread σ of a regression model) and h = features(x), from which the map is computed
+    without the n x C*d matrix. The metrics are the run's task's (``alcore.task``); the other task's
+    are NaN. ``selected_labels`` are raw values: class codes, or the target in its own units.
     The final record of a run (``is_final``) only evaluates; it selects nothing. A record with ``diverged`` is the
-    final one of a run whose training loss became NaN or infinite: it holds no metrics and no display data (its
-    model is of no use), and ``diagnostics["diverged"]`` says what happened and what to change.
+    final one of a run whose training diverged: it holds no metrics and no display data (its model is of no use),
+    and ``diagnostics["diverged"]`` says what happened and what to change.
     """
 
     cycle: int
@@ -47,6 +50,9 @@ class CycleRecord:
     test_macro_f1: float = float("nan")
     target_loss: float = float("nan")
     target_accuracy: float = float("nan")
+    test_r2: float = float("nan")
+    test_mse: float = float("nan")
+    test_mae: float = float("nan")
     timings: dict[str, float] = field(default_factory=dict)
     diversity: dict[str, float] = field(default_factory=dict)
     diagnostics: dict = field(default_factory=dict)

@@ -7,12 +7,14 @@ runs.
     cycles.csv, cycles.parquet   one row per cycle of every run (incomplete and failed runs included, with status)
     curves.png                   mean learning curve per strategy, 95% t-band over seeds, one panel per dataset
     curves.html                  the same as interactive plotly figures, self-contained (plotly.js inlined)
-    summary.csv                  per dataset and strategy: AULC, final accuracy, labels to X%, label savings
+    summary.csv                  per dataset and strategy: AULC, final value, labels to X%, label savings
     penalty.csv                  per dataset, and summed over datasets: winner rows x loser columns
     report.md                    what was summarised, and where each file is
 
 Each dataset's runs are a group (``alcore.run_group``): its ``summarize`` and ``curve_bands`` give the numbers, with
-``alcore.metrics``'s formulas; only complete runs enter them, so that every curve spans the same budget.
+``alcore.metrics``'s formulas; only complete runs enter them, so that every curve spans the same budget. Without
+``metric``, each dataset is summarised by its task's primary metric (test accuracy, or R² for regression,
+docs/tasks.md#regression).
 """
 from __future__ import annotations
 
@@ -25,9 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alcore.run_group import curve_bands, cycle_frame, summarize
+from alcore.run_group import curve_bands, cycle_frame, group_metric, summarize
 from alcore.store import list_runs
 from alcore.sweep.failures import read_failures
+from alcore.task import metric_label
 
 REPORT_DIR = "report"
 KEYS = ["dataset", "strategy", "seed", "run_id", "status"]
@@ -59,7 +62,7 @@ def complete_runs(df: pd.DataFrame) -> pd.DataFrame:
 
 # --- numbers ------------------------------------------------------------------------------------------------------
 
-def dataset_summaries(df: pd.DataFrame, metric: str = "test_accuracy", x_percent: float = 90.0,
+def dataset_summaries(df: pd.DataFrame, metric: str | None = None, x_percent: float = 90.0,
                       baseline: str = "random") -> tuple[pd.DataFrame, dict[str, pd.DataFrame], list[str]]:
     """``run_group.summarize`` per dataset: the summary tables stacked with a ``dataset`` column; the penalty
     matrices by dataset plus ``"all"``, their sum over datasets (BADGE, Sec. 4, sums over experiments, so a cell of
@@ -67,14 +70,15 @@ def dataset_summaries(df: pd.DataFrame, metric: str = "test_accuracy", x_percent
     were, or why a number is missing."""
     tables, matrices, summary_notes, penalty_notes = [], {}, [], []
     for dataset, runs in df.groupby("dataset", sort=True):
-        found = summarize(runs, x_percent=x_percent, metric=metric, baseline=baseline)
+        used = metric or group_metric(runs)
+        found = summarize(runs, x_percent=x_percent, metric=used, baseline=baseline)
         table, matrix = found["summary"], found["penalty"]
         if len(table):
             a = table.attrs
-            summary_notes.append(f"{dataset}: AULC over {a['n_lo']:g}..{a['n_hi']:g} labels; labels-to-{x_percent:g}% "
-                                 f"target {metric} = {a['target_accuracy']:.4f} ({x_percent:g}% of {a['reference']} "
-                                 f"{a['full_accuracy']:.4f})")
-            tables.append(table.reset_index().assign(dataset=dataset))
+            summary_notes.append(f"{dataset}: {used} summarised; AULC over {a['n_lo']:g}..{a['n_hi']:g} labels; "
+                                 f"labels-to-{x_percent:g}% target {used} = {a['target_value']:.4f} ({x_percent:g}% "
+                                 f"of {a['reference']} {a['reference_value']:.4f})")
+            tables.append(table.reset_index().assign(dataset=dataset, metric=used))
         summary_notes += [f"{dataset}: {note}" for note in found["notes"]]
         if len(matrix):
             matrices[str(dataset)] = matrix
@@ -103,20 +107,25 @@ def penalty_long(matrices: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 # --- figures ------------------------------------------------------------------------------------------------------
 
-def curves_png(df: pd.DataFrame, path: str | Path, metric: str = "test_accuracy") -> Path:
-    """Learning curves with 95% bands, one panel per dataset (matplotlib, Agg: no display needed)."""
+def curves_png(df: pd.DataFrame, path: str | Path, metric: str | None = None) -> Path:
+    """Learning curves with 95% bands, one panel per dataset (matplotlib, Agg: no display needed); ``metric``
+    (default: each dataset's primary metric)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    bands = curve_bands(df, metric)
+    groups = {d: g for d, g in df.groupby("dataset", sort=True)} if len(df) else {}
+    used = {d: metric or group_metric(g) for d, g in groups.items()}
+    bands = pd.concat([curve_bands(g, used[d]) for d, g in groups.items()], ignore_index=True) if groups \
+        else curve_bands(df, metric or "test_accuracy")
     datasets = sorted(bands["dataset"].unique()) or ["(no complete runs)"]
     ncols = min(3, len(datasets))
     nrows = math.ceil(len(datasets) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.8 * nrows), squeeze=False)
     colours = _colours(sorted(bands["strategy"].unique()))
     for ax, dataset in zip(axes.flat, datasets):
+        label = metric_label(used.get(dataset, metric or "test_accuracy"))
         for strategy, curve in bands[bands["dataset"] == dataset].groupby("strategy", sort=True):
             curve = curve.sort_values("n_labeled")
             n_seeds = int(curve["n_seeds"].max())
@@ -126,13 +135,14 @@ def curves_png(df: pd.DataFrame, path: str | Path, metric: str = "test_accuracy"
                             linewidth=0)
         ax.set_title(str(dataset))
         ax.set_xlabel("labels used")
-        ax.set_ylabel(metric.replace("_", " "))
+        ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(datasets):]:
         ax.set_visible(False)
-    fig.suptitle(f"{metric.replace('_', ' ')}: mean over seeds, 95% t-band")
+    shown = sorted({metric_label(m) for m in used.values()}) or [metric_label(metric or "test_accuracy")]
+    fig.suptitle(f"{', '.join(shown)}: mean over seeds, 95% t-band")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
@@ -140,9 +150,10 @@ def curves_png(df: pd.DataFrame, path: str | Path, metric: str = "test_accuracy"
     return path
 
 
-def curve_figure(df: pd.DataFrame, metric: str = "test_accuracy"):
+def curve_figure(df: pd.DataFrame, metric: str | None = None):
     """The plotly learning-curve figure of one dataset's runs: ``alcore.viz.figures.learning_curve_figure`` when
-    it is there, else mean lines with 95% bands drawn here."""
+    it is there, else mean lines with 95% bands drawn here. ``metric``: default the runs' primary metric."""
+    metric = metric or group_metric(df)
     try:
         from alcore.viz.figures import learning_curve_figure
     except ImportError:
@@ -174,20 +185,21 @@ def _band_figure(df: pd.DataFrame, metric: str):
                                  hovertemplate="%{y:.4f} [%{customdata[0]:.4f}, %{customdata[1]:.4f}] "
                                                "over %{customdata[2]} seeds<extra>" + html.escape(strategy)
                                                + "</extra>"))
-    fig.update_layout(xaxis_title="labels used", yaxis_title=metric.replace("_", " "), template="plotly_white",
+    fig.update_layout(xaxis_title="labels used", yaxis_title=metric_label(metric), template="plotly_white",
                       height=420, margin=dict(l=60, r=20, t=40, b=50))
     return fig
 
 
-def curves_html(df: pd.DataFrame, path: str | Path, metric: str = "test_accuracy",
+def curves_html(df: pd.DataFrame, path: str | Path, metric: str | None = None,
                 summary: pd.DataFrame | None = None, penalty: dict[str, pd.DataFrame] | None = None,
                 title: str = "Sweep report") -> Path:
     """One self-contained page: plotly.js inlined once, a figure per dataset, then the tables."""
     parts = [f"<h1>{html.escape(title)}</h1>"]
     first = True
     for dataset, group in df.groupby("dataset", sort=True):
-        fig = curve_figure(group, metric)
-        fig.update_layout(title=f"{dataset}: {metric.replace('_', ' ')} (mean over seeds, 95% band)")
+        used = metric or group_metric(group)
+        fig = curve_figure(group, used)
+        fig.update_layout(title=f"{dataset}: {metric_label(used)} (mean over seeds, 95% band)")
         parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first else False))
         first = False
     if first:
@@ -216,16 +228,17 @@ def _colours(names: list[str]) -> dict[str, tuple[float, ...]]:
 
 # --- the report ---------------------------------------------------------------------------------------------------
 
-def write_report(root: str | Path, out: str | Path | None = None, metric: str = "test_accuracy",
+def write_report(root: str | Path, out: str | Path | None = None, metric: str | None = None,
                  x_percent: float = 90.0, baseline: str = "random") -> dict[str, Path]:
-    """Write every output of the report into ``out`` (default ``<root>/report``); return ``{name: path}``."""
+    """Write every output of the report into ``out`` (default ``<root>/report``); return ``{name: path}``.
+    ``metric``: the per-cycle column summarised (default: each dataset's primary metric, accuracy or R²)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"no sweep at {root}")
     out = Path(out) if out is not None else root / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     df = collect_cycles(root)
-    if len(df) and metric not in df.columns:
+    if len(df) and metric is not None and metric not in df.columns:
         raise ValueError(f"metric {metric!r} is not a column of the cycle table; choose one of "
                          f"{[c for c in df.columns if df[c].dtype.kind == 'f']}")
     paths = {"cycles.csv": out / "cycles.csv", "cycles.parquet": out / "cycles.parquet"}
@@ -252,10 +265,12 @@ def _markdown(root: Path, out: Path, df: pd.DataFrame, summary: pd.DataFrame, pe
     runs = df.drop_duplicates("run_id") if len(df) else df
     status = runs["status"].value_counts().to_dict() if len(runs) else {}
     failures = read_failures(root)
+    what = (f"the metric is `{metric}`" if metric
+            else "each dataset's metric is its task's primary one (column `metric`)")
     lines = [f"# Sweep report: {root.name}", "",
              f"{len(runs)} runs with stored cycles under `{root}`: "
              + (", ".join(f"{v} {k}" for k, v in sorted(status.items())) or "none") + ". "
-             f"Only complete runs enter the curves and tables; the metric is `{metric}`, labels-to-{x_percent:g}% "
+             f"Only complete runs enter the curves and tables; {what}, labels-to-{x_percent:g}% "
              f"and label savings are measured against `{baseline}`.", ""]
     if failures:
         done_jobs = set()
@@ -282,7 +297,7 @@ def _markdown(root: Path, out: Path, df: pd.DataFrame, summary: pd.DataFrame, pe
     described = {"cycles.csv": "every cycle of every run (also `cycles.parquet`)",
                  "curves.png": "learning curves, mean over seeds with 95% t-bands",
                  "curves.html": "the same curves, interactive, self-contained (open in any browser, offline)",
-                 "summary.csv": "AULC, final accuracy, labels to X%, label savings per dataset and strategy "
+                 "summary.csv": "AULC, final value, labels to X%, label savings per dataset and strategy "
                                 "(mean and 95% half-width over seeds)",
                  "penalty.csv": "pairwise penalty matrices per dataset and summed (`all`): rows win against columns"}
     lines += [f"- [`{name}`]({name}): {text}" for name, text in described.items()]

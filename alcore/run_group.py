@@ -13,9 +13,9 @@ a manifest for the app. Runs are ordinary run folders side by side under one roo
   but the run's own, so a rerun of the same sweep finds the same folders;
 - by group id (a comparison's): ``<group-id>.<strategy>.s<seed>``.
 
-The summary (``summarize``, ``curve_bands``) turns the group's cycles into AULC, final accuracy, labels-to-X%, label
-savings, bands over seeds and the pairwise penalty matrix; the formulas are ``alcore.metrics``'s
-(docs/methods.md#learning-curve-summaries).
+The summary (``summarize``, ``curve_bands``) turns the group's cycles into AULC, the final value of the metric
+(accuracy, or a regression run's R², docs/tasks.md#regression), labels-to-X%, label savings, bands over seeds and the
+pairwise penalty matrix; the formulas are ``alcore.metrics``'s (docs/methods.md#learning-curve-summaries).
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from alcore import data, intervals
 from alcore import strategies as registry
 from alcore.config import ConfigError, ExperimentConfig
 from alcore.store import FINISHED, RunStore
+from alcore.task import METRICS, foreign_metrics, higher_is_better, metric_label, primary_metric, task_of
 
 if TYPE_CHECKING:  # pandas, and alcore.metrics (which imports torch), are imported where they are used: planning a
     import pandas as pd  # sweep or a comparison (the command line, a preset) needs neither
@@ -39,17 +40,22 @@ if TYPE_CHECKING:  # pandas, and alcore.metrics (which imports torch), are impor
 DEFAULT_TARGET_SIZE = 50
 #: Fields that name a run inside its group; every other field is part of the group's settings (and its hash).
 RUN_FIELDS = ("dataset", "strategy", "seed", "name")
+#: Config fields added after sweeps were first stored, with their defaults (see ``settings_hash``).
+LATER_DEFAULTS = {"task": "auto"}
 #: Per-cycle columns a group plots against labels used, besides the diversity columns ``div_*``.
-CURVE_METRICS = ("test_accuracy", "test_loss", "test_macro_f1", "target_loss", "target_accuracy")
+CURVE_METRICS = tuple(dict.fromkeys(m for names in METRICS.values() for m in names))
 #: The columns ``cycle_frame`` puts before each record's own.
-FRAME_KEYS = ["dataset", "strategy", "seed", "run_id", "status", "settings_hash"]
+FRAME_KEYS = ["dataset", "strategy", "seed", "run_id", "status", "settings_hash", "task"]
 
 
 # --- identity ---------------------------------------------------------------------------------------------------
 
 def settings_hash(config: dict[str, Any]) -> str:
-    """Eight hex digits over every config field except the run's own (dataset, strategy, seed, name)."""
-    settings = {k: _canonical(v) for k, v in config.items() if k not in RUN_FIELDS}
+    """Eight hex digits over every config field except the run's own (dataset, strategy, seed, name). A field added
+    since runs were first stored counts only when it differs from its default (``LATER_DEFAULTS``), so the folders
+    of earlier sweeps keep their names."""
+    settings = {k: _canonical(v) for k, v in config.items()
+                if k not in RUN_FIELDS and not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])}
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -246,7 +252,8 @@ def _check_seeds(seeds: Iterable[int]) -> list[int]:
 
 def cycle_frame(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
     """Every stored cycle of every run, one row each: ``FRAME_KEYS`` (the run's dataset, strategy, seed, id, status on
-    disk and settings hash), then the record's summary (labels used, test/target metrics, ``div_*`` diversity).
+    disk, settings hash and task), then the record's summary (labels used, the task's test/target metrics, ``div_*``
+    diversity).
 
     Runs not on disk are skipped; a run in progress contributes the cycles it has stored.
     """
@@ -263,11 +270,12 @@ def cycle_frame(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
         if not rows:
             continue
         config = manifest.get("config") or {}
-        records = pd.DataFrame(rows)
+        task = task_of(manifest.get("dataset"))
+        records = pd.DataFrame(rows).drop(columns=list(foreign_metrics(task)), errors="ignore")
         keys = {"dataset": (manifest.get("dataset") or {}).get("name") or config.get("dataset", ""),
                 "strategy": config.get("strategy", records["strategy"].iloc[0]),
                 "seed": int(config.get("seed", 0)), "run_id": manifest.get("run_id") or store.run_id,
-                "status": manifest.get("status"), "settings_hash": settings_hash(config)}
+                "status": manifest.get("status"), "settings_hash": settings_hash(config), "task": task}
         frames.append(pd.concat([pd.DataFrame(keys, index=records.index), records.drop(columns="strategy")],
                                 axis=1))
     if not frames:
@@ -289,17 +297,18 @@ class GroupSummary(TypedDict):
     ranking: list[str]      # which strategies the intervals are too wide to rank, per measure (alcore.intervals)
 
 
-#: The summaries whose intervals are checked for ranking: (name for people, column stem of ``summary_table``).
-RANKED_MEASURES = (("AULC", "aulc"), ("final accuracy", "final_accuracy"))
+#: The summaries whose intervals are checked for ranking: column stems of ``summary_table`` (AULC, final value).
+RANKED_MEASURES = ("aulc", "final")
 
 
-def summarize(df: pd.DataFrame, x_percent: float = 90, metric: str = "test_accuracy",
-              full_accuracy: float | None = None, baseline: str = "random",
+def summarize(df: pd.DataFrame, x_percent: float = 90, metric: str | None = None,
+              full_value: float | None = None, baseline: str = "random",
               complete_only: bool = True) -> GroupSummary:
-    """The group's numbers from ``cycle_frame`` rows of one dataset: per strategy AULC, final accuracy, labels to
-    reach ``x_percent`` % of the reference accuracy and label savings against ``baseline`` (``summary``), and the
-    pairwise ``penalty`` matrix. ``complete_only``: use finished runs only, so that a run in progress does not
-    shrink the label range every AULC is computed over."""
+    """The group's numbers from ``cycle_frame`` rows of one dataset: per strategy AULC, the final value of ``metric``
+    (default: the task's primary metric, accuracy or R²), labels to reach ``x_percent`` % of the reference value and
+    label savings against ``baseline`` (``summary``), and the pairwise ``penalty`` matrix. A metric where lower is
+    better (a loss) is compared as it is: wins are lower values, and labels-to-X% is not computed. ``complete_only``:
+    use finished runs only, so that a run in progress does not shrink the label range every AULC is computed over."""
     import pandas as pd
 
     from alcore import metrics
@@ -310,33 +319,60 @@ def summarize(df: pd.DataFrame, x_percent: float = 90, metric: str = "test_accur
     if df.empty:
         notes.append("No cycle is finished yet: the tables fill in as runs finish.")
         return out
+    metric = metric or group_metric(df)
     use = df[df["status"] == "complete"] if complete_only else df
     use = use[np.isfinite(pd.to_numeric(use[metric], errors="coerce"))] if metric in use else use.iloc[0:0]
     out["runs"] = n_runs = int(use.groupby(["strategy", "seed"]).ngroups) if len(use) else 0
     if n_runs == 0:
         notes.append("No run is complete yet: the tables fill in as runs finish.")
         return out
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    signed = use.assign(**{metric: sign * pd.to_numeric(use[metric])})  # the formulas take higher as better
     try:
-        out["summary"] = metrics.summary_table(use, full_accuracy=full_accuracy, x_percent=x_percent,
-                                               metric=metric, baseline=baseline)
+        out["summary"] = _unsigned(metrics.summary_table(signed, full_value=full_value, x_percent=x_percent,
+                                                         metric=metric, baseline=baseline), sign)
     except ValueError as err:
         notes.append(f"Summary not available: {err}")
     table = out["summary"]
-    for measure, stem in RANKED_MEASURES if len(table) else ():
+    for stem in RANKED_MEASURES if len(table) else ():
+        measure = "AULC" if stem == "aulc" else f"final {metric_label(metric)}"
         note = intervals.ranking_note(measure, table[f"{stem}_mean"].to_dict(), table[f"{stem}_ci95"].to_dict(),
                                       table["n_seeds"].to_dict())
         if note:
             out["ranking"].append(note)
+    if sign < 0:
+        notes.append(f"Lower {metric} is better: the penalty matrix counts lower values as wins; labels to X% and "
+                     "label savings need a metric where higher is better.")
     if baseline not in set(use["strategy"]):
         notes.append(f"Label savings are measured against {baseline}; add {baseline} to the strategies to see them.")
     if use["strategy"].nunique() >= 2:
-        out["penalty"] = metrics.penalty_matrix(use, metric=metric, baseline=baseline)
+        out["penalty"] = metrics.penalty_matrix(signed, metric=metric, baseline=baseline)
         if use.groupby("strategy")["seed"].nunique().min() < 2:
             notes.append("The penalty matrix needs at least 2 paired seeds per strategy: with one seed no "
                          "difference can be called significant.")
     else:
         notes.append("The penalty matrix needs at least 2 strategies.")
     return out
+
+
+def group_metric(df: pd.DataFrame) -> str:
+    """The primary metric of the runs' task (``alcore.task``): accuracy, or R² for regression runs."""
+    tasks = set(df["task"]) if "task" in df else {"classification"}
+    return primary_metric(tasks.pop() if len(tasks) == 1 else "classification")
+
+
+def _unsigned(table: pd.DataFrame, sign: float) -> pd.DataFrame:
+    """A summary computed on ``sign * metric`` back in the metric's own sign (labels-to-X% dropped for a loss)."""
+    if sign > 0 or table.empty:
+        return table
+    table = table.copy()
+    for col in ("aulc_mean", "final_mean"):
+        table[col] = -table[col]
+    for col in ("labels_to_x_mean", "labels_to_x_ci95", "label_savings_mean", "label_savings_ci95"):
+        table[col] = np.nan
+    table["labels_to_x_reached"] = 0
+    table.attrs.update(reference_value=-table.attrs["reference_value"], target_value=float("nan"))
+    return table
 
 
 def curve_bands(df: pd.DataFrame, metric: str = "test_accuracy", confidence: float = 0.95) -> pd.DataFrame:

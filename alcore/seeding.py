@@ -26,6 +26,8 @@ TRAINING = 7
 TOUR_TRACE = 11
 #: The Learn page's subsample of the pool for the replayed scores: ``[seed, cycle, 13]``.
 TOUR_SCORES = 13
+#: The integer seed of a text dataset's features (the SVD of ``alcore.data.featurize``): ``[seed, 17]``.
+TEXT_FEATURES = 17
 
 #: Purposes seeded with the run seed itself: the pool / target / test split (``alcore.data.make_splits``), the
 #: model's initialisation (``alcore.models.build_model``), the display subset and the fixed embedding's PCA.

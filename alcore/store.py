@@ -190,7 +190,8 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-_FLOAT_FIELDS = {"test_loss", "test_accuracy", "test_macro_f1", "target_loss", "target_accuracy"}
+_FLOAT_FIELDS = {"test_loss", "test_accuracy", "test_macro_f1", "target_loss", "target_accuracy", "test_r2", "test_mse",
+                 "test_mae"}
 
 
 def _unjson(key: str, value: Any) -> Any:

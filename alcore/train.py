@@ -5,6 +5,7 @@ import copy
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -61,6 +62,13 @@ class TrainResult:
         return self.diverged_epoch is not None
 
 
+def checkpoint_weights(mean_lrs) -> np.ndarray:
+    """``w_i = η̄_i / Σ_j η̄_j``: checkpoints weighted by their epochs' mean learning rates (LESS,
+    docs/methods.md#less-in-this-engine); uniform when every learning rate is 0."""
+    lr = np.asarray(mean_lrs, dtype=np.float64)
+    return lr / lr.sum() if lr.sum() > 0 else np.full(len(lr), 1.0 / max(len(lr), 1))
+
+
 def checkpoint_epochs(epochs: int, n: int) -> list[int]:
     """``min(n, epochs)`` evenly spaced epochs (1-based), always including the last."""
     n = max(1, min(n, epochs))
@@ -99,8 +107,11 @@ def make_optimizer(model: ALModel, settings: TrainSettings) -> torch.optim.Optim
 
 
 def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: TrainSettings, seed: int,
-                device: torch.device | str = "cpu") -> TrainResult:
+                device: torch.device | str = "cpu",
+                loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> TrainResult:
     """Fit ``model`` on (X, y) in place. Zero labels train nothing: the model stays at its initialisation.
+
+    ``loss(outputs, y)``: the task's mean loss (``alcore.task``); default cross-entropy on class codes.
 
     Shuffling and dropout draw from a fork of torch's RNG seeded with ``seed``, so the global state is untouched
     and the same inputs give the same weights on CPU. An epoch whose mean loss ``diverged`` ends training
@@ -113,6 +124,7 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
     warm_optimizer()
     opt = make_optimizer(model, settings)
     X, y = X.to(device), y.to(device)
+    loss_fn = F.cross_entropy if loss is None else loss
     save_at = set(checkpoint_epochs(settings.epochs, settings.n_checkpoints))
     losses, checkpoints, diverged = [], [], None
     with torch.random.fork_rng(devices=[]), _small_model_threads(model, device):
@@ -124,10 +136,10 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
             for start in range(0, n, settings.batch_size):
                 idx = order[start:start + settings.batch_size]
                 opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(X[idx]), y[idx])
-                loss.backward()
+                batch_loss = loss_fn(model(X[idx]), y[idx])
+                batch_loss.backward()
                 opt.step()
-                total += float(loss.detach()) * len(idx)
+                total += float(batch_loss.detach()) * len(idx)
             losses.append(total / n)
             if diverged_loss(losses):
                 diverged = epoch

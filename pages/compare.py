@@ -11,6 +11,7 @@ import streamlit as st
 
 from alcore import compare, presets, run_group, strategies
 from alcore.config import ConfigError, ExperimentConfig
+from alcore.task import metric_label
 from pages.ui.docs import docs_popover, readable
 from pages.ui.errors import guard, show_error
 from pages.ui.frame import in_frame
@@ -20,11 +21,7 @@ from pages.ui.setup_form import config_form
 
 COMPARE_PARAM = "compare"
 POLL_S = 2.0
-DEFAULT_STRATEGIES = ["badge", "entropy", "random"]
-METRIC_LABELS = {
-    "test_accuracy": "test accuracy", "test_loss": "test loss", "test_macro_f1": "test macro-F1",
-    "target_loss": "target loss", "target_accuracy": "target accuracy",
-}
+DEFAULT_STRATEGIES = ["badge", "entropy", "variance", "random"]  # those the dataset's task has
 DIVERSITY_LABELS = {
     "div_mean_pairwise_distance": "mean pairwise gradient distance",
     "div_mean_gradient_norm": "mean gradient norm ||a||·||h|| (uncertainty)",
@@ -47,7 +44,7 @@ def _frame(run_dirs: tuple[str, ...], cycles: tuple[int, ...]) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _tables(run_dirs: tuple[str, ...], cycles: tuple[int, ...], x_percent: float, metric: str) -> dict:
+def _tables(run_dirs: tuple[str, ...], cycles: tuple[int, ...], x_percent: float, metric: str | None) -> dict:
     return run_group.summarize(_frame(run_dirs, cycles), x_percent=x_percent, metric=metric)
 
 
@@ -60,7 +57,8 @@ def _compare_presets() -> dict[str, dict]:
         except ConfigError:
             continue
         if p["page"] == "compare":
-            out[name] = {"title": p["title"], "shows": p["shows"], "metrics": p["metrics"]}
+            out[name] = {"title": p["title"], "shows": p["shows"], "metrics": p["metrics"],
+                         "task": p["base"].known_task()}
     return out
 
 
@@ -105,13 +103,16 @@ def _current() -> compare.Comparison | None:
 
 # --- starting a comparison -------------------------------------------------------------------------------------
 
-def _setup(has_current: bool) -> None:
-    with st.expander("New comparison", expanded=not has_current, icon=":material/add:"):
+def _setup(current: compare.Comparison | None) -> None:
+    with st.expander("New comparison", expanded=current is None, icon=":material/add:"):
         from_preset, custom, past = st.tabs(["From a preset", "Your own", "Past comparisons"])
         with from_preset:
             options = _compare_presets()
             if options:
-                name = st.selectbox("Demo", list(options), format_func=lambda n: options[n]["title"],
+                task = _task_of(ExperimentConfig.from_dict(current.base)) if current is not None else None
+                names = list(options)
+                first = next((i for i, n in enumerate(names) if options[n]["task"] == task), 0)  # the shown one's
+                name = st.selectbox("Demo", names, index=first, format_func=lambda n: options[n]["title"],
                                     key="compare_preset", help="Ready-made teaching demos from assets/presets.")
                 st.caption(options[name]["shows"])
                 if st.button("Run this demo", key="compare_run_preset", icon=":material/play_arrow:", type="primary"):
@@ -122,7 +123,8 @@ def _setup(has_current: bool) -> None:
             st.caption("Dataset, model and training are shared by every run; the Strategy box below only sets that "
                        "strategy's options. Choose the strategies to compare and the number of seeds further down.")
             base = config_form("compare", ExperimentConfig())
-            names = list(strategies.available())
+            task = _task_of(base)
+            names = [n for n, spec in strategies.specs().items() if task is None or task in spec.tasks]
             chosen = st.multiselect("Strategies to compare", names,
                                     default=[s for s in DEFAULT_STRATEGIES if s in names], key="compare_strategies",
                                     help="Each strategy runs once per seed. Target-aware strategies (alignment, "
@@ -146,6 +148,14 @@ def _setup(has_current: bool) -> None:
                     st.query_params[COMPARE_PARAM] = pick
                     st.session_state["compare_open"] = pick
                     st.rerun()
+
+
+def _task_of(base: ExperimentConfig | None) -> str | None:
+    """The task of the form's dataset when it is known before loading (docs/tasks.md#tasks)."""
+    try:
+        return base.known_task() if base is not None else None
+    except ConfigError:
+        return None
 
 
 # --- showing one ----------------------------------------------------------------------------------------------
@@ -193,7 +203,7 @@ def _curve(df: pd.DataFrame, metric: str):
     from alcore import report
 
     fig = report.curve_figure(df[df[metric].notna()], metric=metric)
-    label = METRIC_LABELS.get(metric) or DIVERSITY_LABELS.get(metric, metric).split(" (")[0]
+    label = DIVERSITY_LABELS[metric].split(" (")[0] if metric in DIVERSITY_LABELS else metric_label(metric)
     fig.update_layout(height=380, margin=dict(l=50, r=10, t=30, b=40), yaxis_title=label,
                       xaxis_title="labels used")
     return fig
@@ -208,12 +218,12 @@ def _results(comparison: compare.Comparison, metrics_wanted: list[str]) -> None:
         return
     curve_options = [m for m in run_group.CURVE_METRICS if m in df and df[m].notna().any()]
     div_options = [c for c in DIVERSITY_LABELS if c in df and df[c].notna().any()]
-    want_curve = next((m for m in metrics_wanted if m in curve_options), "test_accuracy")
+    want_curve = next((m for m in metrics_wanted if m in curve_options), run_group.group_metric(df))
     want_div = next((m for m in metrics_wanted if m in div_options), div_options[0] if div_options else None)
     left, right = st.columns(2)
     with left:
         metric = st.selectbox("Learning curve", curve_options, index=curve_options.index(want_curve)
-                              if want_curve in curve_options else 0, format_func=lambda m: METRIC_LABELS.get(m, m),
+                              if want_curve in curve_options else 0, format_func=metric_label,
                               key="compare_curve_metric")
         st.plotly_chart(_curve(df, metric), width="stretch", key="compare_curve")
         st.caption("Lines: the mean over the seeds (n in the legend); band: the lowest to the highest seed.")
@@ -232,11 +242,12 @@ def _results(comparison: compare.Comparison, metrics_wanted: list[str]) -> None:
 
 def _tables_view(dirs: tuple[str, ...], cycles: tuple[int, ...]) -> None:
     st.subheader("Summary")
+    label = metric_label(run_group.group_metric(_frame(dirs, cycles)))  # test accuracy, or test R² (regression)
     c1, c2 = st.columns([1, 3])
-    x_percent = float(c1.slider("Labels to reach X% of the reference accuracy", 50, 100, 90, 5, key="compare_x",
-                                help="The reference is random's mean final accuracy (BADGE's analysis does the "
+    x_percent = float(c1.slider(f"Labels to reach X% of the reference {label}", 50, 100, 90, 5, key="compare_x",
+                                help=f"The reference is random's mean final {label} (BADGE's analysis does the "
                                      "same) or, without random, the best strategy's."))
-    tables = _tables(dirs, cycles, x_percent, "test_accuracy")
+    tables = _tables(dirs, cycles, x_percent, None)
     for note in tables["notes"]:
         st.caption(note)
     for note in tables.get("ranking", []):
@@ -244,18 +255,18 @@ def _tables_view(dirs: tuple[str, ...], cycles: tuple[int, ...]) -> None:
     summary = tables["summary"]
     if len(summary):
         attrs = summary.attrs
-        st.caption(f"Over {tables['runs']} complete runs. AULC: area under the accuracy curve over labels "
+        st.caption(f"Over {tables['runs']} complete runs. AULC: area under the {label} curve over labels "
                    f"{attrs.get('n_lo', 0):g}–{attrs.get('n_hi', 0):g}, divided by the width (1 = perfect from the "
-                   f"first label). Target accuracy {attrs.get('target_accuracy', float('nan')):.3f} "
+                   f"first label). Target {label} {attrs.get('target_value', float('nan')):.3f} "
                    f"({x_percent:g}% of {attrs.get('reference', '?').replace('_', ' ')}). Label savings: 1 − labels "
                    "needed / random's labels needed, paired by seed. ± is the 95% t-interval over the seeds "
                    "(n in the first column); intervals that overlap cannot rank two strategies.")
-        st.dataframe(_summary_display(summary), width="stretch")
+        st.dataframe(_summary_display(summary, label), width="stretch")
         docs_popover("How these are computed", SUMMARY_DOCS)
     penalty = tables["penalty"]
     if len(penalty):
         st.markdown("**Pairwise penalty matrix** (Ash et al. 2020): cell (row, column) is the share of checkpoints "
-                    "where the row strategy was significantly more accurate than the column strategy (paired "
+                    f"where the row strategy had a significantly better {label} than the column strategy (paired "
                     "t-test over seeds, p < 0.05). Column means: how often a strategy loses.")
         shown = penalty.copy()
         shown.loc["column mean (losses)"] = penalty.mean(axis=0)
@@ -266,7 +277,7 @@ def _tables_view(dirs: tuple[str, ...], cycles: tuple[int, ...]) -> None:
             st.caption("Checkpoints (labels used): " + ", ".join(f"{c:g}" for c in checkpoints))
 
 
-def _summary_display(summary: pd.DataFrame) -> pd.DataFrame:
+def _summary_display(summary: pd.DataFrame, label: str) -> pd.DataFrame:
     """Mean ± CI as text, one column per measure (formatting only)."""
     def pm(mean: str, ci: str, fmt: str) -> pd.Series:
         return summary.apply(lambda r: "–" if pd.isna(r[mean]) else
@@ -275,7 +286,7 @@ def _summary_display(summary: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=summary.index)
     out["seeds"] = summary["n_seeds"]
     out["AULC"] = pm("aulc_mean", "aulc_ci95", "{:.3f}")
-    out["final accuracy"] = pm("final_accuracy_mean", "final_accuracy_ci95", "{:.3f}")
+    out[f"final {label}"] = pm("final_mean", "final_ci95", "{:.3f}")
     out["labels to X%"] = pm("labels_to_x_mean", "labels_to_x_ci95", "{:.0f}")
     out["seeds reaching X%"] = summary["labels_to_x_reached"]
     out["label savings vs random"] = pm("label_savings_mean", "label_savings_ci95", "{:.0%}")
@@ -289,7 +300,7 @@ st.title("Compare strategies")
 st.caption("Several strategies, each with the same seeds, on one dataset and model. Runs go one after another in "
            "the background; curves and tables fill in as cycles and runs finish.")
 current = _current()
-_setup(current is not None)
+_setup(current)
 
 if current is not None:
     st.header(current.title)
@@ -297,7 +308,7 @@ if current is not None:
     if preset_info:
         st.info(preset_info["shows"], icon=":material/lightbulb:")
     running = _controls(current)
-    wanted = preset_info["metrics"] if preset_info else ["test_accuracy", "div_mean_pairwise_distance"]
+    wanted = preset_info["metrics"] if preset_info else ["div_mean_pairwise_distance"]
 
     @st.fragment(run_every=POLL_S if running else None)
     def _live() -> None:

@@ -5,22 +5,26 @@ from __future__ import annotations
 import streamlit as st
 
 from alcore import export
+from alcore.constants import color_by_labels
+from alcore.task import metric_label
 
 from pages.ui.errors import show_error
 from pages.ui.frame import in_frame
 from pages.ui.loaders import gif_bytes, tables_for
-from pages.ui.map_panel import COLOR_BY, SPACES, map_html, mapped_cycles
-from pages.ui.runs import stored_run
+from pages.ui.map_panel import SPACES, map_html, mapped_cycles
+from pages.ui.runs import run_task, stored_run
 
 in_frame()
 st.title("Export a run")
 run_dir, n = stored_run("export")
 run_id = run_dir.name
+task = run_task(run_dir)
+colorings = color_by_labels(task.name)
 
 st.subheader("Animated GIF")
 st.caption("The same frames as the map, rendered without a browser: one frame per cycle, the batch on top.")
 c1, c2, c3 = st.columns(3)
-color_by = c1.selectbox("Colour by", list(COLOR_BY), format_func=COLOR_BY.get, key="gif_color",
+color_by = c1.selectbox("Colour by", list(colorings), format_func=colorings.get, key="gif_color",
                         help="What the colour of a point shows.")
 space = c2.selectbox("Space", list(SPACES), format_func=SPACES.get, key="gif_space",
                      help="Which embedding the t-SNE map lays out.")
@@ -32,7 +36,7 @@ max_points = c5.number_input("Most points drawn", 100, 100_000, 2000, step=100, 
                              help="A seeded subset of the map's points (the batch is always drawn); fewer points "
                                   "make a smaller file.")
 show_curve = c6.checkbox("Learning curve inset", value=True, key="gif_curve",
-                         help="Draw test accuracy against labels beside the map.")
+                         help=f"Draw the {metric_label(task.primary_metric)} against labels beside the map.")
 if st.button("Render GIF", type="primary", icon=":material/movie:", key="gif_render",
              help="Render the frames (a few seconds for a digits run)."):
     st.session_state["gif_options"] = dict(space=space, color_by=color_by, fps=float(fps),

@@ -11,12 +11,12 @@ from alcore import presets, teaching
 from alcore.config import ConfigError
 from alcore.store import RunStore
 
-from pages.ui import tour
+from pages.ui import tour, tour_regression
 from pages.ui.errors import guard, show_error
 from pages.ui.frame import in_frame
 from pages.ui.jobs import create_run, progress_text, registry, sync_jobs
 from pages.ui.loaders import dataset_for, load_records
-from pages.ui.runs import (current_run_dir, cycles_line, n_complete, past_runs, run_config, run_select,
+from pages.ui.runs import (current_run_dir, cycles_line, n_complete, past_runs, run_config, run_select, run_task,
                            set_current_run)
 
 DEMO_PRESET = "learn-tour"
@@ -109,11 +109,12 @@ head1.markdown(f"Run **{run_dir.name}**: {config.strategy} on {config.dataset} (
 cycle = head2.selectbox("Cycle", choices, index=choices.index(default_cycle), key="learn_cycle",
                         help="The cycle whose model and batch the tour explains (default: the latest one with a "
                              "trained model).")
-titles = list(STEPS)
+steps = STEPS if run_task(run_dir).categorical else tour_regression.STEPS  # a regression run: a residual, σ
+titles = list(steps)
 step = st.radio("Step", titles, horizontal=True, key="learn_step", label_visibility="collapsed")
 st.subheader(step)
 with guard():  # an engine error becomes a message with what to do, never a traceback
-    STEPS[step](str(run_dir), n, cycle, dataset_for(config))
+    steps[step](str(run_dir), n, cycle, dataset_for(config))
 
 index = titles.index(step)
 if index + 1 < len(titles):

@@ -79,7 +79,7 @@ def subprocess_env() -> dict[str, str]:
 
 #: Scalars that must match exactly between two runs of the same config and seed (timings never do).
 COMPARED_SCALARS = ("cycle", "n_labeled", "strategy", "fallback_reason", "is_final", "test_loss", "test_accuracy",
-                    "test_macro_f1", "target_loss", "target_accuracy", "diversity")
+                    "test_macro_f1", "target_loss", "target_accuracy", "test_r2", "test_mse", "test_mae", "diversity")
 
 
 def _same_scalar(a: Any, b: Any) -> bool:

@@ -73,7 +73,7 @@ def test_an_upload_error_comes_right_after_the_upload_controls(runs: Path) -> No
                                                       "text/csv")).run()
     assert not at.exception
     order = [(node.type, getattr(node, "key", None)) for node in at.sidebar]
-    at_upload = next(i for i, (kind, key) in enumerate(order) if key == "run_new_label_column")
+    at_upload = next(i for i, (kind, key) in enumerate(order) if key == "run_new_task")  # the upload's last control
     assert order[at_upload + 1][0] == "error", order[at_upload:at_upload + 3]
     assert len(at.error) == 1, "shown once, beside the upload, not again at the end of the form"
     assert at.button(key="run_step").disabled

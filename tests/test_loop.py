@@ -126,7 +126,8 @@ def test_same_config_and_seed_give_identical_runs_in_one_process(fast_config, sa
 @pytest.mark.parametrize("strategy", sorted(strategies.available()))
 def test_every_registered_strategy_runs_two_cycles_from_a_cold_start(fast_config, strategy):
     cls = strategies.get_class(strategy)
-    cfg = fast_config(strategy=strategy, cycles=2, target_size=20 if cls.needs_target else 0)
+    data = {} if "classification" in cls.tasks else {"dataset": "friedman1", "dataset_options": {"n_samples": 200}}
+    cfg = fast_config(strategy=strategy, cycles=2, target_size=20 if cls.needs_target else 0, **data)
     exp = Experiment(cfg)
     records = exp.run()
     assert [len(r.selected) for r in records] == [10, 10, 0]

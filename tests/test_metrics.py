@@ -185,8 +185,8 @@ def test_penalty_matrix_needs_two_paired_seeds():
 
 
 def test_summary_table_reports_aulc_labels_to_x_and_savings_with_intervals():
-    table = metrics.summary_table(curves({"random": 0.0, "good": 0.05}), full_accuracy=0.9, x_percent=80)
-    assert table.attrs["target_accuracy"] == pytest.approx(0.72) and table.attrs["reference"] == "full_data"
+    table = metrics.summary_table(curves({"random": 0.0, "good": 0.05}), full_value=0.9, x_percent=80)
+    assert table.attrs["target_value"] == pytest.approx(0.72) and table.attrs["reference"] == "full_data"
     assert table.loc["good", "aulc_mean"] > table.loc["random", "aulc_mean"]
     assert np.isfinite(table.loc["good", "aulc_ci95"]) and table.loc["good", "aulc_ci95"] > 0
     assert table.loc["good", "labels_to_x_mean"] < table.loc["random", "labels_to_x_mean"]

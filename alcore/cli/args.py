@@ -16,6 +16,8 @@ def progress_line(done: int, total: int, text: str, width: int = 24) -> str:
 def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="JSON file with an ExperimentConfig; flags given override it")
     p.add_argument("--dataset")
+    p.add_argument("--task", choices=["auto", "classification", "regression"],
+                   help="auto (default): from the dataset's target; docs/tasks.md#tasks")
     p.add_argument("--model")
     p.add_argument("--strategy")
     p.add_argument("--cycles", type=int)
@@ -37,8 +39,8 @@ def config_values_from_args(args: argparse.Namespace) -> dict:
         raise ConfigError(f"{args.config} is not valid JSON: {err}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{args.config} must hold a JSON object of field: value")
-    for key in ("dataset", "model", "strategy", "cycles", "batch_size", "initial_labels", "target_size", "epochs",
-                "seed", "device"):
+    for key in ("dataset", "task", "model", "strategy", "cycles", "batch_size", "initial_labels", "target_size",
+                "epochs", "seed", "device"):
         if getattr(args, key, None) is not None:
             values[key] = getattr(args, key)
     for item in args.set:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from alcore.constants import COLOR_BY, SPACES
+from alcore.constants import COLOR_BY, SPACES, color_by_labels
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -13,7 +13,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=2.0)
     p.add_argument("--width", type=int, default=720)
     p.add_argument("--height", type=int, default=480)
-    p.add_argument("--color-by", default="label", dest="color_by", choices=list(COLOR_BY))
+    p.add_argument("--color-by", default="label", dest="color_by",
+                   choices=list(dict.fromkeys([*COLOR_BY, *color_by_labels("regression")])),
+                   help="residual: a regression run's predicted minus true value")
     p.add_argument("--space", default="gradient", choices=list(SPACES))
     p.add_argument("--max-points", type=int, default=None, dest="max_points")
     p.add_argument("--no-curve", action="store_true", dest="no_curve")

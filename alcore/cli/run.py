@@ -24,12 +24,16 @@ def main(args: argparse.Namespace) -> int:
         exp = Experiment(config_from_args(args), run_dir=args.out)
     total = exp.config.cycles + 1
 
+    metric = exp.task.primary_metric
+    short = {"test_accuracy": "test_acc"}.get(metric, metric)
+
     def report(r) -> None:
         if r.diverged:
             return
         note = f" (fallback: {r.fallback_reason})" if r.fallback_reason else ""
+        target = f" target_loss={r.target_loss:.4f}" if len(exp.split.target) else ""
         print(progress_line(r.cycle + 1, total, f"cycle {r.cycle}: labels={r.n_labeled} "
-                            f"test_acc={r.test_accuracy:.4f} test_loss={r.test_loss:.4f}{note}"), flush=True)
+                            f"{short}={getattr(r, metric):.4f} test_loss={r.test_loss:.4f}{target}{note}"), flush=True)
 
     exp.run(on_cycle=report)
     print(f"run stored in {args.out}")

@@ -75,7 +75,9 @@ def main(args: argparse.Namespace) -> int:
         text = f"{r['dataset']}/{r['strategy']}/seed {r['seed']}: {r['status']}"
         if r["status"] == "complete":
             resumed = f", resumed at cycle {r['resumed_from']}" if r.get("resumed_from") else ""
-            text += f" in {r['seconds']:.1f}s, test_acc={r['test_accuracy']:.4f}{resumed}"
+            short = {"test_accuracy": "test_acc"}.get(r.get("metric") or "test_accuracy", r.get("metric"))
+            value = r.get("final_value", r.get("test_accuracy"))
+            text += f" in {r['seconds']:.1f}s, {short}={value:.4f}{resumed}"
         elif r["status"] in ("failed", "diverged"):
             text += f": {(r['error'] or '').splitlines()[0][:200]}"
         elif r["status"] == "busy":

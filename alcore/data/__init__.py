@@ -22,7 +22,7 @@ from typing import Callable
 from . import bundled, downloads, stories, synthetic
 from .dataset import Dataset, DatasetError, validate_arrays
 from .files import MAX_FILE_BYTES, load_bytes, load_file
-from .splits import Split, make_splits, standardize
+from .splits import Split, make_splits, standardize, strata
 from .targets import TASKS, infer_task
 from .text_features import featurize
 
@@ -34,13 +34,16 @@ __all__ = [
     "Split",
     "TASKS",
     "available",
+    "declared_task",
     "default_options",
     "featurize",
     "infer_task",
     "load",
     "load_bytes",
+    "load_for_task",
     "make_splits",
     "standardize",
+    "strata",
     "validate_arrays",
 ]
 
@@ -64,6 +67,10 @@ _DESCRIPTIONS: dict[str, str] = {
     "file": _FILE_DESCRIPTION,
     **downloads.DESCRIPTIONS,
 }
+
+
+_TASKS: dict[str, str] = {**bundled.TASKS, **synthetic.TASKS, **stories.TASKS}
+"""The registered datasets whose target is a regression target; every other one, but a file, is classification."""
 
 
 def available() -> dict[str, str]:
@@ -97,6 +104,36 @@ def load(name: str, **options) -> Dataset:
     if missing:
         raise DatasetError(f"dataset {name!r} needs option(s) {', '.join(map(repr, missing))}.")
     return loader(**options)
+
+
+def declared_task(name: str, options: dict | None = None) -> str | None:
+    """The task of dataset `name` known without loading it: "classification" or "regression", or None for a file
+    whose `task` option is "auto" (only its values can tell, `infer_task`)."""
+    if name == "file":
+        task = (options or {}).get("task", "auto")
+        return task if task in TASKS else None
+    _loader(name)
+    return _TASKS.get(name, "classification")
+
+
+def load_for_task(name: str, options: dict | None = None, task: str = "auto") -> Dataset:
+    """`load(name, **options)` for a run of `task`: a loader with a `task` option (a file) gets it unless the
+    options set it, and a dataset whose target is of another task is refused naming both."""
+    options = dict(options or {})
+    if task != "auto" and "task" in inspect.signature(_loader(name)).parameters:
+        options.setdefault("task", task)
+    dataset = load(name, **options)
+    check_dataset_task(dataset, task)
+    return dataset
+
+
+def check_dataset_task(dataset: Dataset, task: str = "auto") -> None:
+    """Raise `DatasetError` when `task` (unless "auto") is not the dataset's."""
+    if task != "auto" and dataset.task != task:
+        raise DatasetError(
+            f"task={task!r} does not match dataset {dataset.name!r}, whose target is a {dataset.task} target; "
+            f"choose task='auto' or task={dataset.task!r}."
+        )
 
 
 def _loader(name: str) -> Callable[..., Dataset]:

@@ -71,6 +71,9 @@ DESCRIPTIONS = {
     "diabetes": "Diabetes progression, 442 samples, 10 features, regression target (bundled)",
 }
 
+#: The datasets whose target is not class labels (every other one here is classification).
+TASKS = {"diabetes": "regression"}
+
 LOADERS = {
     "digits": load_digits,
     "iris": load_iris,

@@ -189,6 +189,13 @@ def _draw(index: np.ndarray, y: np.ndarray, k: int, random_state: int) -> tuple[
     return kept, drawn
 
 
+def strata(y) -> np.ndarray:
+    """What a draw from all rows is stratified by: the class codes, or `N_QUANTILE_BINS` equal-count bins of a float
+    regression target (the display subset of a map, `alcore.projection.display_subset`)."""
+    y = np.asarray(y)
+    return quantile_bins(y, min(N_QUANTILE_BINS, len(y))) if y.dtype.kind == "f" else y
+
+
 def quantile_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
     """Bin codes 0..n_bins-1 of equal counts (within one) by rank of `values`; ties broken by position."""
     order = np.argsort(values, kind="stable")

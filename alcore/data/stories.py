@@ -169,6 +169,7 @@ DESCRIPTIONS = {
                      "(generated; n_samples, noise, pool_rater, target_rater, random_state)",
 }
 LOADERS = {"rated_stories": load_rated_stories}
+TASKS = {"rated_stories": "regression"}
 
 
 def _draw_attributes(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

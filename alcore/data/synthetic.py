@@ -152,6 +152,9 @@ DESCRIPTIONS = {
                  "random_state)",
 }
 
+#: The datasets whose target is not class labels (every other one here is classification).
+TASKS = {"friedman1": "regression"}
+
 LOADERS = {
     "moons": load_moons,
     "circles": load_circles,

@@ -5,7 +5,7 @@ Computed with the model in eval mode (docs/methods.md#model-state) and without r
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -92,6 +92,17 @@ def iter_label_gradients(model: nn.Module, X: torch.Tensor, params: ParamSpec = 
     One forward pass and one per-sample Jacobian of the logits (``vmap(jacrev)``) per chunk instead of C gradient
     passes: ``∇ℓ(x, y) = J^T (p - e_y) = J^T p - J_y``. Memory ``O(chunk_size · C · P)``.
     """
+    for logits, J in iter_output_jacobians(model, X, params, chunk_size):
+        probs = torch.softmax(logits, dim=1)
+        J_p = torch.einsum("rc,rcp->rp", probs.to(J.dtype), J)
+        yield probs, J.neg_().add_(J_p[:, None, :])
+
+
+def iter_output_jacobians(model: nn.Module, X: torch.Tensor, params: ParamSpec = "all",
+                          chunk_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(outputs, J)`` per chunk of rows: the model's outputs (rows, C) and their per-sample Jacobian
+    ``J[i, c] = ∇θ z_c(x_i)`` (``(rows, C, P)``, ``vmap(jacrev)``, eval mode). A regression model's ``J[:, 0]`` is
+    ``∇θ f(x)``, from which every label's gradient ``(f - y) ∇θ f`` follows."""
     names = param_names(model, params)
     P = n_params(model, names)
     device = model_device(model)
@@ -100,18 +111,16 @@ def iter_label_gradients(model: nn.Module, X: torch.Tensor, params: ParamSpec = 
         C = int(torch.func.functional_call(model, (diff, rest), (torch.as_tensor(X[:1]).to(device),)).shape[1])
         chunk_size = int(chunk_size) if chunk_size else auto_chunk_size(P * C)
 
-        def logits_one(p, x):
+        def outputs_one(p, x):
             return torch.func.functional_call(model, (p, rest), (x.unsqueeze(0),)).squeeze(0)
 
-        jacobian = torch.func.vmap(torch.func.jacrev(logits_one), in_dims=(None, 0))
+        jacobian = torch.func.vmap(torch.func.jacrev(outputs_one), in_dims=(None, 0))
         for start in range(0, len(X), chunk_size):
             xb = torch.as_tensor(X[start:start + chunk_size]).to(device)
             with torch.no_grad():
-                probs = torch.softmax(torch.func.functional_call(model, (diff, rest), (xb,)), dim=1)
+                outputs = torch.func.functional_call(model, (diff, rest), (xb,))
             jac = jacobian(diff, xb)
-            J = torch.cat([jac[n].reshape(len(xb), C, -1) for n in names], dim=2)  # (rows, C, P)
-            J_p = torch.einsum("rc,rcp->rp", probs.to(J.dtype), J)
-            yield probs, J.neg_().add_(J_p[:, None, :])
+            yield outputs, torch.cat([jac[n].reshape(len(xb), C, -1) for n in names], dim=2)  # (rows, C, P)
 
 
 @torch.no_grad()
@@ -138,18 +147,21 @@ def per_sample_gradient_norms(model: nn.Module, X: torch.Tensor, y: torch.Tensor
 
 
 def mean_loss_gradient(model: nn.Module, X: torch.Tensor, y: torch.Tensor, params: ParamSpec = "all",
-                       batch_size: int = 4096) -> dict[str, torch.Tensor]:
+                       batch_size: int = 4096,
+                       loss: Callable[..., torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """``∇θ (1/n) Σ_i ℓ(x_i, y_i)`` (e.g. the target-set gradient ``G_T`` of docs/methods.md#alignment), by name,
-    eval mode, exact over batches."""
+    eval mode, exact over batches. ``loss(outputs, y, reduction=)``: the task's (``alcore.task``); default
+    cross-entropy on class codes ``y``."""
     names = param_names(model, params)
     device = model_device(model)
-    y = torch.as_tensor(y, dtype=torch.long)
+    y = torch.as_tensor(y, dtype=torch.long) if loss is None else torch.as_tensor(y)
+    loss = F.cross_entropy if loss is None else loss
     with eval_mode(model):
         diff, rest = split_params(model, names)
 
         def loss_sum(p, xb, yb):
             out = torch.func.functional_call(model, (p, rest), (xb,))
-            return F.cross_entropy(out, yb, reduction="sum")
+            return loss(out, yb, reduction="sum")
 
         total = {n: torch.zeros_like(v) for n, v in diff.items()}
         for start in range(0, len(X), batch_size):

@@ -62,3 +62,16 @@ class RademacherProjection:
         if self._matrix is not None or self.n_params * self.dim * itemsize <= self._cache:
             return G @ self.matrix()
         return torch.cat([G @ self.block(b) for b in range(self.n_blocks)], dim=1)
+
+
+#: Below this many parameters gradients are compared exactly, without a projection (``default_proj_dim``).
+EXACT_MAX_PARAMS = 1 << 16
+
+
+def default_proj_dim(n_params: int, device: torch.device) -> int:
+    """No projection for small models: the projection only approximates the cosines in parameter space, and at
+    ``P <= EXACT_MAX_PARAMS`` computing them exactly is cheaper than projecting. Above, LESS's 8192 on a GPU and
+    1024 on a CPU."""
+    if n_params <= EXACT_MAX_PARAMS:
+        return n_params
+    return 8192 if device.type == "cuda" else 1024

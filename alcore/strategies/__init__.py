@@ -19,6 +19,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "entropy": ("entropy", "EntropySampling"),
     "margin": ("margin", "MarginSampling"),
     "least_confidence": ("least_confidence", "LeastConfidence"),
+    "variance": ("variance", "Variance"),
     "badge": ("badge", "Badge"),
     "alignment": ("alignment", "GradientAlignment"),
     "less": ("less", "Less"),

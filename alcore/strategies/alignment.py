@@ -175,12 +175,22 @@ class GradientAlignment(Strategy):
         if o.greedy and o.label_mode != "argmax":
             raise ValueError("greedy=True uses the argmax pseudo-label: set label_mode='argmax'")
 
+    def check_task(self, task: str) -> None:
+        if task == "regression":
+            from alcore.strategies import targeted_regression
+
+            targeted_regression.check_alignment_options(self.options)
+
     def fallback_reason(self, state: PoolState) -> str | None:
         # Runs at cold start on the initial model (flagged in diagnostics, docs/methods.md#cold-start); only a missing
         # target stops it.
         return "no_target" if len(state.target_idx) == 0 else None
 
     def _select(self, state: PoolState, k: int, rng: np.random.Generator) -> Selection:
+        if not state.task.categorical:  # a regression model: docs/tasks.md#hallucinated-labels-in-regression
+            from alcore.strategies import targeted_regression
+
+            return targeted_regression.select_alignment(self, state, k, rng)
         o = self.options
         X_pool = state.X[torch.as_tensor(state.pool_idx)]
         X_T = state.X[torch.as_tensor(state.target_idx)]

@@ -1,7 +1,8 @@
 """BADGE (docs/methods.md#badge, Ash et al. 2020): k-means++ seeding over last-layer gradient embeddings.
 
 The embedding of a pool point is ``g = a ⊗ h`` with ``a = p - onehot(argmax p)``; its norm is a lower bound on the
-gradient norm for any label (uncertainty) and k-means++ spreads the batch out (diversity). Distances come from the
+gradient norm for any label (uncertainty) and k-means++ spreads the batch out (diversity). For a regression model
+``a = σ(x)``, the predictive spread, so ``g = σ h`` (docs/tasks.md#hallucinated-labels-in-regression). Distances come from the
 factors (docs/methods.md#last-layer-embeddings, docs/methods.md#badge-computation), so the ``n x C·d`` matrix is never
 built: ``O(n (C + d))`` memory, ``O(k n (C + d))`` time.
 
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from alcore.distances import DistancesToCentre, noise_floor, sq_norms
-from alcore.gradients import gradient_factors
+from alcore.gradients import with_bias
 from alcore.strategies.alignment import _typed
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
 
@@ -206,8 +207,9 @@ class Badge(Strategy):
         _typed("float64", self.options.float64, bool)
 
     def _select(self, state: PoolState, k: int, rng: np.random.Generator) -> Selection:
-        probs, h = state.pool_probs, state.pool_h.double()
-        a, h = gradient_factors(probs, h, bias=self.options.bias)
+        a, h = state.pool_a, state.pool_h.double()
+        if self.options.bias:
+            h = with_bias(h)
         device = torch.device(state.device)
         if device.type == "cuda":
             a, h = a.float().to(device), h.float().to(device)

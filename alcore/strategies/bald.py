@@ -47,6 +47,22 @@ def _entropy(log_p: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def dropout_passes(model: ALModel, X: torch.Tensor, n_passes: int, seed: int, device: torch.device | str = "cpu",
+                   batch_size: int = 8192) -> Iterator[tuple[slice, torch.Tensor]]:
+    """``(rows, outputs)`` batch by batch over ``n_passes`` stochastic passes of ``X`` with only the dropout modules
+    on; masks come from torch's RNG seeded with ``seed`` inside ``fork_rng``, so the global RNG state is left as it
+    was (BALD; a regression model's MC-dropout variance, ``alcore.strategies.variance``)."""
+    device = torch.device(device)
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices), dropout_only(model):
+        torch.manual_seed(seed)
+        for _ in range(n_passes):
+            for start in range(0, len(X), batch_size):
+                xb = X[start:start + batch_size].to(device)
+                yield slice(start, start + len(xb)), model(xb)
+
+
+@torch.no_grad()
 def mc_dropout_bald(model: ALModel, X: torch.Tensor, n_passes: int, seed: int, device: torch.device | str = "cpu",
                     batch_size: int = 8192) -> np.ndarray:
     """Mutual information per row of ``X`` from ``n_passes`` dropout passes, accumulated online.
@@ -55,21 +71,15 @@ def mc_dropout_bald(model: ALModel, X: torch.Tensor, n_passes: int, seed: int, d
     RNG seeded with ``seed`` inside ``fork_rng``, so the global RNG state is left as it was. Float64 throughout;
     values below 1e-12 nats (rounding noise when all passes agree) are set to exactly 0.
     """
-    device = torch.device(device)
     n = len(X)
     sum_p: torch.Tensor | None = None
     sum_h = torch.zeros(n, dtype=torch.float64)
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices), dropout_only(model):
-        torch.manual_seed(seed)
-        for _ in range(n_passes):
-            for start in range(0, n, batch_size):
-                xb = X[start:start + batch_size].to(device)
-                log_p = torch.log_softmax(model(xb).double(), dim=1).cpu()
-                if sum_p is None:
-                    sum_p = torch.zeros(n, log_p.shape[1], dtype=torch.float64)
-                sum_p[start:start + len(xb)] += log_p.exp()
-                sum_h[start:start + len(xb)] += _entropy(log_p)
+    for rows, outputs in dropout_passes(model, X, n_passes, seed, device, batch_size):
+        log_p = torch.log_softmax(outputs.double(), dim=1).cpu()
+        if sum_p is None:
+            sum_p = torch.zeros(n, log_p.shape[1], dtype=torch.float64)
+        sum_p[rows] += log_p.exp()
+        sum_h[rows] += _entropy(log_p)
     if sum_p is None:
         return np.zeros(n)
     p_bar = sum_p / n_passes
@@ -81,6 +91,7 @@ def mc_dropout_bald(model: ALModel, X: torch.Tensor, n_passes: int, seed: int, d
 class BALD(Strategy):
     name = "bald"
     description = "BALD with MC dropout: points where dropout samples of the model disagree most."
+    tasks = ("classification",)  # class probabilities; for regression: variance
 
     @dataclass
     class Options:

@@ -10,10 +10,10 @@ import torch
 
 from alcore import seeding
 from alcore.constants import FALLBACK_REASONS  # noqa: F401  (the reasons a Selection may give)
-from alcore.gradients import gradient_factors
 from alcore.models import ALModel, predict
 from alcore.seeding import strategy_rng  # noqa: F401  (alcore.strategies.strategy_rng)
 from alcore.spaces import fixed_embedding
+from alcore.task import TASKS, Classification, Task
 from alcore.train import TrainResult, TrainSettings
 
 
@@ -31,7 +31,8 @@ class Selection:
 class PoolState:
     """Everything a strategy may look at in one cycle. Pool labels are not in it.
 
-    Model outputs over the pool are computed once, on first use, and shared by every strategy that asks.
+    Model outputs over the pool are computed once, on first use, and shared by every strategy that asks. Labels are
+    the task's encoded labels (class codes, or the standardised target; ``alcore.task``).
     """
 
     X: torch.Tensor                 # (n_total, n_features) float32, standardised, CPU
@@ -39,8 +40,8 @@ class PoolState:
     labeled_idx: np.ndarray
     labeled_y: np.ndarray
     target_idx: np.ndarray
-    target_y: np.ndarray
-    n_classes: int
+    target_y: np.ndarray            # the target set's labels (its own rater's, when the dataset has a second one)
+    n_classes: int                  # 0 for a regression target
     model: ALModel
     train_result: TrainResult | None = None
     train_settings: TrainSettings | None = None
@@ -50,6 +51,11 @@ class PoolState:
     seed: int = 0
     cold_start_strategy: str = "auto"
     _fixed: np.ndarray | None = None  # precomputed fixed embedding over all rows, shared across cycles
+    task: Task | None = None        # None: classification with n_classes classes
+
+    def __post_init__(self) -> None:
+        if self.task is None:
+            self.task = Classification(self.n_classes)
 
     @property
     def n_pool(self) -> int:
@@ -90,8 +96,23 @@ class PoolState:
 
     @cached_property
     def pool_a(self) -> torch.Tensor:
-        """a = p - onehot(argmax p): dL/dz at the hallucinated label (docs/methods.md#notation)."""
-        return gradient_factors(self.pool_probs.float(), self.pool_h)[0]
+        """The factor ``a`` of the last-layer gradient ``g = a ⊗ h`` at the hallucinated label, float64 (n_pool, C):
+        ``p - onehot(argmax p)`` (docs/methods.md#notation), or the predictive spread ``σ`` of a regression model
+        (docs/tasks.md#hallucinated-labels-in-regression)."""
+        spread = self.pool_spread if self.task.uses_spread else None
+        return self.task.hallucinated_factor(self.pool_logits, spread, probs=self.pool_probs)
+
+    @cached_property
+    def pool_spread(self) -> np.ndarray:
+        """σ(x) of every pool row from the last layer and the labelled rows' features (``alcore.uncertainty``)."""
+        from alcore.uncertainty import last_layer_spread
+
+        return last_layer_spread(self.pool_h.numpy(), self.labeled_h.numpy())
+
+    @cached_property
+    def labeled_h(self) -> torch.Tensor:
+        """Penultimate features h of the labelled rows."""
+        return predict(self.model, self.X, self.device, rows=np.asarray(self.labeled_idx, dtype=np.int64))[1]
 
     def fixed_embedding(self) -> np.ndarray:
         """Fixed embedding over all rows (not only the pool): standardised inputs, PCA <= 64 dims."""
@@ -113,6 +134,7 @@ class Strategy:
     description: ClassVar[str] = ""
     needs_model: ClassVar[bool] = True
     needs_target: ClassVar[bool] = False
+    tasks: ClassVar[tuple[str, ...]] = TASKS  # the tasks it works for (docs/tasks.md#regression)
 
     @dataclass
     class Options:
@@ -128,6 +150,9 @@ class Strategy:
 
     def validate_options(self) -> None:
         """Raise ValueError naming the option when a value is out of range."""
+
+    def check_task(self, task: str) -> None:
+        """Raise ValueError naming an option whose value has no meaning for ``task`` (docs/tasks.md#regression)."""
 
     # ------------------------------------------------------------------------------------------
     def select(self, state: PoolState, k: int, rng: np.random.Generator) -> Selection:
@@ -156,8 +181,9 @@ class Strategy:
             return None
         if state.n_labeled == 0:
             return "cold_start"
-        if len(state.labeled_classes) < 2:
-            return "single_class"
+        not_ready = state.task.not_ready_reason(state.labeled_y)
+        if not_ready is not None:
+            return not_ready
         if state.n_labeled < self.min_labels(state):
             return "cold_start"
         return None

@@ -17,6 +17,7 @@ def entropy(log_probs: torch.Tensor) -> np.ndarray:
 class EntropySampling(ScoreStrategy):
     name = "entropy"
     description = "Highest predictive entropy: where the model is most unsure across all classes."
+    tasks = ("classification",)  # class probabilities; for regression: variance
 
     def scores(self, state: PoolState, rng: np.random.Generator) -> np.ndarray:
         return entropy(state.pool_log_probs)

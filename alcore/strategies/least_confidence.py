@@ -15,6 +15,7 @@ def least_confidence(probs: torch.Tensor) -> np.ndarray:
 class LeastConfidence(ScoreStrategy):
     name = "least_confidence"
     description = "Lowest confidence in the predicted class."
+    tasks = ("classification",)  # class probabilities; for regression: variance
 
     def scores(self, state: PoolState, rng: np.random.Generator) -> np.ndarray:
         return least_confidence(state.pool_probs)

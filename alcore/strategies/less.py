@@ -36,25 +36,8 @@ from alcore.gradients import (ADAM_MODES, RademacherProjection, adam_features, f
                               with_bias)
 from alcore.strategies.alignment import _choice, _typed, head_outputs
 from alcore.strategies.base import PoolState, Selection, Strategy, top_k
-from alcore.train import Checkpoint
-
-EXACT_MAX_PARAMS = 1 << 16
-
-
-def checkpoint_weights(mean_lrs) -> np.ndarray:
-    """``w_i = η̄_i / Σ_j η̄_j``; uniform when every learning rate is 0."""
-    lr = np.asarray(mean_lrs, dtype=np.float64)
-    return lr / lr.sum() if lr.sum() > 0 else np.full(len(lr), 1.0 / max(len(lr), 1))
-
-
-def default_proj_dim(n_params: int, device: torch.device) -> int:
-    """No projection for small models: the projection only approximates the cosines in parameter space, and at
-    ``P <= EXACT_MAX_PARAMS`` computing them exactly is cheaper than projecting. Above, LESS's 8192 on a GPU and
-    1024 on a CPU."""
-    if n_params <= EXACT_MAX_PARAMS:
-        return n_params
-    return 8192 if device.type == "cuda" else 1024
-
+from alcore.gradients.random_projection import EXACT_MAX_PARAMS, default_proj_dim  # noqa: F401 (less.EXACT_...)
+from alcore.train import Checkpoint, checkpoint_weights
 
 def target_groups(target_y, groups: str = "one") -> tuple[np.ndarray, np.ndarray]:
     """Group id of every target example and the group labels: one group, or one per class present."""
@@ -130,6 +113,12 @@ class Less(Strategy):
         _typed("max_checkpoints", o.max_checkpoints, int, minimum=1)
         _typed("warmup_min", o.warmup_min, int, minimum=0)
         _typed("chunk_size", o.chunk_size, int, optional=True, minimum=1)
+
+    def check_task(self, task: str) -> None:
+        if task == "regression":
+            from alcore.strategies import targeted_regression
+
+            targeted_regression.check_less_options(self.options)
 
     def min_labels(self, state: PoolState) -> int:
         return max(state.n_classes, self.options.warmup_min)
@@ -268,7 +257,12 @@ class Less(Strategy):
         return normalize_rows(proj(normalize_rows(means)))
 
     def _select(self, state: PoolState, k: int, rng: np.random.Generator) -> Selection:
-        s, diagnostics = self.scores(state)
+        if state.task.categorical:
+            s, diagnostics = self.scores(state)
+        else:  # a regression model: docs/tasks.md#hallucinated-labels-in-regression
+            from alcore.strategies import targeted_regression
+
+            s, diagnostics = targeted_regression.less_scores(self, state)
         reason = "degenerate_scores" if np.all(s == s[0]) else None
         chosen = top_k(s, k, rng)
         return Selection(state.pool_idx[chosen], s, diagnostics, reason)

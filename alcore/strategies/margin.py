@@ -16,6 +16,7 @@ def margin(probs: torch.Tensor) -> np.ndarray:
 class MarginSampling(ScoreStrategy):
     name = "margin"
     description = "Smallest margin between the top two classes: points near a decision boundary."
+    tasks = ("classification",)  # class probabilities; for regression: variance
 
     def scores(self, state: PoolState, rng: np.random.Generator) -> np.ndarray:
         return margin(state.pool_probs)

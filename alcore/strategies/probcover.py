@@ -184,7 +184,7 @@ class ProbCover(Strategy):
         cycle and coverage can only grow, PC2)."""
         o = self.options
         key = (zlib.crc32(rows.tobytes()), zlib.crc32(np.ascontiguousarray(Z).tobytes()), state.seed,
-               state.n_classes, o.delta, o.alpha, tuple(o.deltas), o.n_init, o.max_edges)
+               state.task.n_clusters(), o.delta, o.alpha, tuple(o.deltas), o.n_init, o.max_edges)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1:]
         notes: dict = {}
@@ -193,7 +193,7 @@ class ProbCover(Strategy):
         else:
             grid = np.sort(np.asarray(o.deltas, dtype=np.float64))
             seed = seeding.strategy_run_seed(state.seed, self.name)
-            pseudo = cluster(Z, state.n_classes, seed, n_init=int(o.n_init))
+            pseudo = cluster(Z, state.task.n_clusters(), seed, n_init=int(o.n_init))  # classes, or quantile bins' count
             purity, edges = purity_and_edges(Z, pseudo, grid)
             delta, notes = choose_delta(purity, grid, o.alpha, edges, int(o.max_edges))
             notes["purity"] = dict(zip(grid.tolist(), purity.tolist()))

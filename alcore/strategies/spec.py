@@ -1,5 +1,5 @@
-"""What a strategy class says about itself, as plain data: name, description, whether it needs a target set, and its
-options with their defaults and help (the trailing ``# comment`` of each ``Options`` field)."""
+"""What a strategy class says about itself, as plain data: name, description, whether it needs a target set, the tasks
+it works for, and its options with their defaults and help (the trailing ``# comment`` of each ``Options`` field)."""
 from __future__ import annotations
 
 import ast
@@ -27,6 +27,7 @@ class StrategySpec:
     description: str
     needs_target: bool
     options: tuple[OptionSpec, ...]
+    tasks: tuple[str, ...] = ("classification", "regression")
 
     def defaults(self) -> dict[str, Any]:
         return {o.name: o.default for o in self.options}
@@ -37,7 +38,8 @@ class StrategySpec:
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> "StrategySpec":
-        return cls(**{**data, "options": tuple(OptionSpec(*o) for o in data["options"])})
+        return cls(**{**data, "options": tuple(OptionSpec(*o) for o in data["options"]),
+                      "tasks": tuple(data.get("tasks", ("classification", "regression")))})
 
 
 def spec_from_class(cls: type) -> StrategySpec:
@@ -45,7 +47,8 @@ def spec_from_class(cls: type) -> StrategySpec:
     helps = option_help(cls.Options)
     options = tuple(OptionSpec(f.name, _field_default(f), helps.get(f.name, ""))
                     for f in dataclasses.fields(cls.Options))
-    return StrategySpec(cls.name, cls.__module__, cls.__name__, cls.description, bool(cls.needs_target), options)
+    return StrategySpec(cls.name, cls.__module__, cls.__name__, cls.description, bool(cls.needs_target), options,
+                        tuple(cls.tasks))
 
 
 def option_help(cls: type) -> dict[str, str]:

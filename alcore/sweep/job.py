@@ -12,6 +12,7 @@ from alcore.config import ExperimentConfig
 from alcore.run_group import GroupRun
 from alcore.run_lock import release_lock, try_lock
 from alcore.store import RunStore
+from alcore.task import primary_metric, task_of
 
 LOCK_NAME = ".sweep.lock"
 
@@ -40,7 +41,7 @@ def run_job(job: GroupRun, threads: int = 1) -> dict[str, Any]:
 def _run_locked(job: GroupRun, result: dict[str, Any], threads: int, start: float) -> dict[str, Any]:
     store = RunStore(job.run_dir)
     if store.exists() and job.is_finished():
-        result.update(status="skipped", n_cycles=store.n_cycles(), test_accuracy=_final_accuracy(store))
+        result.update(status="skipped", n_cycles=store.n_cycles(), **_final_metric(store))
         return result
     try:
         with _torch_threads(threads):
@@ -55,8 +56,10 @@ def _run_locked(job: GroupRun, result: dict[str, Any], threads: int, start: floa
             records = exp.run()
         last = exp.records[-1] if exp.records else None
         diverged = last is not None and last.diverged
+        metric = exp.task.primary_metric
         result.update(status="diverged" if diverged else "complete", n_cycles=len(exp.records),
                       ran_cycles=len(records), test_accuracy=None if last is None else float(last.test_accuracy),
+                      metric=metric, final_value=None if last is None else float(getattr(last, metric)),
                       error=last.diagnostics.get("diverged") if diverged else None)
     except Exception as err:  # a job's failure is data: record it, let the other jobs go on
         message = f"{type(err).__name__}: {err}"
@@ -85,7 +88,8 @@ def result_row(job: GroupRun, status: str) -> dict[str, Any]:
     """A job's result row with nothing run yet."""
     return {"run_id": job.run_id, "dataset": job.dataset, "strategy": job.strategy, "seed": job.seed,
             "run_dir": str(job.run_dir), "status": status, "seconds": 0.0, "n_cycles": None, "ran_cycles": 0,
-            "resumed_from": None, "test_accuracy": None, "error": None, "traceback": None}
+            "resumed_from": None, "test_accuracy": None, "metric": None, "final_value": None, "error": None,
+            "traceback": None}
 
 
 def _record_failure(store: RunStore, job: GroupRun, message: str, tb: str) -> None:
@@ -97,9 +101,12 @@ def _record_failure(store: RunStore, job: GroupRun, message: str, tb: str) -> No
         print(f"warning: could not record the failure in {job.run_dir}: {err}", file=sys.stderr)
 
 
-def _final_accuracy(store: RunStore) -> float | None:
+def _final_metric(store: RunStore) -> dict[str, Any]:
+    """The last record's test accuracy, and its task's primary metric (``metric``) with its value."""
     rows = store.summary_rows()
-    return float(rows[-1]["test_accuracy"]) if rows else None
+    metric = primary_metric(task_of(store.manifest().get("dataset")))
+    return {"test_accuracy": float(rows[-1]["test_accuracy"]) if rows else None, "metric": metric,
+            "final_value": float(rows[-1][metric]) if rows else None}
 
 
 def _sweep_info(job: GroupRun) -> dict[str, Any]:

@@ -17,6 +17,9 @@ returns plain arrays and tables; the page only explains and draws them.
 5. ``less_features``: LESS's scores (``Less.scores``) with Adam features ``Γ = m'/sqrt(v' + ε)`` and with plain SGD
    features ``g``, the cosine between the two features, and the spread of each (``targeted``).
 
+A regression run's tour (``regression``) has the same steps with a hallucinated *residual*: the predictive spread σ,
+the embedding ``g = σ h``, and the strategies' regression scores (docs/tasks.md#hallucinated-labels-in-regression).
+
 Steps 4-5 need the model of that cycle. Records do not store weights, so ``replay`` rebuilds it: the same data,
 split, labelled set and seeds retrain the same model on CPU (``replay``). Nothing here imports streamlit.
 """
@@ -26,10 +29,11 @@ from alcore.teaching.badge_trace import (MAX_TRACE_POINTS, KMeansPPTrace, badge_
                                          trace_frame)
 from alcore.teaching.points import (candidate_positions, example_points, label_gradient_norms, point_gradient,
                                     tour_cycle, uncertainty_frame)
+from alcore.teaching import regression
 from alcore.teaching.replay import Replay, replay, target_set
 from alcore.teaching.targeted import MAX_GRADIENT_ENTRIES, MAX_SCORE_POINTS, alignment_scores, less_features
 
 __all__ = ["MAX_GRADIENT_ENTRIES", "MAX_SCORE_POINTS", "MAX_TRACE_POINTS", "KMeansPPTrace", "Replay",
            "alignment_scores", "badge_trace", "candidate_positions", "example_points", "gradient_map",
-           "kmeanspp_trace", "label_gradient_norms", "less_features", "point_gradient", "replay", "target_set",
-           "tour_cycle", "trace_frame", "uncertainty_frame"]
+           "kmeanspp_trace", "label_gradient_norms", "less_features", "point_gradient", "regression", "replay",
+           "target_set", "tour_cycle", "trace_frame", "uncertainty_frame"]

@@ -44,11 +44,13 @@ class Replay:
     def pool_state(self, pool: np.ndarray, target: np.ndarray) -> PoolState:
         """What a strategy would see at this cycle, restricted to ``pool`` and with ``target`` as the target set."""
         exp, labeled = self.experiment, np.asarray(self.record.labeled_idx, np.int64)
-        return PoolState(X=exp.X, pool_idx=np.asarray(pool, np.int64), labeled_idx=labeled, labeled_y=exp.y[labeled],
-                         target_idx=np.asarray(target, np.int64), target_y=exp.y[target], n_classes=exp.n_classes,
+        target = np.asarray(target, np.int64)
+        return PoolState(X=exp.X, pool_idx=np.asarray(pool, np.int64), labeled_idx=labeled,
+                         labeled_y=exp.task.encode(exp.y[labeled]), target_idx=target,
+                         target_y=exp.task.encode(exp.target_y[target]), n_classes=exp.n_classes,
                          model=self.model, train_result=self.train_result, train_settings=exp.train_settings,
                          sample_shape=tuple(exp.dataset.sample_shape), device=exp.device, cycle=self.record.cycle,
-                         seed=self.config.seed, cold_start_strategy=self.config.cold_start_strategy)
+                         seed=self.config.seed, cold_start_strategy=self.config.cold_start_strategy, task=exp.task)
 
 
 def replay(config: ExperimentConfig, record: CycleRecord, dataset=None) -> Replay:
@@ -57,8 +59,8 @@ def replay(config: ExperimentConfig, record: CycleRecord, dataset=None) -> Repla
 
     exp = Experiment(config, dataset=dataset)  # no run_dir: nothing is written
     model, result = exp.train_cycle(record.cycle, record.labeled_idx)
-    logits, _ = predict(model, exp.X[np.asarray(record.display_idx)], exp.device)
-    p = torch.softmax(logits.double(), 1).numpy()
+    outputs, _ = predict(model, exp.X[np.asarray(record.display_idx)], exp.device)
+    p = exp.task.display_outputs(outputs)
     err = float(np.abs(p - record.display_probs).max()) if p.size and record.display_probs.size else 0.0
     notes = []
     if config.warm_start:

@@ -39,11 +39,12 @@ def alignment_scores(rep: Replay, k: int | None = None, max_points: int = MAX_SC
     t_idx, source = target_set(rep)
     pool = score_subset(rep, max_points)
     X_p, X_t = rep.X[torch.as_tensor(pool)], rep.X[torch.as_tensor(t_idx)]
-    score, g_t_norm = score_pool(model, X_p, X_t, rep.y[t_idx], params=opts.get("params", "all"),
+    y_t = rep.experiment.target_y[t_idx]  # the target set's own labels (a second rater's, when there is one)
+    score, g_t_norm = score_pool(model, X_p, X_t, y_t, params=opts.get("params", "all"),
                                  label_mode=opts.get("label_mode", "argmax"),
                                  normalize_candidates=opts.get("normalize_candidates", False))
     zT, hT = head_outputs(model, X_t)
-    M = last_layer_target_gradient(zT, hT, torch.as_tensor(rep.y[t_idx])).cpu().numpy()
+    M = last_layer_target_gradient(zT, hT, torch.as_tensor(y_t)).cpu().numpy()
     z, h = head_outputs(model, X_p)
     p = torch.softmax(z.double().cpu(), 1).numpy()
     a, ht = gradients.gradient_factors(p, h.double().cpu().numpy(), bias=True)

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from alcore.constants import MISSING_VALUE
+from alcore.constants import MISSING_VALUE, color_by_labels
 from alcore.viz import palette
-from alcore.viz.frames import check_frames_df, starred_points
+from alcore.viz.frames import check_frames_df, is_continuous, starred_points
 
 #: Where utilities start on the map's colour scale; below it, a grey band for points without one.
 UTILITY_LOW = 0.15
@@ -24,6 +24,8 @@ WEBGL_ABOVE = 5000
 #: tween, so a layout title lagged behind the frame (or, without redraws, stayed on "cycle 0").
 ANIMATED_TRACES = (0, 1, 2)
 TITLE_COLOR = "#2a3f5f"
+#: A colour bar sits low on the right, below the legend's entries at the top (the batch and the outline).
+COLORBAR_PLACE = dict(len=0.55, y=0.0, yanchor="bottom")
 
 
 def _step_scale(colors: Sequence[str]) -> list:
@@ -45,10 +47,27 @@ def _categories(df: pd.DataFrame, color_by: str, class_names) -> tuple[list[str]
     return names, palette.class_colors(n)
 
 
-def _color_values(part: pd.DataFrame, color_by: str, n_categories: int) -> np.ndarray:
-    if color_by == "utility":  # NaN -> 0 (grey band), utilities -> [UTILITY_LOW, 1] within the cycle
-        u = palette.normalise_utilities(part["utility"].to_numpy())
-        return np.where(np.isnan(u), 0.0, UTILITY_LOW + (1 - UTILITY_LOW) * np.nan_to_num(u))
+def value_range(df: pd.DataFrame, color_by: str) -> tuple[float, float, tuple[str, ...]] | None:
+    """``(lo, hi, colours)`` of a continuous colouring (a regression run's values or residuals), the same over every
+    frame; true and predicted values share one range, so a colour means one value. None for other colourings."""
+    if color_by not in ("label", "pred", "residual") or not is_continuous(df):
+        return None
+    if color_by == "residual":
+        return palette.value_scale(df["residual"].to_numpy(), signed=True)
+    return palette.value_scale(np.concatenate([df["label"].to_numpy(float), df["pred"].to_numpy(float)]))
+
+
+def _scaled(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] (NaN for none) -> the colour axis: NaN -> 0 (grey band), values -> [UTILITY_LOW, 1]."""
+    return np.where(np.isnan(values), 0.0, UTILITY_LOW + (1 - UTILITY_LOW) * np.nan_to_num(values))
+
+
+def _color_values(part: pd.DataFrame, color_by: str, n_categories: int, values=None) -> np.ndarray:
+    if color_by == "utility":  # utilities scaled within the cycle
+        return _scaled(palette.normalise_utilities(part["utility"].to_numpy()))
+    if values is not None:  # a continuous colouring over the range of every frame
+        lo, hi, _ = values
+        return _scaled(np.clip((part[color_by].to_numpy(float) - lo) / (hi - lo), 0.0, 1.0))
     if color_by == "state":
         codes = part["state"].map({s: i for i, s in enumerate(palette.STATE_ORDER)}).to_numpy()
     else:
@@ -57,11 +76,12 @@ def _color_values(part: pd.DataFrame, color_by: str, n_categories: int) -> np.nd
     return np.where((codes >= 0) & (codes < n_categories), codes, n_categories)  # last bin: unknown
 
 
-def _marker_scale(color_by: str, colors: list[str]) -> dict:
-    if color_by == "utility":
+def _marker_scale(color_by: str, colors: list[str], values=None) -> dict:
+    if color_by == "utility" or values is not None:
+        ramp = palette.VIRIDIS if values is None else values[2]
         stops = [[0.0, palette.MISSING_COLOR], [UTILITY_LOW - 0.02, palette.MISSING_COLOR]]
-        grid = np.linspace(UTILITY_LOW, 1.0, len(palette.VIRIDIS))
-        stops += [[float(g), c] for g, c in zip(grid, palette.VIRIDIS)]
+        grid = np.linspace(UTILITY_LOW, 1.0, len(ramp))
+        stops += [[float(g), c] for g, c in zip(grid, ramp)]
         return dict(colorscale=stops, cmin=0.0, cmax=1.0)
     n = len(colors)
     return dict(colorscale=_step_scale(colors + [palette.MISSING_COLOR]), cmin=-0.5, cmax=n + 0.5)
@@ -77,8 +97,22 @@ def _hover(part: pd.DataFrame) -> np.ndarray:
                             np.asarray(utility, object), part["state"].to_numpy(), part["cycle"].to_numpy()])
 
 
-_HOVER = ("point %{customdata[0]}<br>class %{customdata[1]}<br>predicted %{customdata[2]}"
-          "<br>utility %{customdata[3]}<br>%{customdata[4]}<extra></extra>")
+def _hover_template(noun: str) -> str:
+    return (f"point %{{customdata[0]}}<br>{noun} %{{customdata[1]}}<br>predicted %{{customdata[2]}}"
+            "<br>utility %{customdata[3]}<br>%{customdata[4]}<extra></extra>")
+
+
+def _colorbar(color_by: str, values) -> dict | None:
+    """The colour bar of a continuous colouring: the utility's low to high, or the values' own numbers."""
+    if color_by == "utility":
+        return dict(title=dict(text="utility<br>(per cycle)"), **COLORBAR_PLACE,
+                    tickvals=[UTILITY_LOW / 2 - 0.01, UTILITY_LOW, 1.0], ticktext=["labelled", "low", "high"])
+    if values is None:
+        return None
+    lo, hi, _ = values
+    title = color_by_labels("regression")[color_by].split(" (")[0].lower()
+    return dict(title=dict(text=title), **COLORBAR_PLACE, tickvals=[UTILITY_LOW, (UTILITY_LOW + 1) / 2, 1.0],
+                ticktext=[f"{v:.3g}" for v in (lo, (lo + hi) / 2, hi)])
 
 
 def _title_trace(text: str, x: float, y: float) -> go.Scatter:
@@ -127,8 +161,12 @@ def map_figure(
     points per frame (no tweening there). ``frame_titles`` maps a cycle to the title shown with that frame.
     """
     color_by = check_frames_df(frames_df, color_by)
-    names, colors = _categories(frames_df, color_by, class_names) if color_by != "utility" else ([], [])
-    scale = _marker_scale(color_by, colors)
+    values = value_range(frames_df, color_by)
+    categorical = color_by != "utility" and values is None
+    names, colors = _categories(frames_df, color_by, class_names) if categorical else ([], [])
+    scale = _marker_scale(color_by, colors, values)
+    hover = _hover_template("value" if is_continuous(frames_df) else "class")
+    colorbar = _colorbar(color_by, values)
     cycles = sorted(int(c) for c in frames_df["cycle"].unique())
     in_display = frames_df["in_display"] if "in_display" in frames_df else pd.Series(True, index=frames_df.index)
     per_frame = int(in_display.sum() / max(len(cycles), 1))
@@ -146,28 +184,26 @@ def map_figure(
 
     def traces(cycle: int) -> list:
         part = groups[cycle]
-        values = _color_values(part, color_by, len(colors))  # utilities scaled over the whole cycle
+        color = _color_values(part, color_by, len(colors), values)  # utilities scaled over the whole cycle
         shown = in_display.loc[part.index].to_numpy()
         on_top = starred_points(part)
         points, batch = part[shown], part[on_top]
         labeled = (points["state"] == "labeled").to_numpy()
         marker = dict(
-            color=values[shown], size=np.where(labeled, point_size * 1.4, point_size),
+            color=color[shown], size=np.where(labeled, point_size * 1.4, point_size),
             line=dict(color=palette.EDGE_COLOR, width=np.where(labeled, 1.0, 0.0)), opacity=0.85, **scale,
         )
-        if color_by == "utility":
-            marker["colorbar"] = dict(title=dict(text="utility<br>(per cycle)"), len=0.55, y=0.0, yanchor="bottom",
-                                      tickvals=[UTILITY_LOW / 2 - 0.01, UTILITY_LOW, 1.0],
-                                      ticktext=["labelled", "low", "high"])
+        if colorbar is not None:
+            marker["colorbar"] = colorbar
         main = Scatter(
             x=points["x"].to_numpy(), y=points["y"].to_numpy(), ids=points["idx"].astype(str).to_numpy(),
-            mode="markers", marker=marker, customdata=_hover(points), hovertemplate=_HOVER, name="points",
+            mode="markers", marker=marker, customdata=_hover(points), hovertemplate=hover, name="points",
             showlegend=False,
         )
         top = Scatter(
             x=batch["x"].to_numpy(), y=batch["y"].to_numpy(), ids=("s" + batch["idx"].astype(str)).to_numpy(),
-            mode="markers", name="selected batch", customdata=_hover(batch), hovertemplate=_HOVER, showlegend=False,
-            marker=dict(symbol="star", size=point_size * 2.6, color=values[on_top],
+            mode="markers", name="selected batch", customdata=_hover(batch), hovertemplate=hover, showlegend=False,
+            marker=dict(symbol="star", size=point_size * 2.6, color=color[on_top],
                         line=dict(color=palette.EDGE_COLOR, width=1.2), **scale),
         )
         return [main, top, _title_trace(frame_title(cycle), (x0 + x1) / 2, y1)]

@@ -1,5 +1,5 @@
-"""Curves over cycles: learning curves with bands over seeds, one run's accuracy and loss, diversity per cycle,
-and one cycle's utility histogram."""
+"""Curves over cycles: learning curves with bands over seeds, one run's primary metric (accuracy, or R²) and loss,
+diversity per cycle, and one cycle's utility histogram."""
 from __future__ import annotations
 
 import math
@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from alcore.constants import METRIC_LABELS
+from alcore.task import metric_label
 from alcore.viz import palette
 
 
@@ -64,18 +64,21 @@ def learning_curve_figure(
         _band_traces(fig, xs, mean, lower, upper, name, palette.strategy_color(str(strategy)), True)
     fig.update_layout(
         title=title or None, height=height, template="plotly_white", hovermode="x unified",
-        xaxis_title="labels used" if x == "n_labeled" else x, yaxis_title=METRIC_LABELS.get(metric, metric),
+        xaxis_title="labels used" if x == "n_labeled" else x, yaxis_title=metric_label(metric),
         legend=dict(title=dict(text="strategy")), margin=dict(l=10, r=10, t=40 if title else 10, b=10),
     )
     return fig
 
 
-def run_curves_figure(summary: pd.DataFrame, *, height: int = 360) -> go.Figure:
-    """One run's test accuracy and test loss against labels used, side by side (``CycleRecord.summary()`` rows)."""
-    metrics = [m for m in ("test_accuracy", "test_loss") if m in summary.columns]
+def run_curves_figure(summary: pd.DataFrame, metrics: Sequence[str] = ("test_accuracy", "test_loss"), *,
+                      height: int = 360) -> go.Figure:
+    """One run's ``metrics`` (test accuracy and test loss; a regression run's R² and loss) against labels used, side
+    by side (``CycleRecord.summary()`` rows)."""
+    wanted = list(metrics)
+    metrics = [m for m in wanted if m in summary.columns]
     if "n_labeled" not in summary.columns or not metrics:
-        raise ValueError("summary needs n_labeled and test_accuracy/test_loss columns (CycleRecord.summary())")
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[METRIC_LABELS[m] for m in metrics],
+        raise ValueError(f"summary needs n_labeled and {'/'.join(wanted)} columns (CycleRecord.summary())")
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[metric_label(m) for m in metrics],
                         horizontal_spacing=0.12)
     strategies = list(pd.unique(summary["strategy"])) if "strategy" in summary.columns else [""]
     for i, metric in enumerate(metrics):

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from alcore.constants import color_by_option
+from alcore.task import Classification, Task
 
 FRAME_COLUMNS = ("cycle", "idx", "x", "y", "label", "pred", "utility", "state")
 
@@ -25,15 +26,6 @@ def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray, fill) -> np
     return out
 
 
-def _predictions(probs: np.ndarray, a: np.ndarray) -> np.ndarray:
-    probs, a = np.asarray(probs), np.asarray(a)
-    if probs.ndim == 2 and probs.size:
-        return probs.argmax(axis=1)
-    if a.ndim == 2 and a.size:  # a = p - onehot(argmax p): the predicted class is its most negative entry
-        return a.argmin(axis=1)
-    return np.full(len(probs) if probs.ndim else 0, -1)
-
-
 def _names(codes: np.ndarray, class_names: Sequence[str] | None) -> np.ndarray:
     codes = np.asarray(codes, dtype=np.int64)
     if class_names is None:
@@ -46,8 +38,12 @@ def _names(codes: np.ndarray, class_names: Sequence[str] | None) -> np.ndarray:
     return out
 
 
+def _values(values: np.ndarray) -> np.ndarray:
+    return np.asarray(["?" if not np.isfinite(v) else f"{v:.4g}" for v in values], dtype=object)
+
+
 def frames_table(
-    records: Sequence, result, y_true: np.ndarray, class_names: Sequence[str] | None = None
+    records: Sequence, result, y_true: np.ndarray, class_names: Sequence[str] | None = None, task: Task | None = None
 ) -> pd.DataFrame:
     """One row per (cycle, point) of a ``ProjectionResult``: the data of the map and of the GIF.
 
@@ -56,23 +52,27 @@ def frames_table(
     pred_name, in_display (False for selected points outside the display set, placed at their nearest
     display point), and batch (the points a frame stars: this cycle's batch, or in the final frame, which selects
     nothing, the last batch bought). ``labeled`` means labelled before this cycle's batch; the batch itself is
-    'selected'.
+    'selected'. A regression run (``task``) has float label and pred in the target's units (pred NaN where unknown)
+    and a ``residual`` column, pred - label.
     """
     y_true = np.asarray(y_true)
+    task = task if task is not None else Classification(len(class_names or ()))
+    missing = -1 if task.categorical else np.nan
     by_cycle = {int(r.cycle): r for r in records}
     parts = []
     for t, cycle in enumerate(result.cycles):
         r = by_cycle[int(cycle)]
         idx = np.asarray(result.idx, dtype=np.int64)
         display_idx = np.asarray(r.display_idx, dtype=np.int64)
-        pred_display = _predictions(r.display_probs, r.display_a)
-        pred = _lookup(display_idx, pred_display, idx, -1) if len(pred_display) else np.full(len(idx), -1)
+        pred_display = task.predicted(r.display_probs, r.display_a)
+        pred = _lookup(display_idx, pred_display, idx, missing) if len(pred_display) else np.full(len(idx), missing)
         xy = np.asarray(result.frames[t], dtype=np.float32)
         extra_idx = np.asarray(result.extra_idx[t], dtype=np.int64) if result.extra_idx else np.zeros(0, np.int64)
         if len(extra_idx):
             selected = np.asarray(r.selected, dtype=np.int64)
-            pred_sel = _predictions(np.zeros((0, 0)), r.selected_a)
-            extra_pred = _lookup(selected, pred_sel, extra_idx, -1) if len(pred_sel) else np.full(len(extra_idx), -1)
+            pred_sel = task.predicted(np.zeros((0, 0)), r.selected_a)
+            extra_pred = (_lookup(selected, pred_sel, extra_idx, missing) if len(pred_sel)
+                          else np.full(len(extra_idx), missing))
             idx = np.concatenate([idx, extra_idx])
             pred = np.concatenate([pred, extra_pred])
             xy = np.concatenate([xy, np.asarray(result.extra_xy[t], np.float32).reshape(-1, 2)])
@@ -81,16 +81,27 @@ def frames_table(
         state[np.isin(idx, np.asarray(r.selected, dtype=np.int64))] = "selected"
         starred = r.selected if len(r.selected) or not r.is_final else by_cycle.get(int(cycle) - 1, r).selected
         utility = _lookup(np.asarray(r.pool_idx), np.asarray(r.utilities, np.float64), idx, np.nan)
-        label = y_true[idx].astype(np.int64)
-        parts.append(pd.DataFrame({
+        kind = np.int64 if task.categorical else np.float64
+        label, pred = y_true[idx].astype(kind), pred.astype(kind)
+        names = (_names(label, class_names), _names(pred, class_names)) if task.categorical else \
+            (_values(label), _values(pred))
+        columns = {
             "cycle": np.full(len(idx), int(cycle), dtype=np.int64), "idx": idx,
-            "x": xy[:, 0], "y": xy[:, 1], "label": label, "pred": pred.astype(np.int64),
+            "x": xy[:, 0], "y": xy[:, 1], "label": label, "pred": pred,
             "utility": utility.astype(np.float64), "state": state,
-            "label_name": _names(label, class_names), "pred_name": _names(pred, class_names),
+            "label_name": names[0], "pred_name": names[1],
             "in_display": np.arange(len(idx)) < len(result.idx),
             "batch": np.isin(idx, np.asarray(starred, dtype=np.int64)),
-        }))
+        }
+        if not task.categorical:
+            columns["residual"] = pred - label
+        parts.append(pd.DataFrame(columns))
     return pd.concat(parts, ignore_index=True)
+
+
+def is_continuous(df: pd.DataFrame) -> bool:
+    """A regression run's table: true and predicted values on a continuous scale, not classes."""
+    return "residual" in df.columns
 
 
 def check_frames_df(df: pd.DataFrame, color_by: str) -> str:
@@ -98,7 +109,7 @@ def check_frames_df(df: pd.DataFrame, color_by: str) -> str:
     missing = [c for c in FRAME_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"frames_df is missing columns {missing}; build it with frames_table()")
-    return color_by_option(color_by)
+    return color_by_option(color_by, "regression" if is_continuous(df) else "classification")
 
 
 def starred_points(part: pd.DataFrame) -> np.ndarray:

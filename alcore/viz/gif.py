@@ -8,13 +8,16 @@ Options of ``render_gif`` / ``write_run_gif``:
     size: (width, height) in pixels of every frame.
     fps: frames per second (each frame shows for round(1000 / fps) ms); loops forever.
     color_by: 'label' (true class), 'pred' (predicted class), 'utility' (scaled within each cycle; grey
-        = labelled) or 'state' (pool / labelled / selected), with the same colours as the app.
+        = labelled) or 'state' (pool / labelled / selected), with the same colours as the app; a regression
+        run's values and 'residual' on the app's continuous scales.
     max_points: draw at most this many display points (a fixed seeded subset, the same in every frame);
         labelled and selected points are always drawn. None draws all.
-    title_info: one dict per frame with any of strategy, cycle, n_labeled, accuracy; the frame title is
-        "strategy · cycle c · n labels · accuracy a". Missing keys are taken from frames_df / curve_df.
-    show_curve: a side panel with test accuracy against labels used, growing frame by frame (needs
-        curve_df with columns n_labeled, test_accuracy and optionally cycle and strategy).
+    title_info: one dict per frame with any of strategy, cycle, n_labeled, metric and value (or accuracy); the
+        frame title is "strategy · cycle c · n labels · accuracy a". Missing keys are taken from frames_df /
+        curve_df.
+    show_curve: a side panel with ``metric`` (default test accuracy; a regression run's R²) against labels used,
+        growing frame by frame (needs curve_df with columns n_labeled, the metric and optionally cycle and
+        strategy).
     class_names: legend names of the classes.
 """
 from __future__ import annotations
@@ -28,14 +31,19 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from alcore.constants import color_by_option
+from alcore.constants import color_by_labels, color_by_option
+from alcore.task import FRACTION_METRICS, metric_label
 from alcore.viz import palette
-from alcore.viz.frames import starred_points
+from alcore.viz.animated_map import value_range
+from alcore.viz.frames import is_continuous, starred_points
 
 
-def _colors(part: pd.DataFrame, color_by: str) -> np.ndarray:
+def _colors(part: pd.DataFrame, color_by: str, values=None) -> np.ndarray:
     if color_by == "utility":
         return palette.utility_rgb01(palette.normalise_utilities(part["utility"].to_numpy()))
+    if values is not None:  # a regression run's values or residuals, on one scale for every frame
+        lo, hi, ramp = values
+        return palette.utility_rgb01(np.clip((part[color_by].to_numpy(float) - lo) / (hi - lo), 0, 1), ramp)
     if color_by == "state":
         return palette.rgb01([palette.STATE_COLORS[s] for s in part["state"].to_numpy()])
     codes = part[color_by].to_numpy()
@@ -63,13 +71,15 @@ def _frame_title(info: dict) -> str:
         parts.append(f"cycle {int(info['cycle'])}")
     if info.get("n_labeled") is not None:
         parts.append(f"{int(info['n_labeled'])} labels")
-    acc = info.get("accuracy")
-    if acc is not None and np.isfinite(acc):
-        parts.append(f"accuracy {float(acc):.1%}")
+    metric, value = info.get("metric", "test_accuracy"), info.get("value", info.get("accuracy"))
+    if value is not None and np.isfinite(value):
+        parts.append(f"accuracy {float(value):.1%}" if metric == "test_accuracy"
+                     else f"{metric_label(metric)} {float(value):.3f}")
     return " · ".join(parts)
 
 
-def _title_infos(cycles: list[int], curve_df: pd.DataFrame | None, title_info: Sequence[dict] | None) -> list[dict]:
+def _title_infos(cycles: list[int], curve_df: pd.DataFrame | None, title_info: Sequence[dict] | None,
+                 metric: str = "test_accuracy") -> list[dict]:
     if title_info is not None and len(title_info) != len(cycles):
         raise ValueError(f"title_info has {len(title_info)} entries for {len(cycles)} frames")
     infos = []
@@ -79,8 +89,8 @@ def _title_infos(cycles: list[int], curve_df: pd.DataFrame | None, title_info: S
             row = curve_df[curve_df["cycle"] == cycle]
             if len(row) == 1:
                 info["n_labeled"] = row["n_labeled"].iloc[0]
-                if "test_accuracy" in row:
-                    info["accuracy"] = row["test_accuracy"].iloc[0]
+                if metric in row:
+                    info["metric"], info["value"] = metric, row[metric].iloc[0]
                 if "strategy" in row:
                     info["strategy"] = row["strategy"].iloc[0]
         if title_info is not None:
@@ -102,6 +112,7 @@ def render_gif(
     class_names: Sequence[str] | None = None,
     point_size: float = 9.0,
     random_state: int = 0,
+    metric: str = "test_accuracy",
 ) -> bytes:
     """The frames of ``frames_df`` (see ``alcore.viz.frames.frames_table``), one per cycle, as GIF bytes.
 
@@ -115,7 +126,8 @@ def render_gif(
     from matplotlib.lines import Line2D
     from PIL import Image
 
-    color_by = color_by_option(color_by)
+    task = "regression" if is_continuous(frames_df) else "classification"
+    color_by = color_by_option(color_by, task)
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps!r}")
     width, height = int(size[0]), int(size[1])
@@ -126,8 +138,9 @@ def render_gif(
     if not cycles:
         raise ValueError("frames_df has no rows")
     groups = {int(c): g for c, g in frames_df.groupby("cycle", sort=True)}
-    infos = _title_infos(cycles, curve_df, title_info)
-    curve = show_curve and curve_df is not None and len(curve_df) > 0 and "test_accuracy" in curve_df
+    infos = _title_infos(cycles, curve_df, title_info, metric)
+    curve = show_curve and curve_df is not None and len(curve_df) > 0 and metric in curve_df
+    values = value_range(frames_df, color_by)
 
     dpi = 100
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
@@ -156,15 +169,20 @@ def render_gif(
     legend_ax = fig.add_axes([0.64, 0.02, 0.35, 0.42] if curve else [0.77, 0.1, 0.22, 0.78])
     legend_ax.axis("off")
     font = max(6, height // 60)
-    if color_by == "utility":  # a horizontal bar under the legend
+    if color_by == "utility" or values is not None:  # a horizontal bar under the legend
         cax = fig.add_axes([0.68, 0.10, 0.26, 0.025] if curve else [0.79, 0.25, 0.18, 0.03])
-        cmap = ListedColormap(palette.utility_rgb01(np.linspace(0, 1, 64)))
+        ramp = palette.VIRIDIS if values is None else values[2]
+        cmap = ListedColormap(palette.utility_rgb01(np.linspace(0, 1, 64), ramp))
         bar = fig.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap=cmap), cax=cax, ticks=[0, 1],
                            orientation="horizontal")
-        bar.ax.set_xticklabels(["low", "high"], fontsize=font)
-        bar.ax.set_title("utility (scaled per cycle)", fontsize=font)
+        if values is None:
+            bar.ax.set_xticklabels(["low", "high"], fontsize=font)
+            bar.ax.set_title("utility (scaled per cycle)", fontsize=font)
+        else:
+            bar.ax.set_xticklabels([f"{values[0]:.3g}", f"{values[1]:.3g}"], fontsize=font)
+            bar.ax.set_title(color_by_labels(task)[color_by].split(" (")[0].lower(), fontsize=font)
         handles = [Line2D([], [], marker="o", ls="", color=palette.MISSING_COLOR, markeredgecolor=palette.EDGE_COLOR,
-                          label="labelled")]
+                          label="labelled" if values is None else "no prediction")]
     elif color_by == "state":  # selected points are the stars below
         handles = [Line2D([], [], marker="o", ls="", color=palette.STATE_COLORS[k], label=k)
                    for k in palette.STATE_ORDER if k != "selected"]
@@ -186,14 +204,18 @@ def render_gif(
     if curve:
         cax_curve = fig.add_axes([0.70, 0.52, 0.28, 0.33])
         cax_curve.set_xlabel("labels used", fontsize=font)
-        cax_curve.set_ylabel("test accuracy", fontsize=font)
+        cax_curve.set_ylabel(metric_label(metric), fontsize=font)
         cax_curve.tick_params(labelsize=font)
-        cx, cy = curve_df["n_labeled"].to_numpy(float), curve_df["test_accuracy"].to_numpy(float)
+        cx, cy = curve_df["n_labeled"].to_numpy(float), curve_df[metric].to_numpy(float)
         finite = np.isfinite(cy)
         span_x = (cx.max() - cx.min()) or 1.0
         cax_curve.set_xlim(cx.min() - 0.03 * span_x, cx.max() + 0.03 * span_x)
         lo, hi = (cy[finite].min(), cy[finite].max()) if finite.any() else (0.0, 1.0)
-        cax_curve.set_ylim(max(0.0, lo - 0.05), min(1.0, hi + 0.05) if hi + 0.05 > lo else 1.0)
+        if metric in FRACTION_METRICS:
+            cax_curve.set_ylim(max(0.0, lo - 0.05), min(1.0, hi + 0.05) if hi + 0.05 > lo else 1.0)
+        else:
+            pad = 0.05 * ((hi - lo) or 1.0)
+            cax_curve.set_ylim(lo - pad, hi + pad)
         cax_curve.grid(alpha=0.3)
         strategies = pd.unique(curve_df["strategy"]) if "strategy" in curve_df else [None]
         for strategy in strategies:
@@ -208,7 +230,7 @@ def render_gif(
     images = []
     for cycle, info in zip(cycles, infos):
         part = groups[cycle]
-        colors = _colors(part, color_by)
+        colors = _colors(part, color_by, values)
         state = part["state"].to_numpy()
         starred = starred_points(part)
         xy = part[["x", "y"]].to_numpy(np.float64)
@@ -222,8 +244,8 @@ def render_gif(
                 upto = cpart[cpart["cycle"] <= cycle]
             else:
                 upto = cpart[cpart["n_labeled"] <= info.get("n_labeled", np.inf)]
-            line.set_data(upto["n_labeled"].to_numpy(float), upto["test_accuracy"].to_numpy(float))
-            mark.set_data(upto["n_labeled"].to_numpy(float)[-1:], upto["test_accuracy"].to_numpy(float)[-1:])
+            line.set_data(upto["n_labeled"].to_numpy(float), upto[metric].to_numpy(float))
+            mark.set_data(upto["n_labeled"].to_numpy(float)[-1:], upto[metric].to_numpy(float)[-1:])
         canvas.draw()
         rgb = np.asarray(canvas.buffer_rgba())[..., :3]
         image = Image.fromarray(np.ascontiguousarray(rgb))
@@ -238,9 +260,10 @@ def render_gif(
     return buffer.getvalue()
 
 
-def run_curve(records: Sequence) -> pd.DataFrame:
-    """cycle, n_labeled, test_accuracy, test_loss, strategy of each record (the GIF's side panel)."""
-    return pd.DataFrame([{"cycle": int(r.cycle), "n_labeled": int(r.n_labeled), "test_accuracy": r.test_accuracy,
+def run_curve(records: Sequence, metric: str = "test_accuracy") -> pd.DataFrame:
+    """cycle, n_labeled, ``metric`` (test accuracy, or a regression run's R²), test_loss, strategy of each record (the
+    GIF's side panel)."""
+    return pd.DataFrame([{"cycle": int(r.cycle), "n_labeled": int(r.n_labeled), metric: getattr(r, metric),
                           "test_loss": r.test_loss, "strategy": r.strategy} for r in records])
 
 
@@ -254,29 +277,34 @@ def write_run_gif(
     cache_dir: str | os.PathLike | None = None,
     run_id: str = "",
     class_names: Sequence[str] | None = None,
+    task=None,
     **options,
 ) -> Path:
     """Project a run's records (``alcore.projection``), render the GIF and write it atomically to ``out_path``.
 
     ``settings``: a ``ProjectionSettings`` (default: gradient space). ``cache_dir`` (the run directory)
     reuses frames cached by ``cached_projection``. ``options`` go to ``render_gif`` (size, fps, color_by,
-    max_points, show_curve, point_size); the title of each frame comes from the records. Returns the path.
+    max_points, show_curve, point_size); the title of each frame comes from the records. ``task``: the run's
+    ``alcore.task`` (default classification). Returns the path.
     """
     from alcore import projection
+    from alcore.data import strata
+    from alcore.task import primary_metric
     from alcore.viz.frames import frames_table
 
     settings = settings or projection.ProjectionSettings()
     if cache_dir is not None:
-        result = projection.cached_projection(cache_dir, run_id, settings, records, X_inputs, y=dataset_y)
+        result = projection.cached_projection(cache_dir, run_id, settings, records, X_inputs, y=strata(dataset_y))
     else:
-        result = projection.project_records(records, X_inputs, settings, y=dataset_y)
+        result = projection.project_records(records, X_inputs, settings, y=strata(dataset_y))
     by_cycle = {int(r.cycle): r for r in records}
-    frames_df = frames_table(records, result, dataset_y, class_names)
-    curve_df = run_curve([r for r in records if np.isfinite(r.test_accuracy)])
+    frames_df = frames_table(records, result, dataset_y, class_names, task=task)
+    metric = primary_metric("classification" if task is None else task.name)
+    curve_df = run_curve([r for r in records if np.isfinite(getattr(r, metric))], metric)
     title_info = [{"strategy": by_cycle[c].strategy, "cycle": c, "n_labeled": by_cycle[c].n_labeled,
-                   "accuracy": by_cycle[c].test_accuracy} for c in sorted(result.cycles)]
+                   "metric": metric, "value": getattr(by_cycle[c], metric)} for c in sorted(result.cycles)]
     data = render_gif(frames_df, curve_df if len(curve_df) else None, title_info=title_info,
-                      class_names=class_names, **options)
+                      class_names=class_names, metric=metric, **options)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=out_path.name, suffix=".tmp")

@@ -43,6 +43,8 @@ STATE_ORDER = ("pool", "labeled", "selected")
 MISSING_COLOR = "#d9d9d9"
 #: The utility colour map: matplotlib's viridis sampled at 9 stops (plotly's 'Viridis' is the same map).
 VIRIDIS = ("#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725")
+#: A signed quantity (a regression residual): blue below zero, white at zero, red above (ColorBrewer's RdBu, reversed).
+DIVERGING = ("#2166ac", "#67a9cf", "#d1e5f0", "#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b")
 #: Edge of labelled markers and of the selected batch.
 EDGE_COLOR = "#111111"
 
@@ -87,15 +89,28 @@ def rgb01(colors) -> np.ndarray:
     return np.array([hex_to_rgb(c) for c in colors], dtype=np.float64).reshape(-1, 3) / 255.0
 
 
-def utility_rgb01(values01: np.ndarray) -> np.ndarray:
-    """Viridis colours for values in [0, 1]; NaN gets ``MISSING_COLOR``. Returns (n, 3) floats in [0, 1]."""
+def utility_rgb01(values01: np.ndarray, colors=VIRIDIS) -> np.ndarray:
+    """Colours of a continuous scale (viridis unless ``colors`` are given) for values in [0, 1]; NaN gets
+    ``MISSING_COLOR``. Returns (n, 3) floats in [0, 1]."""
     values01 = np.asarray(values01, dtype=np.float64)
-    stops = rgb01(VIRIDIS)
-    grid = np.linspace(0.0, 1.0, len(VIRIDIS))
+    stops = rgb01(colors)
+    grid = np.linspace(0.0, 1.0, len(colors))
     v = np.clip(np.nan_to_num(values01, nan=0.0), 0.0, 1.0)
     out = np.stack([np.interp(v, grid, stops[:, c]) for c in range(3)], axis=1)
     out[np.isnan(values01)] = rgb01([MISSING_COLOR])[0]
     return out
+
+
+def value_scale(values: np.ndarray, signed: bool = False) -> tuple[float, float, tuple[str, ...]]:
+    """``(lo, hi, colours)`` of a continuous colouring over every frame: viridis over the values' range, or a
+    diverging scale symmetric around 0 for a ``signed`` quantity (a residual)."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if signed:
+        top = float(np.abs(finite).max()) if len(finite) else 1.0
+        return -(top or 1.0), top or 1.0, DIVERGING
+    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    return lo, (hi if hi > lo else lo + 1.0), VIRIDIS
 
 
 def normalise_utilities(values: np.ndarray) -> np.ndarray:

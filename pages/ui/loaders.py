@@ -35,13 +35,14 @@ def load_summary(run_dir: str | Path, n_cycles: int) -> pd.DataFrame:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _dataset(name: str, options_json: str) -> data.Dataset:
-    return data.load(name, **json.loads(options_json))
+def _dataset(name: str, options_json: str, task: str = "auto") -> data.Dataset:
+    return data.load_for_task(name, json.loads(options_json), task)
 
 
 def dataset_for(config: ExperimentConfig) -> data.Dataset:
-    """The config's dataset, loaded once per server (a Dataset is read-only, so it is shared, not copied)."""
-    return _dataset(config.dataset, json.dumps(config.dataset_options, sort_keys=True, default=str))
+    """The config's dataset, loaded once per server (a Dataset is read-only, so it is shared, not copied); a text
+    dataset as loaded, with its texts and without features."""
+    return _dataset(config.dataset, json.dumps(config.dataset_options, sort_keys=True, default=str), config.task)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

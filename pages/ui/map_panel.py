@@ -8,19 +8,18 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from alcore.constants import COLOR_BY_LABELS, SPACE_LABELS
+from alcore.constants import SPACE_LABELS
 from alcore.viz.interaction import open_on_last_frame
 
 from pages.ui.errors import show_error
 from pages.ui.jobs import job_running
 from pages.ui.loaders import dataset_for, load_records
-from pages.ui.runs import run_config
+from pages.ui.runs import run_config, run_task
 
 if TYPE_CHECKING:
     import pandas as pd
 
-COLOR_BY = COLOR_BY_LABELS  # what the map's colour-by and space boxes offer, with the names they show
-SPACES = SPACE_LABELS
+SPACES = SPACE_LABELS  # what the map's space boxes offer, with the names they show
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -15,6 +15,7 @@ import streamlit as st
 
 from alcore.config import ExperimentConfig
 from alcore.store import FINISHED, RunStore, list_runs
+from alcore.task import Task, task_from_info
 
 RUN_PARAM = "run"
 _SESSION_RUN = "_alcore_run"
@@ -102,6 +103,11 @@ def cycles_line(n_records: int, cycles: int, status: str | None) -> str:
 
 def run_config(run_dir: str | Path) -> ExperimentConfig:
     return ExperimentConfig.from_dict(RunStore(run_dir).manifest()["config"])
+
+
+def run_task(run_dir: str | Path) -> Task:
+    """The run's task (``alcore.task``): classification, or regression with the pool's mean and spread."""
+    return task_from_info(RunStore(run_dir).manifest().get("dataset"))
 
 
 def stored_run(key: str) -> tuple[Path, int]:

@@ -1,4 +1,5 @@
-"""The experiment setup form: dataset (or an upload), model and training, strategy and its options, budget.
+"""The experiment setup form: dataset (or an upload: numbers, or texts with a rating), model and training, strategy and
+its options (those of the dataset's task), budget.
 
 Every control has help text; the form returns a validated ``ExperimentConfig`` or None after showing what to fix.
 Options equal to their defaults are left out of the config, so a run started elsewhere compares equal.
@@ -17,6 +18,7 @@ import streamlit as st
 from alcore import catalog, data, strategies
 from alcore.config import MODELS, OPTIMIZERS, ConfigError, ExperimentConfig
 from alcore.data import DatasetError
+from alcore.task import TASKS
 
 from pages.ui.docs import readable
 from pages.ui.errors import show_error
@@ -63,10 +65,11 @@ def _differs(value: Any, default: Any) -> bool:
         return True
 
 
-def _stage_upload(upload) -> tuple[Path, data.Dataset]:
-    """Validate an uploaded file with ``load_bytes`` and stage its bytes on disk by content hash."""
+def _stage_upload(upload, options: dict[str, Any], task: str) -> tuple[Path, data.Dataset]:
+    """Validate an uploaded file with ``load_bytes`` (its column ``options``, the ``task``) and stage its bytes on
+    disk by content hash."""
     raw = upload.getvalue()
-    dataset = data.load_bytes(raw, upload.name)  # raises DatasetError with what to fix
+    dataset = data.load_bytes(raw, upload.name, task=task, **options)  # raises DatasetError with what to fix
     suffix = Path(upload.name).suffix.lower()
     folder = runs_root() / UPLOADS
     folder.mkdir(parents=True, exist_ok=True)
@@ -150,6 +153,7 @@ class _Form:
                                format_func=lambda n: n)
         st.caption(data.available()[dataset])
         self.values["dataset"] = dataset
+        self.values["task"] = "auto"
         if dataset == "file":
             options = self.upload()
             if options is None:
@@ -166,30 +170,48 @@ class _Form:
         return True
 
     def upload(self) -> dict[str, Any] | None:
-        """The upload and its label column: the dataset options of the staged file, or None without a file."""
+        """The upload, its columns and its task: the dataset options of the staged file, or None without a file."""
         d, k = self.d, self.k
         upload = st.file_uploader(
             "Data file (CSV or NPZ)", type=["csv", "npz"], key=k + "upload",
-            help=f"CSV: a header row, numeric feature columns and a label column (default: the last). NPZ: arrays "
-                 f"X (n x features, or n x h x w images) and y. At most {data.MAX_FILE_BYTES // 2**20} MB.")
-        label_column = st.text_input("Label column", value="", key=k + "label_column",
-                                     help="CSV: the column holding the labels (empty: the last column). "
-                                          "NPZ: the array holding the labels (empty: y).").strip() or None
+            help=f"CSV: a header row, numeric feature columns and a label column (default: the last), or a text "
+                 f"column and a numeric rating column. NPZ: arrays X (n x features, or n x h x w images) and y. At "
+                 f"most {data.MAX_FILE_BYTES // 2**20} MB.")
+        given = d.dataset_options if d.dataset == "file" else {}
+        c1, c2, c3 = st.columns(3)
+        columns = {
+            "label_column": c1.text_input(
+                "Label column", value=given.get("label_column") or "", key=k + "label_column",
+                help="The column to predict: classes, or a number such as a rating (empty: the last column). NPZ: "
+                     "the array holding the labels (empty: y)."),
+            "text_column": c2.text_input(
+                "Text column", value=given.get("text_column") or "", key=k + "text_column",
+                help=readable("CSV only: the column holding a text per row (a story, a review). Its features are "
+                              "TF-IDF and SVD fitted on the pool (docs/datasets.md#text-features). Empty: numeric "
+                              "features.")),
+            "target_column": c3.text_input(
+                "Second rating column", value=given.get("target_column") or "", key=k + "target_column",
+                help="CSV only, optional: another rating of the same rows (a second rater), used for the target "
+                     "set: the target loss measures how well the model predicts it."),
+        }
+        options = {name: value.strip() for name, value in columns.items() if value.strip()}
+        self.values["task"] = st.selectbox(
+            "Task", ["auto", *TASKS], index=(["auto", *TASKS].index(d.task) if d.task in TASKS else 0),
+            key=k + "task", help=readable("auto: integer or text labels are classes, many distinct numbers a value "
+                                          "to predict (regression); docs/tasks.md#tasks."))
         if upload is None and d.dataset == "file" and d.dataset_options.get("path"):
             return dict(d.dataset_options)
         if upload is None:
             st.info("Upload a CSV or NPZ file to use your own data.", icon=":material/upload:")
             return None
         try:
-            path, ds = _stage_upload(upload)
-            if label_column is not None:
-                ds = data.load_file(path=path, label_column=label_column)
-            st.caption(ds.description)
+            path, ds = _stage_upload(upload, options, self.values["task"])
+            st.caption(f"{ds.description} · {ds.task}")
         except DatasetError as err:
             show_error(err)  # here, under the upload, not at the end of a long sidebar
             self.shown_errors += 1
             return {}
-        return {"path": str(path), **({"label_column": label_column} if label_column is not None else {})}
+        return {"path": str(path), **options}
 
     def model(self) -> None:
         d, k = self.d, self.k
@@ -230,11 +252,23 @@ class _Form:
         self.values["model_options"] = {n: v for n, v in model_options.items()
                                         if _differs(v, model_defaults.get(n))}
 
+    def task(self) -> str | None:
+        """The run's task when the form already knows it: chosen for an upload, else the dataset's own."""
+        if self.values.get("task", "auto") != "auto":
+            return self.values["task"]
+        try:
+            return data.declared_task(self.values["dataset"], self.values.get("dataset_options"))
+        except DatasetError:
+            return None
+
     def strategy(self) -> None:
         d, k = self.d, self.k
-        names = list(strategies.available())
+        task = self.task()
+        names = [n for n, spec in strategies.specs().items() if task is None or task in spec.tasks]
         strategy = st.selectbox("Strategy", names, index=names.index(d.strategy) if d.strategy in names else 0,
-                                key=k + "strategy", help="How the next batch is chosen from the unlabelled pool.")
+                                key=k + "strategy", help=readable(
+                                    "How the next batch is chosen from the unlabelled pool; the list holds the "
+                                    "strategies of the dataset's task (docs/tasks.md#regression)."))
         spec = strategies.spec(strategy)  # memoised on disk: the form does not import torch
         st.caption(spec.description)
         self.values["strategy"] = strategy
@@ -272,7 +306,8 @@ class _Form:
                 "Points on the map", 100, 100_000, d.display_size, step=500, key=k + "display_size",
                 help="The map shows a fixed, stratified subset of the pool of at most this many points (the batch "
                      "is always shown)."))
-            cold = ["auto", *strategies.available()]
+            task = self.task()
+            cold = ["auto", *(n for n, spec in strategies.specs().items() if task is None or task in spec.tasks)]
             values["cold_start_strategy"] = st.selectbox(
                 "Cold-start strategy", cold, index=cold.index(d.cold_start_strategy)
                 if d.cold_start_strategy in cold else 0, key=k + "cold_start",
