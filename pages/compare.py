@@ -262,7 +262,7 @@ def _tables_view(dirs: tuple[str, ...], cycles: tuple[int, ...]) -> None:
                    "needed / random's labels needed, paired by seed. ± is the 95% t-interval over the seeds "
                    "(n in the first column); intervals that overlap cannot rank two strategies.")
         st.dataframe(_summary_display(summary, label), width="stretch")
-        docs_popover("How these are computed", SUMMARY_DOCS)
+        st.caption(readable(f"How each number is computed: {SUMMARY_DOCS}."))
     penalty = tables["penalty"]
     if len(penalty):
         st.markdown("**Pairwise penalty matrix** (Ash et al. 2020): cell (row, column) is the share of checkpoints "

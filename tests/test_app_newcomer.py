@@ -5,24 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
-
 from alcore.store import RunStore
 
 from conftest import REPO_ROOT
-
-APP = str(REPO_ROOT / "app.py")
-TIMEOUT = 120
-
-
-def open_app(run_id: str | None = None, page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if run_id is not None:
-        at.query_params["run"] = run_id
-    at.run()
-    if page is not None:
-        at.switch_page(page).run()
-    return at
+from test_app import open_app
 
 
 def small_run(at: AppTest, cycles: int, **extra) -> None:

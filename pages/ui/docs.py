@@ -64,7 +64,8 @@ def docs_popover(label: str, reference: str) -> None:
     if found is None:
         return
     title, body = found
+    for_readers = [p for p in body.split("\n\n") if not p.startswith("Tested in")]  # test names are for developers
     with st.popover(label, icon=":material/menu_book:"):
         st.markdown(f"**{title}**")
-        st.markdown(body)
+        st.markdown("\n\n".join(for_readers))
         st.caption(f"From {reference} in the project folder.")

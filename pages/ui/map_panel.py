@@ -14,7 +14,7 @@ from alcore.viz.interaction import open_on_last_frame
 from pages.ui.errors import show_error
 from pages.ui.jobs import job_running
 from pages.ui.loaders import dataset_for, load_records
-from pages.ui.runs import run_config, run_task
+from pages.ui.runs import run_config
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,3 +81,19 @@ def mapped_cycles(run_dir: Path, n_cycles: int, running: bool | None = None) -> 
     from alcore import export
 
     return min(n_cycles, export.projected_cycles(run_dir))
+
+
+def build_from_map(run_dir: Path, n_cycles: int, options: dict, build, doing: str, fix: str):
+    """``build(run_dir, cycles, **options)`` of an export drawn from the map (the GIF, the HTML page) over the cycles
+    whose map is laid out, and that count; None after saying why there is nothing (no frame yet, or an error
+    with ``fix``)."""
+    n_map = mapped_cycles(run_dir, n_cycles) if options["space"] == "gradient" else n_cycles
+    if n_map == 0:
+        st.info("The run's worker is laying out the first map; try again in a few seconds.")
+        return None
+    try:
+        with st.spinner(doing):
+            return build(str(run_dir), n_map, **options), n_map
+    except (ValueError, MemoryError, FileNotFoundError) as err:
+        show_error(err, fix)
+        return None
