@@ -52,15 +52,15 @@ def test_a_diverged_run_says_what_happened_and_what_to_change(runs: Path) -> Non
     assert any("stopped: training diverged" in c for c in sidebar)
 
 
-def test_an_upload_error_comes_right_after_the_upload_controls(runs: Path) -> None:
+def test_an_upload_error_comes_right_after_the_file_box(runs: Path) -> None:
     at = open_app()
     at.selectbox(key="run_new_dataset").set_value("file").run()
     at.file_uploader(key="run_new_upload").set_value(("words.csv", b"colour,size,label\nred,big,1\nblue,small,0\n",
                                                       "text/csv")).run()
     assert not at.exception
-    order = [(node.type, getattr(node, "key", None)) for node in at.sidebar]
-    at_upload = next(i for i, (kind, key) in enumerate(order) if key == "run_new_task")  # the upload's last control
-    assert order[at_upload + 1][0] == "error", order[at_upload:at_upload + 3]
+    order = [(node.type, getattr(node, "key", None)) for node in at.sidebar if node.type != "flex_container"]
+    at_upload = next(i for i, (kind, key) in enumerate(order) if key == "run_new_upload")
+    assert order[at_upload + 1][0] == "error", order[at_upload:at_upload + 3]  # above its column and task boxes
     assert len(at.error) == 1, "shown once, beside the upload, not again at the end of the form"
     assert at.button(key="run_step").disabled
 

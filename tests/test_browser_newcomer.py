@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -34,6 +33,18 @@ MAP_STATE = """(gd) => {
 }"""
 
 
+#: Samples (map title, "Batch of cycle N" heading) of the Run page every 100 ms into ``window.__run``, in the page
+#: (at most 5000); each rerun may draw the map anew, so it is looked up every time.
+RECORD_RUN = """() => {
+  window.__run = [];
+  const timer = setInterval(() => {
+    const title = document.querySelector("[data-testid='stPlotlyChart'] .textpoint");
+    const batch = /Batch of cycle (\\d+)/.exec(document.querySelector("[data-testid='stMain']").innerText);
+    if (title && batch) window.__run.push([title.textContent, Number(batch[1])]);
+    if (window.__run.length >= 5000) clearInterval(timer);
+  }, 100);
+}"""
+
 #: Samples (title, slider step) of the map every 40 ms into ``window.__seen``, in the page, while it plays.
 RECORD_PLAYBACK = """(gd) => {
   window.__seen = [];
@@ -55,6 +66,7 @@ def server(tmp_path_factory):
     """One app server for the module, runs in a fresh folder."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -r requirements-dev.txt")
     from bench.app_latency import serve_app
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -109,11 +121,14 @@ def map_state(page) -> dict:
 
 
 def slide_to(page, chart, cycle: int) -> None:
-    """Click the map's slider at the tick of ``cycle`` (the rail takes the click), and wait until it is there."""
+    """Click the map's slider at the tick of ``cycle`` (the rail takes the click), and wait until plotly says the
+    animation to that frame ended (points, title and selection data are then those of ``cycle``)."""
     chart.scroll_into_view_if_needed()
+    chart.evaluate("gd => { window.__animated = false; gd.once('plotly_animated', () => { window.__animated = 1; }); }")
     tick = chart.locator(".slider-label", has_text=re.compile(rf"^{cycle}$")).first.bounding_box()
     page.mouse.click(tick["x"] + tick["width"] / 2, tick["y"] + tick["height"] / 2)
-    page.wait_for_function(f"gd => gd._fullLayout.sliders[0].active === {cycle}", arg=chart.element_handle())
+    page.wait_for_function(f"gd => gd._fullLayout.sliders[0].active === {cycle} && window.__animated",
+                           arg=chart.element_handle())
 
 
 def wait_until_idle(page, timeout_ms: float = 180_000) -> None:
@@ -156,18 +171,12 @@ def test_a_new_user_steps_runs_queues_and_plays_the_map(server, page) -> None:
     page.get_by_test_id("stProgress").first.wait_for(timeout=30_000)  # the job is running
     step.click()  # queued on the running job, not dropped
     page.get_by_text("Queued 1 more cycle").wait_for(timeout=30_000)
-    samples = []
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and page.locator("button:has-text('Stop'):disabled").count() == 0:
-        batch = page.get_by_text(re.compile(r"^Batch of cycle \d+")).all_inner_texts()
-        titles = [title_cycle(t) for t in page.locator("[data-testid='stPlotlyChart'] .textpoint").all_inner_texts()]
-        if batch and titles:
-            samples.append((time.monotonic(), titles[0], int(re.search(r"\d+", batch[0]).group())))
-        page.wait_for_timeout(250)
+    page.evaluate(RECORD_RUN)
     wait_until_idle(page)
     wait_for_map_of_cycle(page, 4)
     shot(page, "3-run-n-with-a-queued-step")
-    ahead = [(m, b) for _, m, b in samples if m is not None and b > m]
+    samples = [(title_cycle(t), b) for t, b in page.evaluate("window.__run")]
+    ahead = [(m, b) for m, b in samples if m is not None and b > m]
     assert len(samples) >= 3 and len(ahead) <= 1, f"the batch panel ran ahead of the map: {samples}"
     run_id = re.search(r"run=([^&#]+)", page.url).group(1)
     assert len(list((runs / run_id / "cycles").glob("cycle_*.json"))) == 5, "4 cycles and the final evaluation"
@@ -186,9 +195,9 @@ def test_a_new_user_steps_runs_queues_and_plays_the_map(server, page) -> None:
     slide_to(page, chart, 0)
     chart.evaluate(RECORD_PLAYBACK)
     chart.locator(".updatemenu-button", has_text="play").first.click()
-    page.wait_for_function("gd => gd._fullLayout.sliders[0].active === 4 && window.__seen.length > 20",
+    page.wait_for_function("gd => gd._fullLayout.sliders[0].active === 4 && window.__seen.length > 20 "
+                           "&& /cycle 4 ·/.test(window.__seen[window.__seen.length - 1][0])",
                            arg=chart.element_handle(), timeout=30_000)
-    page.wait_for_timeout(1000)
     seen = [(title_cycle(t), int(s)) for t, s in page.evaluate("window.__seen")]
     shot(page, "4-played")
     titles = [t for t, _ in seen]
@@ -214,7 +223,6 @@ def test_explore_details_are_those_of_the_frame_the_points_were_selected_on(serv
     chart.wait_for()
     assert title_cycle(map_state(page)["title"]) == 3, "the map opens on the last cycle"
     slide_to(page, chart, 1)
-    page.wait_for_timeout(800)  # the tween to frame 1
     assert title_cycle(map_state(page)["title"]) == 1
     area = chart.locator(".nsewdrag").first.bounding_box()
     page.mouse.move(area["x"] + area["width"] * 0.05, area["y"] + area["height"] * 0.1)
@@ -282,6 +290,8 @@ def test_an_upload_error_shows_beside_the_upload(server, page, tmp_path) -> None
     from bench.app_latency import wait_for_run_page
 
     url, _ = server
+    page.goto(f"{url}/compare")  # the one page no other test here opens: its icons and fonts are the app's too
+    page.get_by_text("Compare strategies").wait_for()
     page.goto(url)
     wait_for_run_page(page)
     sidebar = page.get_by_test_id("stSidebar")

@@ -177,6 +177,7 @@ class _Form:
             help=f"CSV: a header row, numeric feature columns and a label column (default: the last), or a text "
                  f"column and a numeric rating column. NPZ: arrays X (n x features, or n x h x w images) and y. At "
                  f"most {data.MAX_FILE_BYTES // 2**20} MB.")
+        beside = st.container()  # what the upload says goes right under it, above its column and task boxes
         given = d.dataset_options if d.dataset == "file" else {}
         c1, c2, c3 = st.columns(3)
         columns = {
@@ -202,13 +203,14 @@ class _Form:
         if upload is None and d.dataset == "file" and d.dataset_options.get("path"):
             return dict(d.dataset_options)
         if upload is None:
-            st.info("Upload a CSV or NPZ file to use your own data.", icon=":material/upload:")
+            beside.info("Upload a CSV or NPZ file to use your own data.", icon=":material/upload:")
             return None
         try:
             path, ds = _stage_upload(upload, options, self.values["task"])
-            st.caption(f"{ds.description} · {ds.task}")
+            beside.caption(f"{ds.description} · {ds.task}")
         except DatasetError as err:
-            show_error(err)  # here, under the upload, not at the end of a long sidebar
+            with beside:  # under the upload, in view, not at the end of a long sidebar
+                show_error(err)
             self.shown_errors += 1
             return {}
         return {"path": str(path), **options}
