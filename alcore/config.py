@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from alcore.constants import COLD_START_RULES
 from alcore.task import TASKS
 
 MODELS = ("logreg", "mlp", "cnn")
@@ -61,10 +62,10 @@ class ExperimentConfig:
         _check(self.model in MODELS, "model", self.model, MODELS)
         _check(isinstance(self.strategy, str) and self.strategy in strategies.available(), "strategy", self.strategy,
                sorted(strategies.available()))
-        if self.cold_start_strategy != "auto":
+        if self.cold_start_strategy not in COLD_START_RULES:
             _check(isinstance(self.cold_start_strategy, str) and self.cold_start_strategy in strategies.available(),
                    "cold_start_strategy",
-                   self.cold_start_strategy, ["auto", *sorted(strategies.available())])
+                   self.cold_start_strategy, [*COLD_START_RULES, *sorted(strategies.available())])
         _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, OPTIMIZERS)
         _check(self.device in DEVICES, "device", self.device, DEVICES)
         for name in ("batch_size", "cycles", "epochs", "train_batch_size", "n_checkpoints", "display_size"):

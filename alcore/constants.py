@@ -54,6 +54,12 @@ FALLBACK_WORDS = {"cold_start": "cold start: no labels yet, so no model to score
                   "all_zero_embeddings": "every gradient embedding is zero",
                   "coverage_complete": "every point is covered already"}
 
+#: The reasons ``cold_start_strategy="self"`` overrides: the model exists, it has only seen too few labels (or none).
+MODEL_NOT_READY = ("cold_start", "single_class")
+#: Cold-start rules besides a strategy's name: ``"auto"`` (typiclust on tabular data, random on images) or ``"self"``
+#: (the strategy itself, on the untrained or barely trained model).
+COLD_START_RULES = ("auto", "self")
+
 #: Training diverged when an epoch's mean loss is NaN, infinite, or more than this many times the first epoch's (or
 #: 1) (``alcore.train.diverged_loss``): the run then ends with a record that says so.
 DIVERGED_LOSS_FACTOR = 100.0

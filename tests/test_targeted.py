@@ -10,13 +10,19 @@ Why not digits 0-4 against 5-9: there the two domains have different labels, and
 model which classes *not* to predict on the target, so random sampling gets much of its value from the "wrong" domain
 and the comparison says less about targeting.
 
-What the runs show (CPU, 3 cycles of 20 after 30 random labels; printed by this test for seeds 0-2): alignment
-picks ~0.85 of its batches from the target's domain and lowers the target loss well below random's on every triplet
-of seeds (ratio of mean target losses 0.37-0.56). LESS with the engine's defaults (cosine with the mean target
-gradient, the best label of each pool point) picks all of its batches from the target's domain. Over 18 seeds and
-5 cycles (``python bench/targeted.py``) the mean target loss is 0.170 for LESS and 0.175 for alignment against
-random's 0.319, lower on 15 and 16 of the 18 seeds and on each of the six triplets of seeds. Both claims are
-asserted for both strategies.
+What the runs show (CPU, 3 cycles of 20 after 30 random labels; printed by this test for seeds 0-2): alignment with
+its defaults (the best label's cosine with the target gradient, drawn diversely) picks ~0.6 of its batches from the
+target's domain, the rest spread by its diverse draw, and lowers the target loss well below random's (ratio of mean
+target losses 0.40). LESS with the engine's defaults (cosine with the mean target gradient, the best label of each
+pool point) picks all of its batches from the target's domain. Over 18 seeds and 5 cycles (``python
+bench/targeted.py``) the mean target loss is 0.170 for LESS and 0.162 for alignment against random's 0.319, lower on
+15 and 16 of the 18 seeds and on each of the six triplets of seeds. Both claims are asserted for both strategies.
+(Alignment's old default, the hallucinated label's top 20 on all parameters, picked ~0.85 from the target's domain
+and reached 0.175; the diverse default buys fewer target-domain points and lowers the target loss as much.)
+
+The second task, digits with the target set from classes 0-4 and the pool from all ten classes, is the one the old
+alignment default lost on (``python bench/study_targeted.py``): there the argmax label never names a target class the
+initial labels missed. The last test asserts the default beats random's target loss there on seeds 0-2.
 
 LESS as the released code matches (mean of per-example cosines, argmax pseudo-labels; ``REFERENCE`` below) also
 picks from the target's domain (asserted) but does NOT lower the target loss faster than random (0.517 vs 0.319
@@ -28,6 +34,8 @@ The loop is self-contained (train with ``alcore.train.train_model``, build a ``P
 test depends on neither the dataset registry nor the experiment runner. Measured numbers are printed (``pytest -s``).
 """
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -122,11 +130,12 @@ def test_random_picks_both_domains_in_proportion(measured):
     assert 0.35 <= measured["random"]["fraction_target_domain"] <= 0.65
 
 
-@pytest.mark.parametrize("label, least", [("alignment", 0.75), ("less", 0.85), ("less (reference code)", 0.85)])
-def test_target_aware_strategies_pick_mostly_from_the_targets_domain(measured, label, least):
+@pytest.mark.parametrize("label, least, margin", [("alignment", 0.55, 0.1), ("less", 0.85, 0.2),
+                                                   ("less (reference code)", 0.85, 0.2)])
+def test_target_aware_strategies_pick_mostly_from_the_targets_domain(measured, label, least, margin):
     fraction = measured[label]["fraction_target_domain"]
     assert fraction >= least, f"{label}: {fraction:.2f} of picks from the target's domain"
-    assert fraction > measured["random"]["fraction_target_domain"] + 0.2
+    assert fraction > measured["random"]["fraction_target_domain"] + margin
 
 
 @pytest.mark.parametrize("label", ["alignment", "less"])
@@ -135,3 +144,38 @@ def test_target_aware_strategies_lower_the_target_loss_faster_than_random(measur
     assert got < 0.8 * baseline, f"{label}: mean target loss {got:.3f} vs random {baseline:.3f}"
     held, held_random = measured[label]["held_out_loss"], measured["random"]["held_out_loss"]
     assert held < held_random, f"{label}: held-out target-domain loss {held:.3f} vs random {held_random:.3f}"
+
+
+@pytest.mark.slow
+def test_default_alignment_beats_random_when_the_target_is_a_subset_of_the_classes():
+    from bench.study_targeted import BLOCKS, OLD_DEFAULT, run_one
+
+    seeds = (0, 1, 2)
+    runs = {label: [run_one("alignment" if label != "random" else "random", options, "auto", BLOCKS["warm"], seed)
+                    for seed in seeds]
+            for label, options in (("random", {}), ("alignment", {}), ("old default", OLD_DEFAULT))}
+    final = {label: np.array([r["final"] for r in rs]) for label, rs in runs.items()}
+    area = {label: np.array([r["area"] for r in rs]) for label, rs in runs.items()}
+    print(f"\ndigits, target from classes 0-4: final target loss {({k: v.round(3).tolist() for k, v in final.items()})}"
+          f", area {({k: v.round(3).tolist() for k, v in area.items()})}")
+    assert (final["alignment"] < final["random"]).all()
+    assert area["alignment"].mean() < area["random"].mean()
+
+
+@pytest.mark.slow
+def test_the_study_command_prints_its_table_from_scratch(capsys):
+    from bench.study_targeted import SMOKE_ROWS, main
+
+    assert main(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "warm start: 20 initial labels, 2 batches of 20, 1 seed(s)" in out
+    assert "cold start: 0 initial labels, 2 batches of 20, 1 seed(s)" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("  ") and line.split()[-1][0].isdigit()]
+    assert len(rows) == len(SMOKE_ROWS)
+    for label, *_ in SMOKE_ROWS:
+        assert any(label in line for line in out.splitlines()), label
+    for row in rows:
+        share, final, area = (float(v) for v in row[-6:-3])
+        assert 0 <= share <= 1 and final > 0 and area > 0
+        assert row[-3] == "-" or re.fullmatch(r"[01]/1,[01]/1", row[-3])
+    assert f"{len(SMOKE_ROWS)} runs in" in out

@@ -97,7 +97,9 @@ def test_each_metric_belongs_to_one_task_and_the_primary_metric_is_first() -> No
     ({"task": "classification"}, "task='classification'"),
     ({"strategy": "less", "target_size": 20, "strategy_options": {"groups": "class"}}, "groups='class'"),
     ({"strategy": "less", "target_size": 20, "strategy_options": {"label_mode": "argmax"}}, "label_mode='argmax'"),
-    ({"strategy": "alignment", "target_size": 20, "strategy_options": {"greedy": True, "params": "last_layer"}},
+    ({"strategy": "alignment", "target_size": 20, "strategy_options": {"greedy": True, "params": "last_layer",
+                                                                    "label_mode": "argmax", "diverse": False,
+                                                                    "normalize_candidates": False}},
      "greedy=True"),
 ])
 def test_options_only_classification_has_are_refused_for_regression_naming_them(values, option) -> None:

@@ -27,6 +27,8 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--device")
+    p.add_argument("--cold-start-strategy", dest="cold_start_strategy",
+                   help="auto (default), self (the strategy on the untrained model from cycle 0) or a strategy name")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                    help="any other config field, e.g. --set strategy_options='{\"n_mc\": 10}'")
 
@@ -40,7 +42,7 @@ def config_values_from_args(args: argparse.Namespace) -> dict:
     if not isinstance(values, dict):
         raise ConfigError(f"{args.config} must hold a JSON object of field: value")
     for key in ("dataset", "task", "model", "strategy", "cycles", "batch_size", "initial_labels", "target_size",
-                "epochs", "seed", "device"):
+                "epochs", "seed", "device", "cold_start_strategy"):
         if getattr(args, key, None) is not None:
             values[key] = getattr(args, key)
     for item in args.set:

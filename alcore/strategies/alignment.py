@@ -1,11 +1,42 @@
 """Gradient alignment (docs/methods.md#alignment): pool points whose gradient step most lowers the target-set loss.
 
-``s(x) = <∇θ ℓ(x, ŷ(x); θ), G_T>`` with ``G_T = ∇θ L_T(θ)`` the gradient of the mean target loss at the
-current parameters: to first order one SGD step on ``x`` changes the target loss by ``-η s(x)``. Computed without
-per-sample gradients (docs/methods.md#alignment-computation): for all parameters one forward-mode pass gives the logit
-tangents ``ż = dz/dε (θ + ε G_T)``, and for the last layer ``ż = M h~`` with ``M`` the mean target gradient of the head;
-every label's score then follows from ``<∇ℓ(x, y), G_T> = p^T ż - ż_y``. The GLISTER-style greedy variant
-(docs/methods.md#greedy-alignment) re-scores after simulating a last-layer SGD step on each pick.
+``s(x, y) = <∇θ ℓ(x, y; θ), G_T>`` with ``G_T = ∇θ L_T(θ)`` the gradient of the mean target loss at the current
+parameters: to first order one SGD step on ``(x, y)`` changes the target loss by ``-η s(x, y)``. Computed without
+per-sample gradients (docs/methods.md#alignment-computation): for all parameters one forward-mode pass gives the
+logit tangents ``ż = dz/dε (θ + ε G_T)``, and for the last layer ``ż = M h~`` with ``M`` the mean target gradient of
+the head; every label's score then follows from ``<∇ℓ(x, y), G_T> = p^T ż - ż_y``.
+
+The options, one line each:
+
+- ``label_mode``: the label ``y`` a pool point is scored with: ``"argmax"`` (the hallucinated label, as BADGE's) or
+  ``"max"`` (its best label: the one whose step would lower the target loss most).
+- ``normalize_candidates``: divide by ``||∇ℓ(x, y)||``, i.e. rank by the cosine with ``G_T``.
+- ``params``: ``"all"`` parameters (one JVP) or the ``"last_layer"`` (closed form ``a^T M h~``).
+- ``mode="signed"``: top k by ``s``; ``"magnitude"``: by ``|s|``; ``"norm"``: the seed's rule (below).
+- ``greedy``: GLISTER-style look-ahead (docs/methods.md#greedy-alignment), re-scoring after a simulated last-layer
+  SGD step on each pick.
+- ``diverse``: weighted k-means++ (``weighted_kmeanspp``) over the directions of the scored gradients, each point
+  weighted by ``max(utility, 0)``: aligned points, spread over the gradient space instead of one mode.
+
+The seed's rule (``mode="norm"``), as read here: "compute the same inner product but sort by the magnitude of the
+gradient and pick the top K" = keep the points whose inner product with ``G_T`` is positive (a step on them lowers
+the target loss) and order them by the magnitude ``||∇ℓ(x, y)||`` of their own gradient, largest first; points with
+``s <= 0`` follow in score order. The other reading, ordering by the magnitude of the inner product, is
+``mode="magnitude"``.
+
+Defaults, chosen by ``python bench/study_targeted.py`` (digits, target set from classes 0-4, 20 initial labels, 5
+batches of 20; seeds 0-4, checked on 5-9): the best label's cosine on the last layer, drawn diversely. The old
+default (all parameters, argmax label, top k by ``s``) ended below random's target loss on only 2 of 5 seeds (mean
+0.41 vs 0.34) with a larger area under the target-loss curve (0.62 vs 0.47): the argmax label can only reinforce
+classes the model already predicts, so a target class missing from the initial labels is never bought (a pool
+point of that class is predicted as another class, and the step towards that wrong class scores negative). Scoring
+with the best label finds those points; the cosine stops a confident point from winning on the size of the gradient
+of a label it almost surely does not have; the diverse draw keeps a batch from piling into one mode (and keeps the
+test accuracy on the other classes at random's). Measured: target loss below random's on 10/10 seeds at the end
+and 8/10 over the run, mean area 0.35 vs 0.47 (seeds 0-4) and 0.38 vs 0.42 (seeds 5-9), in about 0.02 s a cycle.
+The seed's rule loses to random over the run (area 0.56 vs 0.47 on seeds 0-4, 0.52 vs 0.42 on 5-9; final loss
+below random's on 7 of 10 seeds): ordering by the gradient's size takes the most uncertain points, whose argmax
+label is most often wrong, and like every argmax rule it cannot name a class the model does not predict.
 """
 from __future__ import annotations
 
@@ -15,9 +46,10 @@ import numpy as np
 import torch
 
 from alcore.constants import DEGENERATE_NORM
-from alcore.gradients import (directional_logits, eval_mode, gradient_factors, mean_loss_gradient,
-                              per_sample_gradient_norms, with_bias)
-from alcore.strategies.base import PoolState, Selection, Strategy, top_k
+from alcore.distances import DistancesToCentre, normalize_rows
+from alcore.gradients import (directional_logits, eval_mode, gradient_factors, iter_label_gradients,
+                              mean_loss_gradient, per_sample_gradient_norms, with_bias)
+from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie, top_k
 
 
 @torch.no_grad()
@@ -42,36 +74,55 @@ def last_layer_target_gradient(logits_T: torch.Tensor, h_T: torch.Tensor, y_T) -
     return a.T @ ht / max(len(a), 1)
 
 
-def label_scores(probs: torch.Tensor, dlogits: torch.Tensor, label_mode: str = "argmax",
-                 grad_norms: torch.Tensor | None = None) -> np.ndarray:
-    """Scores from the logit tangents: ``s_y = p^T ż - ż_y``, for ``y = argmax p`` (``"argmax"``) or the best label
-    (``"max"``, the optimistic mode). ``grad_norms`` (n, C) divides each label's score by ``||∇ℓ(x, y)||``
-    (0 where the gradient is 0)."""
-    s = (probs * dlogits).sum(1, keepdim=True) - dlogits
+def per_label_scores(probs: torch.Tensor, dlogits: torch.Tensor) -> torch.Tensor:
+    """``S[i, y] = <∇ℓ(x_i, y), G_T> = p_i^T ż_i - ż_iy`` for every label, from the logit tangents ``ż``."""
+    return (probs * dlogits).sum(1, keepdim=True) - dlogits
+
+
+def choose_labels(S: torch.Tensor, probs: torch.Tensor, label_mode: str = "argmax",
+                  grad_norms: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(score, label) per point: the argmax pseudo-label's score (``"argmax"``) or the best label's (``"max"``, the
+    optimistic mode). ``grad_norms`` (n, C) divides each label's score by ``||∇ℓ(x, y)||`` first (0 where the
+    gradient is 0), so ``"max"`` then takes the label of the best cosine."""
     if grad_norms is not None:
-        s = torch.where(grad_norms > 0, s / torch.where(grad_norms > 0, grad_norms, 1.0), 0.0)
+        S = torch.where(grad_norms > 0, S / torch.where(grad_norms > 0, grad_norms, 1.0), 0.0)
     if label_mode == "argmax":
-        s = s.gather(1, probs.argmax(1, keepdim=True)).squeeze(1)
+        labels = probs.argmax(1)
     elif label_mode == "max":
-        s = s.max(1).values
+        labels = S.argmax(1)
     else:
         raise ValueError(f"label_mode={label_mode!r} is not valid; choose 'argmax' or 'max'")
-    return s.double().cpu().numpy()
+    return S.gather(1, labels[:, None]).squeeze(1), labels
 
 
-def alignment_scores(model, X_pool: torch.Tensor, X_target: torch.Tensor, y_target, *, params: str = "all",
-                     label_mode: str = "argmax", normalize_candidates: bool = False, batch_size: int = 4096,
-                     pool_outputs: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[np.ndarray, float]:
-    """``(s, ||G_T||)``: the alignment score of every pool row with the target-set gradient (docs/methods.md#alignment,
+@dataclass
+class PoolScores:
+    """Alignment of every pool row: ``scores`` (float64), ``labels`` the label each was scored with, ``grad_norms``
+    ``||∇ℓ(x, label)||`` (when asked for), ``probs`` and ``g_norm = ||G_T||``."""
+
+    scores: np.ndarray
+    labels: np.ndarray
+    grad_norms: np.ndarray | None
+    probs: torch.Tensor
+    g_norm: float
+
+
+def score_pool(model, X_pool: torch.Tensor, X_target: torch.Tensor, y_target, *, params: str = "all",
+               label_mode: str = "argmax", normalize_candidates: bool = False, need_norms: bool = False,
+               batch_size: int = 4096, pool_outputs: tuple[torch.Tensor, torch.Tensor] | None = None) -> PoolScores:
+    """The alignment of every pool row with the target-set gradient (docs/methods.md#alignment,
     docs/methods.md#alignment-computation).
 
     ``params="all"``: every trainable parameter, ``G_T`` by one backward over the target set and the scores by one
     JVP over the pool. ``params="last_layer"``: the head's weight and bias in closed form, ``s = a^T M h~``.
-    ``normalize_candidates`` divides by ``||∇ℓ(x, ŷ)||`` (closed form for the last layer, per-sample gradient norms
-    for all parameters). ``pool_outputs``: precomputed (logits, h) of the pool for the last-layer path.
-    Scores are float64; they are all 0 when ``||G_T|| < 1e-12``.
+    ``normalize_candidates`` divides by ``||∇ℓ(x, y)||``; gradient norms (closed form for the last layer; per-sample
+    gradients, or every label's from one Jacobian for ``label_mode="max"``, for all parameters) are also returned
+    with ``need_norms``. ``pool_outputs``: precomputed (logits, h) of the pool for the last-layer path. Scores are
+    all 0 when ``||G_T|| < 1e-12``.
     """
     y_target = torch.as_tensor(np.asarray(y_target), dtype=torch.long)
+    want_norms = normalize_candidates or need_norms
+    norms = None
     if params == "last_layer":
         zT, hT = head_outputs(model, X_target, batch_size)
         M = last_layer_target_gradient(zT, hT, y_target.to(zT.device)).cpu()
@@ -80,28 +131,84 @@ def alignment_scores(model, X_pool: torch.Tensor, X_target: torch.Tensor, y_targ
         p = torch.softmax(z.double().cpu(), 1)
         ht = with_bias(h.double().cpu())
         dz = ht @ M.T
-        norms = None
-        if normalize_candidates:  # ||p - e_y|| ||h~|| for every label y
+        if want_norms:  # ||p - e_y|| ||h~|| for every label y
             pn = (p * p).sum(1, keepdim=True)
             norms = torch.sqrt((pn - 2 * p + 1).clamp(min=0)) * torch.linalg.vector_norm(ht, dim=1, keepdim=True)
-        scores = label_scores(p, dz, label_mode, norms)
     elif params == "all":
         G_T = mean_loss_gradient(model, X_target, y_target, "all", batch_size)
         g_norm = float(torch.sqrt(sum((g.double() ** 2).sum() for g in G_T.values())))
         z, dz = directional_logits(model, X_pool, G_T, batch_size)
-        p = torch.softmax(z.double(), 1)
-        norms = None
-        if normalize_candidates:
-            if label_mode != "argmax":
-                raise ValueError("normalize_candidates with label_mode='max' needs params='last_layer'")
-            n = per_sample_gradient_norms(model, X_pool, p.argmax(1), "all").double()
+        p, dz = torch.softmax(z.double(), 1).cpu(), dz.double().cpu()
+        if want_norms and label_mode == "max":  # every label's gradient norm, from one Jacobian per chunk
+            norms = torch.cat([torch.linalg.vector_norm(G.double(), dim=2).cpu()
+                               for _, G in iter_label_gradients(model, X_pool, "all")])
+        elif want_norms:
+            n = per_sample_gradient_norms(model, X_pool, p.argmax(1), "all").double().cpu()
             norms = n[:, None].expand_as(p)
-        scores = label_scores(p, dz.double(), label_mode, norms)
     else:
         raise ValueError(f"params={params!r} is not valid; choose 'all' or 'last_layer'")
+    S = per_label_scores(p, dz)
+    scores, labels = choose_labels(S, p, label_mode, norms if normalize_candidates else None)
+    scores = scores.double().numpy()
     if g_norm < DEGENERATE_NORM:
         scores = np.zeros(len(scores))
-    return scores, g_norm
+    chosen_norms = None if norms is None else norms.gather(1, labels[:, None]).squeeze(1).numpy()
+    return PoolScores(scores, labels.numpy(), chosen_norms, p, g_norm)
+
+
+def alignment_scores(model, X_pool: torch.Tensor, X_target: torch.Tensor, y_target, *, params: str = "all",
+                     label_mode: str = "argmax", normalize_candidates: bool = False, batch_size: int = 4096,
+                     pool_outputs: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[np.ndarray, float]:
+    """``(s, ||G_T||)``: the alignment score of every pool row with the target-set gradient (``score_pool``)."""
+    res = score_pool(model, X_pool, X_target, y_target, params=params, label_mode=label_mode,
+                     normalize_candidates=normalize_candidates, batch_size=batch_size, pool_outputs=pool_outputs)
+    return res.scores, res.g_norm
+
+
+def ranking_utility(scores: np.ndarray, grad_norms: np.ndarray | None, mode: str) -> np.ndarray:
+    """What top-k ranks: the score (``"signed"``), its absolute value (``"magnitude"``), or (``"norm"``, the seed's
+    rule) the gradient norm of the points with a positive score, ahead of the others in score order."""
+    if mode == "signed":
+        return scores
+    if mode == "magnitude":
+        return np.abs(scores)
+    return np.where(scores > 0, grad_norms, scores)  # s > 0 implies ||g|| > 0 > every non-positive score
+
+
+def weighted_kmeanspp(a: np.ndarray, h: np.ndarray, weights: np.ndarray, k: int,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """k-means++ seeding of weighted points over gradient directions ``ĝ_i = (a_i ⊗ h_i) / ||a_i ⊗ h_i||``.
+
+    The first pick is the heaviest point (ties by ``rng``); each later pick is drawn with probability
+    ``w_i D2_i / Σ w D2`` with ``D2_i = min_c ||ĝ_i - ĝ_c||² = 2 - 2 cos(a_i, a_c) cos(h_i, h_c)`` over the picks so
+    far (the weighted form of k-means++'s D² sampling). When no weight is left on unpicked points the draw is by
+    ``D2`` alone, then uniform. Returns (positions in pick order, ``w D2`` of each pick when picked).
+    """
+    to_centre = DistancesToCentre(normalize_rows(np.asarray(a, np.float64)), normalize_rows(np.asarray(h, np.float64)))
+    w = np.maximum(np.asarray(weights, np.float64), 0.0)
+    n = len(w)
+    k = max(0, min(int(k), n))
+    picks, gains = np.empty(k, dtype=np.int64), np.empty(k)
+    if k == 0:
+        return picks, gains
+    c = argmax_random_tie(w, rng)
+    u = rng.random(k - 1)
+    D2 = np.full(n, np.inf)
+    free = np.ones(n, dtype=bool)
+    picks[0], gains[0] = c, w[c]
+    for t in range(1, k):
+        free[c] = False
+        D2 = np.minimum(D2, to_centre(c))
+        D2[~free] = 0.0
+        for mass in (w * D2, D2, free.astype(np.float64)):
+            cum = np.cumsum(mass)
+            if cum[-1] > 0:
+                break
+        c = min(int(np.searchsorted(cum, u[t - 1] * cum[-1], side="right")), n - 1)
+        while mass[c] <= 0:  # u·total rounded up onto a zero-mass tail: the last point with mass
+            c -= 1
+        picks[t], gains[t] = c, w[c] * D2[c]
+    return picks, gains
 
 
 def greedy_alignment(a_pool: np.ndarray, h_pool: np.ndarray, logits_T: np.ndarray, h_T: np.ndarray, y_T: np.ndarray,
@@ -142,23 +249,24 @@ def greedy_alignment(a_pool: np.ndarray, h_pool: np.ndarray, logits_T: np.ndarra
 
 class GradientAlignment(Strategy):
     name = "alignment"
-    description = "Pool points whose gradient is most aligned with the target set's: the largest predicted drop " \
-                  "in target loss."
+    description = "Pool points whose gradient is most aligned with the target set's (the largest predicted drop " \
+                  "in target loss), spread over the gradient space."
     needs_target = True
 
     @dataclass
     class Options:
-        mode: str = "signed"               # "signed": largest predicted decrease; "magnitude": largest |s|
-        params: str = "all"                # "all" (one JVP) or "last_layer" (closed form a^T M h~)
-        normalize_candidates: bool = False  # rank by <g/||g||, G_T> (the cosine ranking)
-        label_mode: str = "argmax"         # "argmax" pseudo-label, or "max" (optimistic best label)
-        greedy: bool = False               # GLISTER-style look-ahead (last layer only, docs/methods.md#greedy-alignment)
+        mode: str = "signed"               # "signed": largest s; "magnitude": largest |s|; "norm": the seed's rule
+        params: str = "last_layer"         # "last_layer" (closed form a^T M h~) or "all" (one JVP)
+        normalize_candidates: bool = True  # rank by <g/||g||, G_T> (the cosine ranking)
+        label_mode: str = "max"            # "max" (each point's best label) or "argmax" (hallucinated label)
+        greedy: bool = False               # GLISTER-style look-ahead (argmax label, last layer, top k)
         greedy_lr: float | None = None     # step of the simulated update; None: the training learning rate
+        diverse: bool = True               # weighted k-means++ over gradient directions, weights max(score, 0)
         batch_size: int = 4096             # pool rows per forward pass (memory, not results)
 
     def validate_options(self) -> None:
         o = self.options
-        _choice("mode", o.mode, ("signed", "magnitude"))
+        _choice("mode", o.mode, ("signed", "magnitude", "norm"))
         _choice("params", o.params, ("all", "last_layer"))
         if o.label_mode == "expected_gradient":
             raise ValueError("label_mode='expected_gradient' is not valid: the expected gradient of a softmax model "
@@ -167,13 +275,12 @@ class GradientAlignment(Strategy):
         _typed("normalize_candidates", o.normalize_candidates, bool)
         _typed("greedy", o.greedy, bool)
         _typed("greedy_lr", o.greedy_lr, float, optional=True, minimum=0)
+        _typed("diverse", o.diverse, bool)
         _typed("batch_size", o.batch_size, int, minimum=1)
-        if o.normalize_candidates and o.label_mode == "max" and o.params == "all":
-            raise ValueError("normalize_candidates=True with label_mode='max' needs params='last_layer'")
-        if o.greedy and o.params != "last_layer":
-            raise ValueError("greedy=True simulates last-layer steps: set params='last_layer'")
-        if o.greedy and o.label_mode != "argmax":
-            raise ValueError("greedy=True uses the argmax pseudo-label: set label_mode='argmax'")
+        if o.greedy and (o.params != "last_layer" or o.label_mode != "argmax" or o.diverse or o.mode == "norm"):
+            raise ValueError("greedy=True simulates last-layer SGD steps on argmax pseudo-labels, one pick at a time: "
+                             "set params='last_layer', label_mode='argmax', diverse=False and mode 'signed' or "
+                             "'magnitude'")
 
     def check_task(self, task: str) -> None:
         if task == "regression":
@@ -195,22 +302,28 @@ class GradientAlignment(Strategy):
         X_pool = state.X[torch.as_tensor(state.pool_idx)]
         X_T = state.X[torch.as_tensor(state.target_idx)]
         pool_outputs = (state.pool_logits, state.pool_h) if o.params == "last_layer" else None
-        scores, g_norm = alignment_scores(state.model, X_pool, X_T, state.target_y, params=o.params,
-                                          label_mode=o.label_mode, normalize_candidates=o.normalize_candidates,
-                                          batch_size=o.batch_size, pool_outputs=pool_outputs)
-        diagnostics = {"target_gradient_norm": g_norm, "cold_start": state.n_labeled == 0}
+        res = score_pool(state.model, X_pool, X_T, state.target_y, params=o.params, label_mode=o.label_mode,
+                         normalize_candidates=o.normalize_candidates, need_norms=o.mode == "norm",
+                         batch_size=o.batch_size, pool_outputs=pool_outputs)
+        diagnostics = {"target_gradient_norm": res.g_norm, "cold_start": state.n_labeled == 0,
+                       "positive_scores": int((res.scores > 0).sum())}
         if state.n_labeled > 0 and len(state.labeled_classes) < 2:
             diagnostics["single_class"] = True
-        degenerate = g_norm < DEGENERATE_NORM
-        u = np.abs(scores) if o.mode == "magnitude" else scores
+        degenerate = res.g_norm < DEGENERATE_NORM
+        u = ranking_utility(res.scores, res.grad_norms, o.mode)
         if o.greedy and not degenerate:
             lr = o.greedy_lr if o.greedy_lr is not None else (
                 state.train_settings.lr if state.train_settings is not None else 1e-3)
             picks, gains = self._greedy(state, k, rng, lr)
             utilities = np.full(state.n_pool, np.nan)
-            utilities[picks] = gains  # sequential: the score each point had when it was picked (docs/methods.md#strategy-contract)
+            utilities[picks] = gains  # the score each point had when picked (docs/methods.md#strategy-contract)
             diagnostics["greedy_lr"] = float(lr)
             return Selection(state.pool_idx[picks], utilities, diagnostics)
+        if o.diverse and not degenerate:
+            a, h = gradient_factors(res.probs, state.pool_h.double().cpu(), res.labels, bias=True)
+            picks, gains = weighted_kmeanspp(a.numpy(), h.numpy(), u, k, rng)
+            diagnostics["diverse_gains"] = gains  # w·D2 of each pick when it was drawn
+            return Selection(state.pool_idx[picks], u, diagnostics)
         chosen = top_k(u, k, rng)
         return Selection(state.pool_idx[chosen], u, diagnostics, "degenerate_scores" if degenerate else None)
 

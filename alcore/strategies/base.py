@@ -10,6 +10,7 @@ import torch
 
 from alcore import seeding
 from alcore.constants import FALLBACK_REASONS  # noqa: F401  (the reasons a Selection may give)
+from alcore.constants import MODEL_NOT_READY
 from alcore.models import ALModel, predict
 from alcore.seeding import strategy_rng  # noqa: F401  (alcore.strategies.strategy_rng)
 from alcore.spaces import fixed_embedding
@@ -128,6 +129,12 @@ class Strategy:
     ``select`` enforces the shared rules once: k <= 0 or an empty pool gives an empty selection, k larger than the
     pool is clamped and says so, model-based strategies fall back to the cold-start strategy until the model has
     something to learn from (docs/methods.md#cold-start), and every answer is checked to be distinct pool indices.
+
+    ``state.cold_start_strategy == "self"`` replaces that fallback (reasons ``MODEL_NOT_READY``) with the strategy
+    itself, run on the model as it is: at zero labels the untrained, seeded network (BADGE's hallucinated labels and
+    gradient embeddings of a random network; the seed's experiment). Such a selection has ``fallback_reason=None``,
+    ``diagnostics["self_cold_start"]`` naming the reason it did not fall back, and ``diagnostics["untrained_model"]``
+    whenever no label had been seen. Other reasons (no target set) still fall back, as under ``"auto"``.
     """
 
     name: ClassVar[str] = ""
@@ -161,13 +168,18 @@ class Strategy:
             return Selection(np.zeros(0, np.int64), np.full(n, np.nan))
         k_eff = min(int(k), n)
         reason = self.fallback_reason(state)
-        if reason is not None:
+        runs_itself = reason in MODEL_NOT_READY and state.cold_start_strategy == "self"
+        if reason is not None and not runs_itself:
             fallback = resolve_cold_start(state)
             sel = fallback.select(state, k_eff, rng)
             sel.fallback_reason = reason
             sel.diagnostics["fallback_strategy"] = fallback.name
         else:
             sel = self._select(state, k_eff, rng)
+            if runs_itself:
+                sel.diagnostics["self_cold_start"] = reason  # what "auto" would have fallen back for
+            if self.needs_model and state.n_labeled == 0:
+                sel.diagnostics["untrained_model"] = True  # scored by the seeded initial weights
         if k > n:
             sel.diagnostics["clamped"] = True
         sel.indices = np.asarray(sel.indices, dtype=np.int64)
@@ -206,11 +218,11 @@ def _check_selection(sel: Selection, state: PoolState, k: int) -> None:
 
 def resolve_cold_start(state: PoolState) -> Strategy:
     """The strategy used before a model exists: typiclust on tabular data, random on raw images
-    (docs/methods.md#cold-start)."""
+    (docs/methods.md#cold-start); under ``"self"`` the same choice for the fallbacks that remain (no target set)."""
     from alcore import strategies
 
     name = state.cold_start_strategy
-    if name == "auto":
+    if name in ("auto", "self"):
         name = "typiclust" if not state.is_image and "typiclust" in strategies.available() else "random"
     strategy = strategies.get(name)
     if strategy.needs_model:  # a model-based cold-start strategy would recurse into itself

@@ -20,6 +20,10 @@ sampling (0.52 vs 0.32 over 18 seeds, ``python bench/targeted.py``), where the d
 ``EXACT_MAX_PARAMS`` parameters are scored without projection: the projection approximates these same cosines, and
 computing them exactly is cheaper at that size.
 
+Before any training (``cold_start_strategy="self"`` at zero labels) there are no checkpoints and no optimizer
+state: LESS then scores with plain gradients of the untrained, seeded weights (one "checkpoint", the current model),
+as it does after SGD training; ``diagnostics["optimizer_state"]`` says which it used.
+
 Fast path (plain gradients of the last layer): ``cos(g_x, g_z) = cos(a_x, a_z) cos(h~_x, h~_z)``, so a group's mean
 cosine is the bilinear form ``â_x^T M_g ĥ_x`` with ``M_g = mean_z â_z ĥ_z^T``: no projection, no materialisation.
 """
@@ -76,6 +80,16 @@ def _label_combine(s_all: torch.Tensor, probs: torch.Tensor, label_mode: str) ->
     if label_mode == "expected_cosine":
         return (probs * s_all).sum(1)
     return s_all  # "max": combined after the sum over checkpoints and the max over groups
+
+
+def _optimizer_state(state: PoolState, ckpts: list[Checkpoint | None], gtype: str) -> str:
+    """Which weights and optimizer state the scores used, in words for the diagnostics."""
+    kind = {"adam": "Adam-preconditioned", "sgd": "plain", "sign": "sign"}[gtype]
+    if ckpts[0] is not None:
+        return f"{kind} gradients at {len(ckpts)} training checkpoint(s)"
+    if state.train_result is not None and state.train_result.trained:
+        return f"{kind} gradients of the trained weights (no optimizer moments kept)"
+    return f"{kind} gradients of the untrained, seeded weights (no training, no optimizer state)"
 
 
 class Less(Strategy):
@@ -176,7 +190,8 @@ class Less(Strategy):
         s = acc.max(1).values  # max over groups
         if o.label_mode == "max":
             s = s.max(1).values
-        diagnostics = {"gradient_type": gtype, "n_checkpoints": len(ckpts), "checkpoint_weights": weights.tolist(),
+        diagnostics = {"gradient_type": gtype, "optimizer_state": _optimizer_state(state, ckpts, gtype),
+                       "n_checkpoints": len(ckpts), "checkpoint_weights": weights.tolist(),
                        "fast_path": fast, "proj_dim": None if proj is None else proj.dim, "n_params": P,
                        "n_groups": n_groups, "score_std_per_checkpoint": spread}
         return s.numpy(), diagnostics

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from alcore import distances, gradients
+from alcore import distances, gradients, seeding
 from alcore.metrics import spearman
 from alcore.teaching.replay import Replay, run_options, score_subset, target_set
 
@@ -22,27 +22,33 @@ def alignment_scores(rep: Replay, k: int | None = None, max_points: int = MAX_SC
     """Gradient alignment with the target set (docs/methods.md#alignment), by the alignment strategy's own scoring,
     for the rebuilt model.
 
-    ``frame``: per pool point, ``score`` = ``<∇θ ℓ(x, ŷ), G_T>`` with the run's alignment options (default: all
-    parameters, one JVP, docs/methods.md#jvp); the last-layer form ``score_last = a^T M h~`` with
-    ``M = mean_z a_z h~_z^T`` (true target labels) split as ``g_norm · ||M|| · cosine`` (``g_norm = ||a||·||h~||``:
-    the uncertainty half, ``cosine``: the alignment half); ``rank`` by score; ``in_batch`` (the run's batch). Also ``top`` (global
-    indices of the top-``k``), ``g_t_norm`` (``||G_T||``), ``m_norm`` (``||M||_F``), ``spearman_last_full``,
+    ``frame``: per pool point, ``score``: for an alignment run its own rule's score (its options, the strategy's
+    defaults for the rest), for any other run ``<∇θ ℓ(x, ŷ), G_T>`` on all parameters (one JVP, docs/methods.md#jvp);
+    the last-layer form ``score_last = a^T M h~`` with ``M = mean_z a_z h~_z^T`` (true target labels) split as
+    ``g_norm · ||M|| · cosine`` (``g_norm = ||a||·||h~||``: the uncertainty half, ``cosine``: the alignment half);
+    ``rank`` by score; ``in_batch`` (the run's batch). Also ``top`` (global indices of the top-``k``; for an
+    alignment run whose rule is not a top-k of the score, e.g. its default diverse draw, the batch its own
+    ``select`` replays), ``g_t_norm`` (``||G_T||``), ``m_norm`` (``||M||_F``), ``spearman_last_full``,
     ``spearman_norm_score`` (how much of the ranking the gradient norm alone explains), ``target_source``,
     ``target_loss`` (this cycle's, from the record) and ``overlap`` (top-k ∩ the run's batch).
     """
+    from alcore.strategies.alignment import GradientAlignment, head_outputs, last_layer_target_gradient
     from alcore.strategies.alignment import alignment_scores as score_pool
-    from alcore.strategies.alignment import head_outputs, last_layer_target_gradient
 
     k = len(rep.record.selected) if k is None else int(k)
-    opts = run_options(rep, "alignment")
+    own_run = rep.config.strategy == "alignment"
+    # an alignment run is scored by its own rule (its options, the strategy's defaults for the rest); any other run
+    # by the hallucinated label's inner product on all parameters, the score this step explains
+    strategy = GradientAlignment(**run_options(rep, "alignment")) if own_run else GradientAlignment(
+        params="all", label_mode="argmax", normalize_candidates=False, diverse=False)
+    opts = vars(strategy.options)
     model = rep.model
     t_idx, source = target_set(rep)
     pool = score_subset(rep, max_points)
     X_p, X_t = rep.X[torch.as_tensor(pool)], rep.X[torch.as_tensor(t_idx)]
     y_t = rep.experiment.target_y[t_idx]  # the target set's own labels (a second rater's, when there is one)
-    score, g_t_norm = score_pool(model, X_p, X_t, y_t, params=opts.get("params", "all"),
-                                 label_mode=opts.get("label_mode", "argmax"),
-                                 normalize_candidates=opts.get("normalize_candidates", False))
+    score, g_t_norm = score_pool(model, X_p, X_t, y_t, params=opts["params"], label_mode=opts["label_mode"],
+                                 normalize_candidates=opts["normalize_candidates"])
     zT, hT = head_outputs(model, X_t)
     M = last_layer_target_gradient(zT, hT, torch.as_tensor(y_t)).cpu().numpy()
     z, h = head_outputs(model, X_p)
@@ -57,11 +63,14 @@ def alignment_scores(rep: Replay, k: int | None = None, max_points: int = MAX_SC
                           "cosine": cosine, "y_hat": p.argmax(1), "in_batch": np.isin(pool, rep.record.selected)})
     frame["rank"] = frame["score"].rank(ascending=False, method="first").astype(int)
     top = frame.nsmallest(k, "rank")["index"].to_numpy()
+    if own_run and (opts["diverse"] or opts["greedy"] or opts["mode"] != "signed"):  # not a top-k of the score
+        top = strategy.select(rep.pool_state(rep.pool, t_idx), k,
+                              seeding.strategy_rng(rep.config.seed, rep.record.cycle, strategy.name)).indices
     return {"frame": frame, "top": top, "g_t_norm": float(g_t_norm), "m_norm": m_norm,
             "spearman_last_full": spearman(score, score_last), "spearman_norm_score": spearman(g_norm, score),
             "target_source": source, "n_target": int(len(t_idx)), "target_loss": float(rep.record.target_loss),
             "overlap": int(np.isin(top, rep.record.selected).sum()), "k": k,
-            "params": opts.get("params", "all")}
+            "params": opts["params"]}
 
 
 # --- step 5: LESS, Adam feature against SGD feature ------------------------------------------------------------
