@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from conftest import REPO_ROOT
+from browser_checks import ARTIFACTS, assert_no_traceback, require_browser, screenshots
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO_ROOT / "test-artifacts"
+shot = screenshots("newcomer")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 #: The map's plotly element, its title (an animated text trace), its slider and its traces, read in the page.
@@ -64,12 +62,9 @@ def title_cycle(title: str | None) -> int | None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One app server for the module, runs in a fresh folder."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -r requirements-dev.txt")
+    require_browser()
     from bench.app_latency import serve_app
 
-    ARTIFACTS.mkdir(exist_ok=True)
     runs = tmp_path_factory.mktemp("newcomer") / "runs"
     with serve_app("app.py", runs, log=ARTIFACTS / "newcomer-server.log") as url:
         yield url, runs
@@ -99,15 +94,6 @@ def page(server):
         finally:
             context.close()
             browser.close()
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"newcomer-{name}.png"), full_page=True)
-
-
-def assert_no_traceback(page) -> None:
-    assert page.locator("[data-testid='stException']").count() == 0, "an exception reached the page"
-    assert "Traceback" not in page.content()
 
 
 def set_number(page, label: str, value: int, scope=None) -> None:
