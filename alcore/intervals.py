@@ -21,10 +21,9 @@ def overlapping(means: Mapping[str, float], halves: Mapping[str, float]) -> dict
     """For each strategy, the others it cannot be ranked against: their intervals overlap its own, or either has
     no interval (NaN half-width: one seed) or no mean. Symmetric; in the order of ``means``."""
     def interval(name: str) -> tuple[float, float] | None:
+        """(mean, half-width), or None without an interval."""
         mean, half = means[name], halves.get(name, math.nan)
-        if not (math.isfinite(mean) and math.isfinite(half)):
-            return None
-        return mean - half, mean + half
+        return (mean, half) if math.isfinite(mean) and math.isfinite(half) else None
 
     out: dict[str, list[str]] = {}
     for a in means:
@@ -33,7 +32,9 @@ def overlapping(means: Mapping[str, float], halves: Mapping[str, float]) -> dict
             if b == a:
                 continue
             ib = interval(b)
-            if ia is None or ib is None or (ia[0] <= ib[1] and ib[0] <= ia[1]):
+            # the rule as the module states it, not as endpoints: mean ± half rounds, and a tie would then hang
+            # on the order of the subtraction
+            if ia is None or ib is None or abs(ia[0] - ib[0]) <= ia[1] + ib[1]:
                 out[a].append(b)
     return out
 
