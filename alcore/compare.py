@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +25,13 @@ from alcore import run_group
 from alcore.config import ExperimentConfig
 from alcore.run_group import DEFAULT_TARGET_SIZE, GroupRun, RunGroup
 from alcore.store import RunStore, atomic_write_json, new_run_id
+from alcore.validation import show
 
 if TYPE_CHECKING:
     import pandas as pd
 
 GROUP_MANIFEST = "compare.json"
+_GROUP_ID = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 __all__ = ["DEFAULT_TARGET_SIZE", "GROUP_MANIFEST", "Comparison", "comparison_configs", "comparison_group",
            "create_comparison", "job_arguments", "list_comparisons", "load_comparison"]
@@ -131,14 +134,30 @@ def default_title(configs: list[ExperimentConfig]) -> str:
 
 
 def load_comparison(root: str | Path, group_id: str) -> Comparison:
-    """The group ``group_id`` under ``root``; FileNotFoundError if there is none."""
+    """The group ``group_id`` under ``root``: FileNotFoundError if there is none (any id that is not a plain folder
+    name, a long one included), ValueError naming the group when its manifest cannot be read."""
+    if not isinstance(group_id, str) or not _GROUP_ID.fullmatch(group_id) or group_id in (".", ".."):
+        raise FileNotFoundError(f"no comparison {show(group_id)} under {root}")
     path = Path(root) / group_id
     manifest = path / GROUP_MANIFEST
-    if "/" in group_id or "\\" in group_id or group_id in (".", "..") or not manifest.exists():
-        raise FileNotFoundError(f"no comparison {group_id!r} under {root} ({GROUP_MANIFEST} missing)")
-    values = json.loads(manifest.read_text())
+    try:
+        values = json.loads(manifest.read_bytes())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no comparison {group_id!r} under {root} ({GROUP_MANIFEST} missing)") from None
+    except (OSError, ValueError) as err:
+        raise ValueError(f"comparison {group_id}: {GROUP_MANIFEST} cannot be read ({type(err).__name__}: "
+                         f"{str(err)[:200]})") from None
     known = {f.name for f in dataclasses.fields(Comparison)} - {"path"}
-    return Comparison(path=path, **{k: v for k, v in values.items() if k in known})
+    try:
+        comparison = Comparison(path=path, **{k: v for k, v in values.items() if k in known})
+        comparison.group()  # checks the strategies and seeds it names
+        if not isinstance(comparison.title, str) or not isinstance(comparison.created, (int, float)) \
+                or not isinstance(comparison.base, dict) or not isinstance(comparison.run_ids, list):
+            raise TypeError("title, created, base or run_ids has the wrong type")
+    except (TypeError, ValueError, AttributeError) as err:
+        raise ValueError(f"comparison {group_id}: {GROUP_MANIFEST} is not a comparison's manifest ({err})"[:400]) \
+            from None
+    return comparison
 
 
 def list_comparisons(root: str | Path) -> list[Comparison]:

@@ -2,6 +2,9 @@
 fallback reasons and the tolerances. Plain data, no imports, so any module (and the app) can read it."""
 from __future__ import annotations
 
+#: The models a run can train (``alcore.models``), in the order the app lists them.
+MODELS = ("logreg", "mlp", "cnn")
+
 # --- the map -----------------------------------------------------------------------------------------------------
 
 #: Spaces a map can be laid out in: the last-layer gradient embeddings ``g = a ⊗ h``, the penultimate features

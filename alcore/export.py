@@ -225,7 +225,7 @@ def run_inputs(run_dir: str | Path, dataset) -> np.ndarray:
     if not dataset.needs_features:
         return dataset.X
     from alcore.config import ExperimentConfig
-    from alcore.loop import prepare_features, run_split
+    from alcore.run_data import prepare_features, run_split
 
     config = ExperimentConfig.from_dict(_store(run_dir).manifest()["config"])
     return prepare_features(dataset, run_split(config, dataset.y).pool, config.seed).X
@@ -317,10 +317,12 @@ def run_gif_bytes(run_dir: str | Path, space: str = "gradient", size: tuple[int,
                   show_curve: bool = True, records=None, dataset=None) -> bytes:
     """The run's animated map (one frame per cycle, the batch drawn on top) as GIF bytes, rendered without a
     browser (``alcore.viz.gif.render_gif``) from the cached projection frames."""
-    from alcore.viz.gif import render_gif, run_curve
+    from alcore.viz.gif import check_gif_options, render_gif, run_curve
 
+    check_gif_options(size=size, fps=fps, max_points=max_points)
     store = _store(run_dir)
     records = store.load_records() if records is None else records
+    check_gif_options(size=size, fps=fps, max_points=max_points, n_frames=len(records))
     dataset = run_dataset(run_dir) if dataset is None else dataset
     frames = run_frames_table(run_dir, records, space, dataset)
     cycles = sorted(int(c) for c in frames["cycle"].unique())

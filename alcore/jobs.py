@@ -23,6 +23,7 @@ from typing import Callable
 
 from alcore import data
 from alcore.config import ExperimentConfig
+from alcore.imports import IMPORT_LOCK
 from alcore.store import RunStore
 
 _log = logging.getLogger("alcore.jobs")
@@ -164,11 +165,12 @@ class JobRegistry:
             threading.Thread(target=self.warm_up, name="alcore-warm-up", daemon=True).start()
 
     # --- activity ------------------------------------------------------------------------------------------
-    def script_started(self) -> None:
-        """A script run begins: after the server's first one, make sure the engine is imported (waiting for an
-        import in progress rather than racing it)."""
+    def script_started(self, needs_engine: bool = False) -> None:
+        """A script run begins: after the server's first one, or for a page that needs the engine (every page but
+        a new run's first screen), make sure the engine is imported (waiting for an import in progress rather than
+        racing it: several tabs may open pages of a fresh server at once)."""
         self._touch(scripts=+1)
-        if self._served:
+        if self._served or needs_engine:
             import_engine()
 
     def script_finished(self) -> None:
@@ -242,7 +244,8 @@ class JobRegistry:
             import_engine()
             from alcore.loop import Experiment
 
-            Experiment(config, run_dir=prepared.run_dir).step()
+            with Experiment(config, run_dir=prepared.run_dir) as exp:
+                exp.step()
             if on_cycle is not None:
                 on_cycle(prepared.run_dir)
             prepared.ok = True
@@ -317,7 +320,6 @@ class JobRegistry:
     def _work(self, job: Job, configs: list[ExperimentConfig | None], n_cycles: int | None,
               on_cycle: OnCycle | None) -> None:
         job.status = "running"
-        run_dir = None
         try:
             import_engine()
             from alcore.loop import Experiment  # here: the app lists and polls jobs without importing torch
@@ -331,25 +333,37 @@ class JobRegistry:
                 job._cycles_left = left[0]
                 job.cycles_total = sum(planned_records(n, job.asked) for n in left)
             for run_dir, config, exists in plan:
-                exp = Experiment.resume(run_dir) if exists else Experiment(config, run_dir=run_dir)
-                done_here = 0
-                for record in exp.iter_cycles(None, should_stop=lambda: job._should_stop(done_here, exp.next_is_final)):
-                    done_here += not record.is_final
-                    job.cycles_done += 1
-                    if on_cycle is not None:
-                        on_cycle(run_dir)
+                # the run's one writer while it runs (RunBusy when another worker or process writes it)
+                with Experiment.resume(run_dir) if exists else Experiment(config, run_dir=run_dir) as exp:
+                    done_here = 0
+                    try:
+                        for record in exp.iter_cycles(
+                                None, should_stop=lambda: job._should_stop(done_here, exp.next_is_final)):
+                            done_here += not record.is_final
+                            job.cycles_done += 1
+                            if on_cycle is not None:
+                                on_cycle(run_dir)
+                    except Exception as err:
+                        exp.store.update(status="failed", error=_message(err))  # still its writer
+                        raise
                 if job._stop.is_set():
                     break
             job.status = "stopped" if job._stop.is_set() else "done"
         except Exception as err:  # noqa: BLE001  the worker must never die silently: the UI shows the message
             _log.exception("job %s failed", job.job_id)
-            job.status, job.error = "failed", f"{type(err).__name__}: {err}"
-            if run_dir is not None and RunStore(run_dir).exists():
-                RunStore(run_dir).update(status="failed", error=job.error)
+            job.status, job.error = "failed", _message(err)
         finally:
             with job._lock:
                 job._closed = True
             self._touch(ended=1)
+
+
+def _message(err: BaseException) -> str:
+    """What the UI shows: the engine's own errors as they are, anything else with its type."""
+    from alcore.config import ConfigError
+    from alcore.run_lock import RunBusy
+
+    return str(err) if isinstance(err, (ConfigError, RunBusy, FileExistsError)) else f"{type(err).__name__}: {err}"
 
 
 def _cycles_left(run_dir: Path, config: ExperimentConfig | None) -> int | None:
@@ -358,22 +372,22 @@ def _cycles_left(run_dir: Path, config: ExperimentConfig | None) -> int | None:
     if config is not None:
         return config.cycles
     store = RunStore(run_dir)
-    if store.is_finished():
-        return None
-    return max(0, store.manifest()["config"].get("cycles", 10) - store.n_cycles())
+    try:
+        if store.is_finished():
+            return None
+        cycles = int(store.manifest()["config"].get("cycles", 10))
+    except (OSError, ValueError, TypeError):  # a damaged manifest: resume rebuilds it (or says why it cannot)
+        return 0
+    return max(0, cycles - store.n_cycles())
 
 
-_ENGINE_LOCK = threading.Lock()
+_ENGINE_LOCK = IMPORT_LOCK
 _ENGINE_READY = threading.Event()
 
 
 def import_engine() -> None:
-    """Import the engine and its libraries once per process, one thread at a time (``warm_up_imports``).
-
-    Never two threads at once: some libraries look torch up in ``sys.modules`` without importing it (scipy's
-    array-API helpers, run by ``import scipy.stats``) and fail on a torch module that another thread is still
-    importing ("partially initialized module 'torch' has no attribute 'Tensor'").
-    """
+    """Import the engine and its libraries once per process, one thread at a time (``warm_up_imports``), under
+    ``alcore.imports.IMPORT_LOCK``: never while another thread imports torch or scipy."""
     if _ENGINE_READY.is_set():
         return
     with _ENGINE_LOCK:

@@ -1,6 +1,7 @@
 """The acquisition cycle, one step at a time: train, score the pool, select, reveal labels, evaluate, store."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -9,19 +10,25 @@ import numpy as np
 import torch
 
 from alcore import data, metrics, seeding, strategies
-from alcore.config import ExperimentConfig
+from alcore.config import ConfigError, ExperimentConfig, config_differences, strategy_option_error
 from alcore.models import ALModel, build_model, predict, resolve_device
 from alcore.projection import display_subset
 from alcore.records import CycleRecord
+from alcore.run_data import prepare_features, run_split
+from alcore.run_lock import RunLock
 from alcore.spaces import fixed_embedding
-from alcore.store import RunStore
+from alcore.store import WARM_STATE, Damage, ManifestError, RunStore
 from alcore.strategies.base import PoolState
 from alcore.task import Task, task_for
 from alcore.train import (TrainResult, TrainSettings, divergence_message, load_state_arrays, state_arrays,
                           train_model)
 from alcore.uncertainty import last_layer_spread
 
-WARM_STATE = "model_state"
+
+
+class RunExists(FileExistsError):
+    """``run_dir`` already holds a run: continuing it is an explicit resume; the message names any setting that
+    differs from the stored run's."""
 
 
 class Experiment:
@@ -30,10 +37,15 @@ class Experiment:
     A run of ``cycles`` acquisition cycles yields ``cycles + 1`` records: the last one only evaluates the model
     trained on every label bought, so the learning curve ends at ``initial_labels + cycles * batch_size``. A cycle
     whose training diverges (the loss becomes NaN or infinite) ends the run with a ``diverged`` final record.
+
+    With a ``run_dir`` the experiment is the run's one writer: it holds the run's lock (``alcore.run_lock``) from
+    construction until ``close()`` (or the end of a ``with`` block, or the process), and a second writer gets
+    ``RunBusy``. A caller that already holds the lock hands it over as ``lock`` and releases it itself. A new
+    experiment in a folder that already holds a run is ``RunExists``: use ``resume``.
     """
 
     def __init__(self, config: ExperimentConfig, run_dir: str | Path | None = None,
-                 dataset: data.Dataset | None = None) -> None:
+                 dataset: data.Dataset | None = None, *, lock: RunLock | None = None, _resume: bool = False) -> None:
         self.config = config
         if dataset is None:
             dataset = data.load_for_task(config.dataset, config.dataset_options, config.task)
@@ -47,9 +59,18 @@ class Experiment:
         self.target_y = self.dataset.target_y      # what target-set rows are scored against (a second rater's)
         self.n_classes = self.dataset.n_classes
         self.X = torch.from_numpy(data.standardize(self.dataset.X, self.split.pool))
-        self.device = resolve_device(config.device)
+        config.check_memory(len(self.y), self.X.shape[1], self.n_classes)  # the data's real shape, uploads too
+        try:
+            self.device = resolve_device(config.device)
+        except ValueError as err:  # cuda asked for on a machine without one
+            raise ConfigError(f"device={config.device!r} is not valid on this machine; {err}", field="device",
+                              value=config.device) from None
         self.strategy = strategies.get(config.strategy, **config.strategy_options)
-        self.new_model()  # fail here, not at the first step: cnn on tabular data, bad options
+        try:
+            self.new_model()  # fail here, not at the first step: cnn on tabular data, bad options
+        except ValueError as err:
+            raise ConfigError(f"model={config.model!r} is not valid for this data; {err}", field="model",
+                              value=config.model) from None
         self.train_settings = TrainSettings(epochs=config.epochs, lr=config.lr, optimizer=config.optimizer,
                                             batch_size=config.train_batch_size, weight_decay=config.weight_decay,
                                             n_checkpoints=config.n_checkpoints)
@@ -62,9 +83,41 @@ class Experiment:
         self._fixed: np.ndarray | None = None
         self._nearest_sq: np.ndarray | None = None  # pool rows' squared distance to the labelled set (fixed space)
         self._warm_model: ALModel | None = None
-        self.store = RunStore(run_dir) if run_dir is not None else None
-        if self.store is not None and not self.store.exists():
-            self.store.create(config.to_dict(), {"dataset": self.dataset_info()})
+        self.store: RunStore | None = None
+        self.repaired: Damage | None = None  # what resume found damaged and computed again
+        self._lock: RunLock | None = None  # the writer lock this experiment took (and releases)
+        if run_dir is not None:
+            self._open(Path(run_dir), lock, _resume)
+
+    def _open(self, run_dir: Path, lock: RunLock | None, resume: bool) -> None:
+        """Take the run's writer lock (RunBusy if another writer has it) unless handed one, then create the run
+        (or, resuming, find it)."""
+        if lock is None:
+            self._lock = lock = RunLock(run_dir).acquire()
+        elif not lock.held:
+            raise ValueError("the lock handed to Experiment must be held")
+        try:
+            store = RunStore(run_dir)
+            if not resume and store.exists():
+                raise RunExists(_exists_message(run_dir, store, self.config))
+            if not resume:
+                store.create(self.config.to_dict(), {"dataset": self.dataset_info()})
+            store.remove_temp_files()
+            self.store = store
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the run's writer lock if this experiment took it (the run stays on disk and can be resumed)."""
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> "Experiment":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # --- state ------------------------------------------------------------------------------
     @property
@@ -167,8 +220,15 @@ class Experiment:
             sample_shape=tuple(self.dataset.sample_shape), device=self.device, cycle=record.cycle,
             seed=cfg.seed, cold_start_strategy=cfg.cold_start_strategy, _fixed=self._fixed, task=self.task,
         )
-        selection = self.strategy.select(state, cfg.batch_size,
-                                         seeding.strategy_rng(cfg.seed, record.cycle, self.strategy.name))
+        try:
+            selection = self.strategy.select(state, cfg.batch_size,
+                                             seeding.strategy_rng(cfg.seed, record.cycle, self.strategy.name))
+        except ValueError as err:  # an option that this data cannot run with (ProbCover's max_edges): name it
+            option_names = [f.name for f in dataclasses.fields(self.strategy.Options)]
+            error = strategy_option_error(self.strategy.name, err, option_names)
+            if error.field == "strategy_options":
+                raise
+            raise error from None
         self._fixed = state._fixed
         timings["select"] = time.perf_counter() - t
 
@@ -260,37 +320,58 @@ class Experiment:
 
     # --- resume -----------------------------------------------------------------------------
     @classmethod
-    def resume(cls, run_dir: str | Path, dataset: data.Dataset | None = None) -> "Experiment":
-        """Continue a stored run from its last complete cycle."""
+    def resume(cls, run_dir: str | Path, dataset: data.Dataset | None = None,
+               lock: RunLock | None = None) -> "Experiment":
+        """Continue a stored run from its last complete cycle, as its one writer (``RunBusy`` if it has another;
+        ``lock``: the run's lock, already held by the caller, who releases it).
+
+        A damaged manifest is rebuilt from the run's ``config.json``; a damaged cycle (and every later one) is
+        moved aside and computed again (docs/run-format.md#damaged-files): ``repaired`` says what was found.
+        """
         store = RunStore(run_dir)
         if not store.exists():
             raise FileNotFoundError(f"no run at {run_dir} (manifest.json missing)")
-        config = ExperimentConfig.from_dict(store.manifest()["config"])
-        exp = cls(config, run_dir=run_dir, dataset=dataset)
-        exp.records = store.load_records()
+        own = lock is None
+        lock = RunLock(run_dir).acquire() if own else lock
+        try:
+            try:
+                manifest = store.manifest()
+            except ManifestError:
+                store.recover_manifest()
+                manifest = store.manifest()
+            config = ExperimentConfig.from_dict(manifest["config"])
+            exp = cls(config, run_dir=run_dir, dataset=dataset, lock=lock, _resume=True)
+        except BaseException:
+            if own:
+                lock.release()
+            raise
+        exp._lock = lock if own else None
+        try:
+            exp.records = exp.store.load_records(warm_start=config.warm_start)
+            exp.repaired = exp.store.damage
+            if exp.repaired is not None:
+                exp.store.set_aside(exp.repaired)
+        except BaseException:
+            exp.close()
+            raise
         for record in exp.records:
             exp.labeled = np.concatenate([exp.labeled, record.selected])
-        warm = store.read_array(f"{WARM_STATE}_{len(exp.records) - 1:05d}")  # not the weights of an uncommitted cycle
-        if config.warm_start and warm is not None and exp.records:
+        if config.warm_start and exp.records:  # load_records checked these weights
             model = exp.new_model()
-            load_state_arrays(model, warm)
+            load_state_arrays(model, exp.store.read_array(f"{WARM_STATE}_{len(exp.records) - 1:05d}"))
             exp._warm_model = model.to(exp.device)
         return exp
 
 
-def run_split(config: ExperimentConfig, y: np.ndarray) -> data.Split:
-    """The run's pool / target / test split of labels ``y`` (the same for every strategy of a seed)."""
-    return data.make_splits(y, test_size=config.test_size, target_size=config.target_size,
-                            target_classes=config.target_classes,
-                            random_state=seeding.run_seed(config.seed, seeding.SPLIT))
-
-
-def prepare_features(dataset: data.Dataset, pool: np.ndarray, seed: int) -> data.Dataset:
-    """The dataset with numeric features: a text dataset's are fitted on the pool right after the split
-    (docs/datasets.md#text-features), with the run's own stream for the SVD; others are returned as they are."""
-    if not dataset.needs_features:
-        return dataset
-    return data.featurize(dataset, pool, random_state=seeding.integer(seed, seeding.TEXT_FEATURES))
+def _exists_message(run_dir: Path, store: RunStore, config: ExperimentConfig) -> str:
+    try:
+        stored = store.manifest()["config"]
+    except (OSError, ValueError) as err:
+        return f"{run_dir} already holds a run, whose manifest cannot be read ({err}); choose another folder"
+    differences = config_differences(stored, config.to_dict())
+    what = (f"with a different config ({'; '.join(differences)})" if differences else "with this config")
+    return (f"{run_dir} already holds a run {what}: continue it with --resume (Experiment.resume), or choose "
+            "another folder for a new run")
 
 
 def _plain(obj):

@@ -1,11 +1,55 @@
-"""Torch models that expose features h(x) and a final linear head, so strategies can form gradient embeddings."""
+"""Torch models that expose features h(x) and a final linear head, so strategies can form gradient embeddings.
+
+Every random draw of a model comes from a generator its run owns (``alcore.seeding``), never from torch's global
+generator: the initial weights from ``model_init_generator`` (``build_model``), the dropout masks from the generator
+the caller hands to ``dropout_generator`` (training, BALD's MC passes). Runs in threads of one process therefore
+compute what they compute alone.
+"""
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+import math
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+from alcore import seeding
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` whose masks come from ``generator`` (set by ``dropout_generator``), not torch's global one.
+
+    The arithmetic is torch's own CPU dropout (a Bernoulli(1 - p) mask divided by 1 - p, times the input), so the
+    same seed gives the same masks, hence the same weights, as ``nn.Dropout`` under ``torch.manual_seed``. Outside
+    ``dropout_generator`` (a user's own forward pass in training mode) it is plain ``nn.Dropout``.
+    """
+
+    generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or self.generator is None:
+            return super().forward(x)
+        if self.p == 1:
+            return x * 0
+        noise = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
+        return x * noise.div_(1 - self.p)
+
+
+@contextlib.contextmanager
+def dropout_generator(model: nn.Module, generator: torch.Generator) -> Iterator[nn.Module]:
+    """Draw every ``Dropout`` mask of ``model`` from ``generator`` inside the block (one stream for the whole net,
+    in forward order)."""
+    modules = [m for m in model.modules() if isinstance(m, Dropout)]
+    before = [m.generator for m in modules]
+    for m in modules:
+        m.generator = generator
+    try:
+        yield model
+    finally:
+        for m, gen in zip(modules, before):
+            m.generator = gen
 
 
 class ALModel(nn.Module):
@@ -30,7 +74,7 @@ class LogReg(ALModel):
 
     def __init__(self, n_features: int, n_outputs: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.drop = Dropout(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Linear(n_features, n_outputs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -48,7 +92,7 @@ class MLP(ALModel):
             layers += [nn.Linear(width, int(size)), nn.ReLU()]
             width = int(size)
         if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(Dropout(dropout))
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width, n_outputs)
 
@@ -72,7 +116,7 @@ class CNN(ALModel):
             nn.AdaptiveAvgPool2d(4),
         )
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(c2 * 16, hidden), nn.ReLU(),
-                                *( [nn.Dropout(dropout)] if dropout > 0 else [] ))
+                                *( [Dropout(dropout)] if dropout > 0 else [] ))
         self.head = nn.Linear(hidden, n_outputs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,19 +126,37 @@ class CNN(ALModel):
 def build_model(name: str, n_features: int, n_outputs: int, sample_shape: Sequence[int] = (),
                 seed: int = 0, **options: Any) -> ALModel:
     """The seeded initialisation of model ``name`` with ``n_outputs`` outputs (the task's: one per class, or one for
-    regression); the same seed gives the same weights, without touching global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        try:
-            if name == "logreg":
-                return LogReg(n_features, n_outputs, **options)
-            if name == "mlp":
-                return MLP(n_features, n_outputs, **options)
-            if name == "cnn":
-                return CNN(sample_shape, n_outputs, **options)
-        except TypeError as err:
-            raise ValueError(f"model_options for {name!r}: {err}") from None
-    raise ValueError(f"model={name!r} is not valid; choose one of ['logreg', 'mlp', 'cnn']")
+    regression): the same seed gives the same weights, drawn from the run's own generator
+    (``seeding.model_init_generator``), never from torch's global one."""
+    classes = {"logreg": lambda: LogReg(n_features, n_outputs, **options),
+               "mlp": lambda: MLP(n_features, n_outputs, **options),
+               "cnn": lambda: CNN(sample_shape, n_outputs, **options)}
+    if name not in classes:
+        raise ValueError(f"model={name!r} is not valid; choose one of {list(classes)}")
+    try:
+        with torch.device("meta"):  # shapes only: no weights drawn, nothing allocated yet
+            model = classes[name]()
+    except TypeError as err:
+        raise ValueError(f"model_options for {name!r}: {err}") from None
+    model = model.to_empty(device="cpu")
+    initialise(model, seeding.model_init_generator(seed))
+    return model
+
+
+@torch.no_grad()
+def initialise(model: nn.Module, generator: torch.Generator) -> None:
+    """torch's default initialisation of every ``Linear`` and ``Conv2d`` (``reset_parameters``: Kaiming-uniform
+    weights with a = sqrt(5), uniform biases of bound 1/sqrt(fan_in)), drawn from ``generator`` in the order the
+    layers were built, so the weights equal those of the same model built under ``torch.manual_seed``."""
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+            if m.bias is not None:
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+        elif any(True for _ in m.parameters(recurse=False)):
+            raise TypeError(f"{type(m).__name__} has parameters that initialise() does not know how to draw")
 
 
 def resolve_device(device: str = "auto") -> torch.device:

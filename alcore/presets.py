@@ -76,7 +76,7 @@ def load_preset(name: str, folder: Path | None = None) -> dict[str, Any]:
         base = ExperimentConfig.from_dict(RunGroup(base_values, tuple(names), tuple(values["seeds"])).shared_values())
         configs = comparison_configs(base, names, values["seeds"], values.get("strategy_options"))
     except ConfigError as err:
-        raise PresetError(f"preset {name!r}: {err}") from None
+        raise PresetError(f"preset {name!r}: {err}", field=err.field) from None
     if values["page"] == "learn" and len(configs) != 1:
         raise PresetError(f"preset {name!r}: a learn preset is one run (one strategy, one seed), got {len(configs)}")
     return {"name": name, "title": str(values["title"]), "description": str(values["description"]),

@@ -30,7 +30,9 @@ import numpy as np
 
 from alcore import data, intervals
 from alcore import strategies as registry
-from alcore.config import ConfigError, ExperimentConfig
+from alcore import limits
+from alcore import validation as v
+from alcore.config import ExperimentConfig
 from alcore.store import FINISHED, RunStore
 from alcore.task import METRICS, foreign_metrics, higher_is_better, metric_label, primary_metric, task_of
 
@@ -149,14 +151,15 @@ class RunGroup:
 
     def __post_init__(self) -> None:
         dataset = self.base.get("dataset", ExperimentConfig.dataset)
-        if dataset not in data.available():
-            raise ConfigError(f"dataset={dataset!r} is not valid; choose one of {sorted(data.available())}")
+        v.choice("dataset", dataset, sorted(data.available()))
         object.__setattr__(self, "strategies", tuple(_check_strategies(self.strategies, registry.available())))
         object.__setattr__(self, "seeds", tuple(_check_seeds(self.seeds)))
         unknown = sorted(set(self.strategy_options) - set(self.strategies))
         if unknown:
-            raise ConfigError(f"strategy_options given for {unknown}, which are not in the group "
-                              f"({list(self.strategies)})")
+            v.fail("strategy_options", unknown, f"options were given for strategies not in the group "
+                                                f"({list(self.strategies)})")
+        if len(self.strategies) * len(self.seeds) > limits.MAX_GROUP_RUNS:
+            v.fail("seeds", list(self.seeds), f"a group holds at most {limits.MAX_GROUP_RUNS} runs (strategies x seeds)")
 
     @property
     def targeted(self) -> list[str]:
@@ -227,24 +230,22 @@ def is_finished(runs: Iterable[GroupRun]) -> bool:
 def _check_strategies(names: Iterable[str], valid: dict[str, str]) -> list[str]:
     names = list(names)
     if not names:
-        raise ConfigError("strategies: choose at least one strategy")
+        v.fail("strategies", names, "choose at least one strategy")
     for s in names:
-        if s not in valid:
-            raise ConfigError(f"strategy={s!r} is not valid; choose one of {list(valid)}")
+        v.choice("strategy", s, list(valid))
     if len(set(names)) != len(names):
-        raise ConfigError(f"strategies: each strategy once, got {names}")
+        v.fail("strategies", names, "name each strategy once")
     return names
 
 
 def _check_seeds(seeds: Iterable[int]) -> list[int]:
     seeds = list(seeds)
-    if not seeds:
-        raise ConfigError("seeds: give at least one seed, e.g. [0, 1, 2]")
+    if not seeds or len(seeds) > limits.MAX_GROUP_RUNS:
+        v.fail("seeds", seeds, f"give 1 to {limits.MAX_GROUP_RUNS} seeds, e.g. [0, 1, 2]")
     for s in seeds:
-        if not (isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0):
-            raise ConfigError(f"seeds must be integers >= 0, got {s!r}")
+        v.integer("seeds", s, 0, limits.MAX_SEED)
     if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds: each seed once, got {seeds}")
+        v.fail("seeds", seeds, "give each seed once")
     return [int(s) for s in seeds]
 
 

@@ -1,136 +1,169 @@
-"""The per-run lock: a lock file claimed with an exclusive create, so that two processes never write one run folder
-at once (two sweeps into one root, a sweep and a rerun) and a read-modify-write of a shared file stays whole.
+"""One writer per run: an OS lock on ``<run>/.writer.lock`` (docs/run-format.md#the-writer-lock).
 
-A lock file holds its holder's PID, host, process start time and a random token. A lock whose process is gone
-(same host; its PID dead, or reused by a process started at another time) is stale and is broken once, under a
-second exclusive ``.break`` file, so that two breakers cannot delete each other's new lock. A lock of another host is
-always respected: its process cannot be checked from here.
+Every process or thread that writes a run (the command line's run and resume, a sweep's job, the app's Step and Run
+and the Compare page's group job) holds the run's ``RunLock`` for as long as it writes. The lock is
+``fcntl.flock`` on a file of its own in the run folder: the operating system releases it when the holder's file is
+closed or its process dies (``SIGKILL`` included), so there is never a stale lock to break. Two opens of the file
+are two locks even in one process, so two threads of the app exclude each other too.
+
+A second writer gets ``RunBusy``: "run X is being written by process N". Readers never take the lock and never
+wait: the run's files are written atomically (``alcore.store``), so a reader sees whole cycles only.
+``exclusive(path)`` is the same lock taken with waiting, for the short read-modify-write of a file several
+writers share (a sweep root's ``failures.json``).
+
+POSIX only (Linux, macOS): ``fcntl`` is not on Windows.
 """
 from __future__ import annotations
 
 import contextlib
-import json
+import fcntl
 import os
-import socket
+import threading
 import time
-import uuid
 from pathlib import Path
-from typing import Any
+from typing import IO, Iterator
 
-# A lock file still empty or unreadable after this long was left by a process killed while writing it.
-_LOCK_WRITE_GRACE_S = 10.0
-_BREAKER_STALE_S = 60.0
-_HELD: dict[str, str] = {}  # lock path -> the token this process wrote into it
+LOCK_FILE = ".writer.lock"
+_PID_READS = 40            # a loser reads the winner's PID this many times at most (it is written right after
+_PID_READ_PAUSE_S = 0.005  # the winner's flock), pausing between reads
+_LOCK_TRIES = 4            # a writer tries the lock this many times before it is busy (see _flock_exclusive)
+_HELD: dict[str, int] = {}  # resolved run folder -> locks this process holds on it (at most 1)
+_HELD_LOCK = threading.Lock()
 
 
-def try_lock(path: str | Path) -> dict[str, Any] | None:
-    """Claim ``path`` with an exclusive create. None when this process now holds it, else the holder's info.
+class RunBusy(RuntimeError):
+    """Another writer holds the run: the message names the run and the holder's process."""
 
-    A stale lock (see the module docstring) is broken once and claimed.
+    def __init__(self, run_dir: str | Path, pid: int | None) -> None:
+        self.run_id, self.pid = Path(run_dir).name, pid
+        who = f"process {pid}" if pid else "another process"
+        if pid == os.getpid():
+            who += " (this one: another of its workers)"
+        super().__init__(f"run {self.run_id} is being written by {who}; wait for it to finish or stop it, "
+                         "then try again")
+
+
+class RunLock:
+    """The writer lock of one run folder; ``acquire`` (or ``with``) raises ``RunBusy`` when another writer has it.
+
+    Held until ``release``, the end of the ``with`` block, or the holder's death.
     """
-    path = Path(path)
-    for attempt in range(2):
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "start": _process_start(os.getpid()),
-                "token": uuid.uuid4().hex, "time": time.time()}
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_FILE
+        self._file: IO[bytes] | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def acquire(self) -> "RunLock":
+        if self._file is not None:
+            return self
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+b")  # never truncated before the flock: the holder's PID stays readable
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = read_lock(path)
-            if attempt == 0 and _is_stale(path, holder) and _break_lock(path):
-                continue
-            return holder or {"pid": None, "host": None}
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _HELD[str(path)] = info["token"]
+            _flock_exclusive(f)
+        except BlockingIOError:
+            f.close()
+            raise RunBusy(self.run_dir, holder(self.run_dir)) from None
+        except BaseException:
+            f.close()
+            raise
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()).encode())
+        f.flush()
+        self._file = f
+        with _HELD_LOCK:
+            key = _key(self.run_dir)
+            _HELD[key] = _HELD.get(key, 0) + 1
+        return self
+
+    def release(self) -> None:
+        """Give the lock up (the file stays: removing it would let two writers lock two different files)."""
+        f, self._file = self._file, None
+        if f is None:
+            return
+        with _HELD_LOCK:
+            key = _key(self.run_dir)
+            _HELD[key] -= 1
+            if not _HELD[key]:
+                del _HELD[key]
+        f.close()  # closing the last descriptor releases the flock
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __del__(self) -> None:  # a writer dropped without release: the OS would free it with the file anyway
+        with contextlib.suppress(Exception):
+            self.release()
+
+
+def holder(run_dir: str | Path) -> int | None:
+    """The PID of the process writing ``run_dir`` now, or None when nobody writes it. Never waits for the lock."""
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        f = open(path, "rb")
+    except OSError:
         return None
-    return read_lock(path) or {"pid": None, "host": None}
+    with f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_pid(path)
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        return None
 
 
-def release_lock(path: str | Path) -> None:
-    """Remove the lock if this process holds it (never someone else's)."""
-    path = Path(path)
-    token = _HELD.pop(str(path), None)
-    if token is not None and (read_lock(path) or {}).get("token") == token:
-        path.unlink(missing_ok=True)
+def held_here(run_dir: str | Path) -> bool:
+    """Whether this process holds the writer lock of ``run_dir`` (``alcore.store`` refuses writes otherwise)."""
+    with _HELD_LOCK:
+        return _key(Path(run_dir)) in _HELD
 
 
 @contextlib.contextmanager
-def held_lock(path: str | Path, wait_s: float = 30.0, poll_s: float = 0.05):
-    """Hold the lock for a short critical section, waiting for it up to ``wait_s`` (TimeoutError after that)."""
-    deadline = time.monotonic() + wait_s
-    while (holder := try_lock(path)) is not None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path} is held by pid {holder.get('pid')} on {holder.get('host')}")
-        time.sleep(poll_s)
-    try:
-        yield
-    finally:
-        release_lock(path)
-
-
-def read_lock(path: str | Path) -> dict[str, Any] | None:
-    """The holder's info written in the lock file; None when there is none or it cannot be read."""
-    try:
-        info = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) else None
-
-
-def _is_stale(path: Path, info: dict[str, Any] | None) -> bool:
-    if info is None:  # empty or garbled: stale only once its writer has had time to finish writing it
+def exclusive(path: str | Path) -> Iterator[None]:
+    """Hold the lock file ``path`` for a short critical section, waiting for it (processes and threads alike)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
-            return time.time() - path.stat().st_mtime > _LOCK_WRITE_GRACE_S
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _flock_exclusive(f: IO[bytes]) -> None:
+    """``LOCK_EX | LOCK_NB``, tried a few times: a reader's ``holder`` takes a shared lock for a few microseconds,
+    which must not make a writer give up."""
+    for attempt in range(_LOCK_TRIES):
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if attempt == _LOCK_TRIES - 1:
+                raise
+            time.sleep(_PID_READ_PAUSE_S)
+
+
+def _read_pid(path: Path) -> int | None:
+    """The PID the holder wrote into the lock file (right after taking it: a loser may look a moment too early)."""
+    for _ in range(_PID_READS):
+        try:
+            text = path.read_bytes().decode("ascii", "replace").strip()
         except OSError:
-            return False
-    if info.get("host") != socket.gethostname():
-        return False  # another machine's process cannot be checked from here
-    pid = info.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
-        return True
-    if not _pid_alive(pid):
-        return True
-    start = info.get("start")
-    now = _process_start(pid)
-    return start is not None and now is not None and now != start  # the PID was reused by a newer process
+            return None
+        if text.isdigit():
+            return int(text)
+        time.sleep(_PID_READ_PAUSE_S)
+    return None
 
 
-def _break_lock(path: Path) -> bool:
-    breaker = path.with_name(path.name + ".break")
-    try:
-        fd = os.open(breaker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        with contextlib.suppress(OSError):
-            if time.time() - breaker.stat().st_mtime > _BREAKER_STALE_S:
-                breaker.unlink()  # its owner died between creating and removing it
-        return False
-    try:
-        if _is_stale(path, read_lock(path)):  # look again: another breaker may have replaced it meanwhile
-            path.unlink(missing_ok=True)
-        return True
-    finally:
-        os.close(fd)
-        breaker.unlink(missing_ok=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def _process_start(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux /proc), to tell a reused PID; None elsewhere."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
+def _key(run_dir: Path) -> str:
+    return str(run_dir.resolve())

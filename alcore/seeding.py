@@ -3,13 +3,16 @@
 A stream is numpy's ``SeedSequence`` over ``[seed, cycle, tag]`` (or ``[seed, tag]`` for a purpose that is the same
 every cycle), so streams are independent of each other and of the order in which they are asked for: two
 strategies, or a replayed cycle, draw exactly what the run drew. The tags below are part of every stored run:
-changing one changes what an old config reproduces. A new purpose (e.g. a model's
-initialisation or its dropout masks, today seeded through torch's global generator in ``alcore.models`` and
-``alcore.strategies.bald``) is one more tag here and a call to ``generator``, ``integer`` or ``torch_generator``.
+changing one changes what an old config reproduces. A new purpose is one more tag here and a call to ``generator``,
+``integer`` or ``torch_generator``.
 
 Four purposes take the run seed itself (``run_seed``), as they always have: the split, the model's
 initialisation, the display subset and the fixed embedding. A library that needs an integer seed gets one drawn
 from a purpose's stream (``child_seed``).
+
+torch draws come from ``torch.Generator`` objects a run owns (``model_init_generator``, ``training_generators``,
+``dropout_generator``), never from torch's global generator: runs in threads of one process (the app's workers)
+then draw exactly what they draw alone.
 """
 from __future__ import annotations
 
@@ -93,6 +96,30 @@ def run_seed(seed: int, purpose: str) -> int:
     if purpose not in _SEED_ITSELF:
         raise ValueError(f"purpose={purpose!r} is not seeded with the run seed; choose one of {list(_SEED_ITSELF)}")
     return int(seed)
+
+
+def model_init_generator(seed: int):
+    """The CPU generator of the model's initial weights: the run seed itself (``MODEL``), the seed torch's global
+    generator was given for this before runs owned their generators, so stored runs keep their weights."""
+    import torch
+
+    return torch.Generator(device="cpu").manual_seed(run_seed(seed, MODEL))
+
+
+def training_generators(value: int, device="cpu"):
+    """``(shuffle, dropout)`` generators of a cycle's training, both seeded with its ``training_seed`` (``value``):
+    the batch order (CPU) and the dropout masks (on ``device``, where the masks are drawn)."""
+    import torch
+
+    return torch.Generator(device="cpu").manual_seed(int(value)), dropout_generator(value, device)
+
+
+def dropout_generator(value: int, device="cpu"):
+    """A generator of dropout masks seeded with ``value`` on ``device`` (BALD's MC passes take ``child_seed`` of
+    the strategy's stream; training takes ``training_seed``)."""
+    import torch
+
+    return torch.Generator(device=torch.device(device)).manual_seed(int(value))
 
 
 def child_seed(rng: np.random.Generator, bits: int = 63) -> int:

@@ -22,6 +22,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Generic, TypeVar
 
+from alcore import atomic_files
+from alcore.imports import IMPORT_LOCK
+
 T = TypeVar("T")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -89,7 +92,8 @@ class SourceCache(Generic[T]):
                 return self.convert(_decode(stored["value"]))
         except Exception:  # noqa: BLE001  missing, unreadable or corrupt: computed again below
             pass
-        value = self.build()
+        with IMPORT_LOCK:  # building imports the classes, hence torch: never beside another thread's first import
+            value = self.build()
         converted = self.convert(value)
         _store(path, {"key": key, "value": value}, keep=KEEP)
         return converted
@@ -102,13 +106,7 @@ def _store(path: Path, content: dict[str, Any], keep: int) -> None:
     except (TypeError, ValueError):
         return  # not plain data: answered from the classes in each process instead
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_files.write_bytes(path, text.encode("utf-8"))
         prefix = path.name.rsplit("-", 1)[0]
         older = sorted(path.parent.glob(f"{prefix}-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in older[keep:]:

@@ -21,7 +21,9 @@ def fixed_embedding(X: np.ndarray, max_dims: int = 64, random_state: int = 0) ->
     if len(X) > 20_000:  # fit on a seeded subsample: same components, a fraction of the time
         rng = np.random.default_rng(random_state)
         fit_rows = X[rng.choice(len(X), 20_000, replace=False)]
-    pca = PCA(n_components=max_dims, svd_solver="randomized", random_state=random_state).fit(fit_rows)
+    # fewer rows than dimensions (a small upload of wide rows): as many components as the rows allow
+    n_components = min(max_dims, len(fit_rows), X.shape[1])
+    pca = PCA(n_components=n_components, svd_solver="randomized", random_state=random_state).fit(fit_rows)
     return pca.transform(X).astype(np.float32)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -11,8 +11,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from alcore import seeding
 from alcore.constants import DIVERGED_LOSS_FACTOR
-from alcore.models import ALModel
+from alcore.models import ALModel, dropout_generator
+from alcore.threads import one_thread
 
 
 @dataclass
@@ -113,9 +115,10 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
 
     ``loss(outputs, y)``: the task's mean loss (``alcore.task``); default cross-entropy on class codes.
 
-    Shuffling and dropout draw from a fork of torch's RNG seeded with ``seed``, so the global state is untouched
-    and the same inputs give the same weights on CPU. An epoch whose mean loss ``diverged`` ends training
-    (``TrainResult.diverged_epoch``): every later step would only push the weights further out.
+    Shuffling and dropout draw from two generators seeded with ``seed`` (``seeding.training_generators``), never
+    from torch's global one, so the same inputs give the same weights on CPU, also while other runs train in other
+    threads of the process. An epoch whose mean loss ``diverged`` ends training (``TrainResult.diverged_epoch``):
+    every later step would only push the weights further out.
     """
     n = len(y)
     if n == 0:
@@ -127,9 +130,8 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
     loss_fn = F.cross_entropy if loss is None else loss
     save_at = set(checkpoint_epochs(settings.epochs, settings.n_checkpoints))
     losses, checkpoints, diverged = [], [], None
-    with torch.random.fork_rng(devices=[]), _small_model_threads(model, device):
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
+    gen, masks = seeding.training_generators(seed, device)
+    with dropout_generator(model, masks), _small_model_threads(model, device):
         for epoch in range(1, settings.epochs + 1):
             order = torch.randperm(n, generator=gen).to(device)
             total = 0.0
@@ -166,19 +168,12 @@ def divergence_message(cycle: int, result: TrainResult, lr: float) -> str:
             f"(the training loss reached {loss:.4g} in epoch {result.diverged_epoch})")
 
 
-@contextmanager
 def _small_model_threads(model: ALModel, device: torch.device | str, max_params: int = 1_000_000):
     """Train small models on one CPU thread: tiny matmuls lose to thread hand-offs (about 10x on 2 cores),
-    and a fixed thread count keeps the arithmetic, hence the weights, the same on every machine."""
+    and a fixed thread count keeps the arithmetic, hence the weights, the same on every machine. The count is
+    shared by concurrent trainings (``alcore.threads``)."""
     small = str(device).startswith("cpu") and sum(p.numel() for p in model.parameters()) <= max_params
-    before = torch.get_num_threads()
-    if small:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small:
-            torch.set_num_threads(before)
+    return one_thread("torch") if small else nullcontext()
 
 
 def _checkpoint(model: ALModel, opt: torch.optim.Optimizer, epoch: int) -> Checkpoint:

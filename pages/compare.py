@@ -12,6 +12,8 @@ import streamlit as st
 from alcore import compare, presets, run_group, strategies
 from alcore.config import ConfigError, ExperimentConfig
 from alcore.task import metric_label
+from alcore.validation import show
+
 from pages.ui.docs import docs_popover, readable
 from pages.ui.errors import guard, show_error
 from pages.ui.frame import in_frame
@@ -95,7 +97,13 @@ def _current() -> compare.Comparison | None:
     try:
         comparison = compare.load_comparison(runs_root(), group_id)
     except FileNotFoundError:
-        st.warning(f"No comparison {group_id!r} on disk: start a new one below.", icon=":material/warning:")
+        st.warning(f"No comparison {show(group_id)} on disk: start a new one below.", icon=":material/warning:")
+        st.query_params.pop(COMPARE_PARAM, None)
+        st.session_state.pop("compare_open", None)
+        return None
+    except ValueError as err:  # its compare.json is damaged: its runs are intact and listed on the other pages
+        show_error(err, "Start a new comparison below; the comparison's runs are kept and can be opened from the "
+                        "sidebar.")
         return None
     st.query_params[COMPARE_PARAM] = comparison.group_id  # navigation drops query parameters: put it back
     return comparison

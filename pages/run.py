@@ -9,12 +9,14 @@ from __future__ import annotations
 import streamlit as st
 
 from alcore.config import ExperimentConfig
-from alcore.store import FINISHED, RunStore
+from alcore.run_lock import RunBusy, holder
+from alcore.store import FINISHED, ManifestError, RunStore
 
 from pages.ui.errors import guard, show_error
 from pages.ui.frame import in_frame
 from pages.ui.jobs import (create_run, prepare_first_cycle, progress_text, registry, start_job, sync_jobs,
                            take_prepared_run)
+from pages.ui.loaders import damage_note
 from pages.ui.map_panel import map_view, mapped_cycles
 from pages.ui.run_panels import batch_view, curves_view, diverged_view
 from pages.ui.runs import current_run_dir, cycles_line, cycles_run, n_complete, run_config, set_current_run
@@ -49,12 +51,27 @@ def _queue(run_dir, n_cycles: int) -> None:
              f"{job.cycles_total - job.cycles_done} to go.", icon=":material/queue:")
 
 
+def _damaged_manifest(run_dir, err: ManifestError) -> None:
+    """A run whose manifest cannot be read: say so, and offer to resume it (which rebuilds the manifest from the
+    run's config.json, docs/run-format.md#damaged-files)."""
+    show_error(err, "Resume the run: its manifest is rebuilt from the config stored beside it, or the message "
+                    "says why it cannot be. The run's cycles are kept.")
+    if st.button("Resume and repair", key="run_repair", icon=":material/build:"):
+        _start(run_dir, None, 1, STEP_WAIT_S, same_run=False)
+    st.stop()
+
+
 in_frame()
 st.title("Run an active-learning experiment")
 run_dir = current_run_dir()
-run_cfg = run_config(run_dir) if run_dir is not None else None
+try:
+    run_cfg = run_config(run_dir) if run_dir is not None else None
+except ManifestError as err:
+    _damaged_manifest(run_dir, err)
 job = registry().get(run_dir.name) if run_dir is not None else None
 running = job is not None and job.running
+# another process (a command-line run, another server) or another worker of this one writing this run
+writer = holder(run_dir) if run_dir is not None and not running else None
 
 with st.sidebar:
     st.subheader("Setup", help="Dataset, model and strategy of the run. Changing a setting of a stored run makes "
@@ -65,7 +82,13 @@ finished, manifest, done = False, {}, 0
 if run_dir is not None:
     manifest = RunStore(run_dir).manifest()
     done = n_complete(run_dir)
-    finished = manifest.get("status") in FINISHED or done >= run_cfg.cycles + 1
+    damage = damage_note(run_dir, done) if done else None
+    finished = (manifest.get("status") in FINISHED or done >= run_cfg.cycles + 1) and damage is None
+    if damage is not None:
+        st.warning(f"{damage}. Step or Run computes it (and the cycles after it) again; the damaged files are kept "
+                   "in the run's damaged/ folder (docs/run-format.md#damaged-files).", icon=":material/build:")
+    if writer is not None:
+        st.warning(str(RunBusy(run_dir, writer)), icon=":material/lock:")
 continues = run_dir is not None and config is not None and _same(config, run_cfg)
 if config is None:
     hint = "Fix the settings in the sidebar to run."
@@ -89,7 +112,7 @@ n_more = int(b4.number_input(
     help="How many acquisition cycles the Run button performs now: at most the cycles this run has left (the "
          "default: all of them). When they reach the end of the run, its final evaluation follows and the run is "
          "complete."))
-blocked = config is None or (continues and finished)
+blocked = config is None or (continues and finished) or (continues and writer is not None)
 step = b1.button("Step", type="primary", key="run_step", icon=":material/skip_next:", disabled=blocked,
                  width="stretch", help="Run one acquisition cycle and show the batch it chose (while a job runs "
                                        "this run, the cycle is queued on it).")

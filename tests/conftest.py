@@ -75,6 +75,18 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
+def load_bench(name: str):
+    """The module ``bench/<name>.py`` (benches are scripts, not a package)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO_ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 # --- comparing records ------------------------------------------------------------------------
 
 #: Scalars that must match exactly between two runs of the same config and seed (timings never do).

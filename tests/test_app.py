@@ -38,6 +38,27 @@ def assert_clean(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+def error_after(at: AppTest, key: str) -> str | None:
+    """The error drawn in the slot right after the widget ``key`` (the form's place for that control's message)."""
+    def errors(node):
+        if getattr(node, "type", None) == "error":
+            yield node.value
+        for child in getattr(node, "children", {}).values():
+            yield from errors(child)
+
+    def find(block):
+        kids = list(getattr(block, "children", {}).values())
+        for i, kid in enumerate(kids):
+            if getattr(kid, "key", None) == key:
+                return next(errors(kids[i + 1]), None) if i + 1 < len(kids) else None
+            found = find(kid)
+            if found is not None:
+                return found
+        return None
+
+    return find(at._tree)
+
+
 def button(at: AppTest, key: str):
     return at.button(key=key)
 
@@ -285,8 +306,9 @@ def test_impossible_options_show_an_error(runs: Path) -> None:
     at.selectbox(key="run_new_model").set_value("mlp")
     at.text_input(key="run_new_hidden").set_value("128, zero").run()
     assert not at.exception
-    assert at.error and "hidden layer sizes" in at.error[0].value
+    assert at.error and "model_options.hidden='128, zero' is not valid" in at.error[0].value
     assert button(at, "run_step").disabled
+    assert error_after(at, "run_new_hidden") == at.error[0].value  # shown right under the control that set it
 
 
 @pytest.mark.parametrize("page", ["pages/explore.py", "pages/export.py"])
@@ -406,7 +428,9 @@ def test_only_small_bundled_or_generated_datasets_are_prepared(runs: Path, monke
     jobs.prepare_first_cycle(ExperimentConfig(dataset="moons", dataset_options={"n_samples": 20_000}))
     jobs.prepare_first_cycle(ExperimentConfig(dataset="moons", dataset_options={"n_samples": 20_001}))
     jobs.prepare_first_cycle(ExperimentConfig(dataset="mnist"))  # a download is the user's to start
-    jobs.prepare_first_cycle(ExperimentConfig(dataset="file", dataset_options={"path": "data.csv"}))
+    upload = runs.parent / "data.csv"
+    upload.write_text("a,b,label\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(20)))
+    jobs.prepare_first_cycle(ExperimentConfig(dataset="file", dataset_options={"path": str(upload)}))
     monkeypatch.setenv("ALCORE_PREPARE", "0")
     jobs.prepare_first_cycle(ExperimentConfig())
     assert asked == [("digits", ".prepared"), ("moons", ".prepared")]

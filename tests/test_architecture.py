@@ -18,7 +18,7 @@ LAYERS = (
      "alcore.compare", "alcore.catalog"),
     ("alcore.loop", "alcore.run_group", "alcore.sweep"),
     ("alcore.strategies", "alcore.config", "alcore.task", "alcore.metrics", "alcore.projection",
-     "alcore.uncertainty"),
+     "alcore.uncertainty", "alcore.run_data"),
     ("alcore", "alcore.data", "alcore.models", "alcore.train", "alcore.gradients", "alcore.store", "alcore.records",
      "alcore.distances", "alcore.seeding", "alcore.constants", "alcore.spaces", "alcore.run_lock",
      "alcore.source_cache", "alcore.validation", "alcore.limits", "alcore.threads", "alcore.imports",

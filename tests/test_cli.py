@@ -50,13 +50,39 @@ def test_run_prints_one_line_per_cycle_with_labels_accuracy_and_loss(tmp_path, c
     assert f"run stored in {out}" in text
 
 
-def test_run_over_an_existing_run_resumes_it(tmp_path, capsys):
+def test_resume_continues_an_existing_run(tmp_path, capsys):
     out = tmp_path / "run"
-    Experiment(ExperimentConfig(**{**FAST, "cycles": 2}), run_dir=out).run(1)
-    assert main(["run", "--out", str(out)]) == 0
+    with Experiment(ExperimentConfig(**{**FAST, "cycles": 2}), run_dir=out) as exp:
+        exp.run(1)
+    assert main(["run", "--out", str(out), "--resume"]) == 0
     text = capsys.readouterr().out
     assert f"resuming {out} at cycle 1" in text
     assert [c for c, *_ in _cycle_lines(text)] == [1, 2]
+
+
+def test_out_on_an_existing_run_with_another_config_stops_naming_the_differing_fields(tmp_path, capsys):
+    out = tmp_path / "run"
+    with Experiment(ExperimentConfig(**{**FAST, "cycles": 2}), run_dir=out) as exp:
+        exp.run(1)
+    before = sorted(p.name for p in (out / "cycles").iterdir())
+    assert main(["run", *_fast_args(cycles=2, epochs=7, seed=4), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run with a different config" in err and "--resume" in err
+    assert "epochs: 5 -> 7" in err and "seed: 0 -> 4" in err and "cycles" not in err
+    assert sorted(p.name for p in (out / "cycles").iterdir()) == before  # nothing written
+    assert main(["run", *_fast_args(cycles=2), "--out", str(out)]) == 2  # the same config: still explicit
+    assert "with this config: continue it with --resume" in capsys.readouterr().err
+
+
+def test_resume_with_flags_that_differ_from_the_stored_run_stops(tmp_path, capsys):
+    out = tmp_path / "run"
+    with Experiment(ExperimentConfig(**{**FAST, "cycles": 2}), run_dir=out) as exp:
+        exp.run(1)
+    assert main(["run", "--out", str(out), "--resume", "--epochs", "9"]) == 2
+    assert "epochs: 5 -> 9" in capsys.readouterr().err
+    assert RunStore(out).n_cycles() == 1
+    assert main(["run", "--out", str(tmp_path / "nothing"), "--resume"]) == 2
+    assert "no run at" in capsys.readouterr().err
 
 
 def test_a_run_in_a_child_process_stores_exactly_the_records_of_an_in_process_run(tmp_path, subprocess_env,
@@ -87,15 +113,17 @@ ERRORS = {
     "unknown dataset": (["--dataset", "nope"], "dataset='nope' is not valid; choose one of"),
     "unknown model": (["--model", "rnn"], "model='rnn' is not valid; choose one of ['logreg', 'mlp', 'cnn']"),
     "unknown strategy": (["--strategy", "oracle"], "strategy='oracle' is not valid; choose one of"),
-    "bad batch size": (["--batch-size", "0"], "batch_size must be a positive integer, got 0"),
+    "bad batch size": (["--batch-size", "0"], "batch_size=0 is not valid; it must be an integer in 1..10000000"),
     "unknown field": (["--set", "bacth_size=3"], "unknown config field(s) ['bacth_size']"),
     "budget over the pool": (["--dataset", "iris", "--batch-size", "50", "--cycles", "5"],
                              "is more than the pool holds (120 points)"),
     "cnn on tabular data": (["--dataset", "moons", "--model", "cnn"], "image-shaped"),
     "unknown dataset option": (["--dataset", "moons", "--set", 'dataset_options={"n_sample": 50}'],
-                               "unknown option(s) 'n_sample'"),
+                               "dataset_options.n_sample=50 is not valid; dataset 'moons' has no such option"),
     "bad strategy option": (["--strategy", "entropy", "--set", 'strategy_options={"t": 1}'],
-                            "strategy_options for 'entropy'"),
+                            "strategy_options.t=1 is not valid; strategy 'entropy' has no such option"),
+    "bad strategy option value": (["--strategy", "bald", "--set", 'strategy_options={"n_passes": 0}'],
+                                  "strategy_options for 'bald': n_passes=0 is not valid"),
 }
 
 

@@ -73,7 +73,8 @@ def test_unknown_cold_start_strategy_lists_auto_and_the_strategies():
 
 
 def test_unknown_strategy_option_names_the_valid_options():
-    with pytest.raises(ConfigError, match="strategy_options for 'entropy'"):
+    with pytest.raises(ConfigError, match="strategy_options.temperature=2 is not valid; strategy 'entropy' has no "
+                                          "such option; its options: \\[\\]"):
         ExperimentConfig(strategy="entropy", strategy_options={"temperature": 2})
 
 

@@ -50,8 +50,8 @@ def test_sensible_training_never_counts_as_diverged(fast_config, digits_config):
 
 def test_a_diverged_run_ends_with_a_record_and_a_manifest_that_say_so(fast_config, tmp_path):
     run_dir = tmp_path / "run"
-    exp = Experiment(fast_config(lr=10.0, cycles=3), run_dir=run_dir)  # cold start: cycle 0 trains nothing
-    records = exp.run()
+    with Experiment(fast_config(lr=10.0, cycles=3), run_dir=run_dir) as exp:  # cold start: cycle 0 trains nothing
+        records = exp.run()
     assert [r.cycle for r in records] == [0, 1], "no cycle runs after the one that diverged"
     last = records[-1]
     assert last.diverged and last.is_final and not len(last.selected)
@@ -63,13 +63,15 @@ def test_a_diverged_run_ends_with_a_record_and_a_manifest_that_say_so(fast_confi
     assert RunStore(run_dir).is_finished()
     stored = RunStore(run_dir).load_records()
     assert stored[-1].diverged and stored[-1].diagnostics["diverged"] == message
-    assert Experiment.resume(run_dir).run() == [], "resuming a diverged run runs nothing"
+    with Experiment.resume(run_dir) as again:
+        assert again.run() == [], "resuming a diverged run runs nothing"
     assert RunStore(run_dir).manifest()["status"] == "diverged"
 
 
 def test_the_map_of_a_diverged_run_draws_every_finite_frame(digits_config, tmp_path):
     run_dir = tmp_path / "run"
-    Experiment(digits_config(lr=10.0, cycles=3), run_dir=run_dir).run()
+    with Experiment(digits_config(lr=10.0, cycles=3), run_dir=run_dir) as exp:
+        exp.run()
     frames = export.run_frames_table(run_dir)
     assert sorted(frames["cycle"].unique()) == [0]
     assert np.isfinite(frames[["x", "y"]].to_numpy()).all()

@@ -20,6 +20,7 @@ from hypothesis.extra import numpy as hnp
 
 from alcore import data, strategies
 from alcore.config import ConfigError, ExperimentConfig
+from alcore.constants import COLD_START_RULES
 from alcore.data import Dataset, DatasetError, load, load_bytes
 
 FUZZ = settings(max_examples=120, deadline=None, derandomize=True,
@@ -40,7 +41,7 @@ ANYTHING = st.one_of(
 PLAUSIBLE = {
     "dataset": st.sampled_from([*data.available(), "Digits", ""]),
     "strategy": st.sampled_from([*strategies.available(), "bdage"]),
-    "cold_start_strategy": st.sampled_from(["auto", *strategies.available(), "nope"]),
+    "cold_start_strategy": st.sampled_from([*COLD_START_RULES, *strategies.available(), "nope"]),
     "model": st.sampled_from(["logreg", "mlp", "cnn", "resnet"]),
     "optimizer": st.sampled_from(["adam", "sgd", "lbfgs"]),
     "device": st.sampled_from(["auto", "cpu", "cuda", "tpu"]),
@@ -276,3 +277,30 @@ def test_non_bytes_uploads_are_dataset_errors(value):
 def test_a_file_that_is_missing_is_a_dataset_error(tmp_path):
     with pytest.raises(DatasetError, match="not found"):
         load("file", path=str(tmp_path / "gone.csv"))
+
+
+# --- the fuzz bench (bench/fuzz.py) ---------------------------------------------------------------------------------
+
+def test_a_quick_draw_of_the_fuzz_bench_finds_no_traceback_and_no_message_without_a_field(tmp_path, monkeypatch):
+    """The bench's generators, a few dozen of each kind, in this process (the bench itself runs over 1,000)."""
+    from conftest import load_bench
+
+    fuzz = load_bench("fuzz")
+    monkeypatch.setenv("ALCORE_CACHE_DIR", str(tmp_path / "cache"))
+    counts = {"configs": 40, "json": 20, "uploads": 40, "queries": 40, "app_queries": 0, "sweeps": 10, "gifs": 20}
+    tally = fuzz.run(seed=1, counts=counts, workdir=tmp_path)
+    assert tally.tracebacks == [] and tally.unnamed == []
+    assert tally.cases["config"] == 40 and tally.cases["upload"] == 40 and tally.refused and tally.accepted
+
+
+@pytest.mark.slow
+def test_the_fuzz_bench_smoke_prints_zero_tracebacks_and_zero_unnamed_messages(subprocess_env):
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    child = subprocess.run([sys.executable, "bench/fuzz.py", "--smoke"], cwd=REPO_ROOT, env=subprocess_env,
+                           capture_output=True, text=True, timeout=1200)
+    assert child.returncode == 0, child.stderr[-3000:]
+    assert "0 tracebacks, 0 messages that name no field" in child.stdout.splitlines()[-1]

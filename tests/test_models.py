@@ -86,7 +86,7 @@ def test_cnn_on_a_tabular_dataset_fails_when_the_experiment_is_built(fast_config
 
 
 def test_bad_model_options_fail_when_the_experiment_is_built(fast_config):
-    with pytest.raises(ValueError, match="model_options for 'mlp'"):
+    with pytest.raises(ValueError, match="model_options.width=3 is not valid; model 'mlp' has no such option"):
         Experiment(fast_config(model_options={"width": 3}))
 
 

@@ -229,8 +229,8 @@ def test_a_resumed_regression_run_repeats_the_uninterrupted_one(tmp_path, same_r
     config = ExperimentConfig(dataset="diabetes", strategy="badge", model_options={"hidden": [16]}, batch_size=10,
                               cycles=3, epochs=5, target_size=20, display_size=80, device="cpu")
     whole = Experiment(config).run()
-    part = Experiment(config, run_dir=tmp_path / "run")
-    part.run(2)
+    with Experiment(config, run_dir=tmp_path / "run") as part:  # the run's one writer, until it lets go
+        part.run(2)
     rest = Experiment.resume(tmp_path / "run").run()
     same_records(part.records + rest, whole)
 

@@ -13,6 +13,7 @@ from alcore.cli import main
 from alcore.records import CycleRecord
 from alcore.report import collect_cycles, write_report
 from alcore.run_group import curve_bands
+from alcore.run_lock import RunLock
 from alcore.store import RunStore
 from alcore.sweep import expand_grid, run_sweep
 
@@ -24,13 +25,14 @@ def fake_run(root, strategy: str, seed: int, accuracies, status_final: bool = Tr
     """A stored run with known accuracies, written through RunStore like a real one."""
     run_id = f"moons-{strategy}-seed{seed}-{config.get('epochs', 5)}"
     store = RunStore(root / run_id)
-    store.create({**BASE, **config, "strategy": strategy, "seed": seed},
-                 {"dataset": {"name": "moons", "n_samples": 1000}})
-    for cycle, (n, acc) in enumerate(zip(LABELS, accuracies)):
-        final = status_final and cycle == len(LABELS) - 1
-        store.append(CycleRecord(cycle=cycle, n_labeled=n, strategy=strategy, is_final=final, test_accuracy=acc,
-                                 test_loss=1.0 - acc, selected=np.arange(0 if final else 10),
-                                 batch_size=0 if final else 10))
+    with RunLock(store.path):
+        store.create({**BASE, **config, "strategy": strategy, "seed": seed},
+                     {"dataset": {"name": "moons", "n_samples": 1000}})
+        for cycle, (n, acc) in enumerate(zip(LABELS, accuracies)):
+            final = status_final and cycle == len(LABELS) - 1
+            store.append(CycleRecord(cycle=cycle, n_labeled=n, strategy=strategy, is_final=final,
+                                     test_accuracy=acc, test_loss=1.0 - acc, selected=np.arange(0 if final else 10),
+                                     batch_size=0 if final else 10))
     return run_id
 
 
@@ -97,7 +99,8 @@ def test_bands_are_t_intervals_over_seeds_clipped_to_fractions(sweep_root):
 
 def test_incomplete_runs_are_listed_but_kept_out_of_the_numbers(sweep_root):
     fake_run(sweep_root, "margin", 0, [0.1, 0.1, 0.1, 0.1, 0.1], status_final=False)
-    RunStore(sweep_root / "moons-margin-seed0-5").update(status="running")
+    with RunLock(sweep_root / "moons-margin-seed0-5"):
+        RunStore(sweep_root / "moons-margin-seed0-5").update(status="running")
     paths = write_report(sweep_root)
     assert "margin" in set(pd.read_csv(paths["cycles.csv"])["strategy"])
     assert "margin" not in set(pd.read_csv(paths["summary.csv"])["strategy"])

@@ -64,8 +64,8 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(fast_config, tmp_path
 
 def _reference_and_partial(fast_config, tmp_path, n_done, **overrides):
     reference = Experiment(fast_config(**overrides)).run()
-    exp = Experiment(fast_config(**overrides), run_dir=tmp_path / "run")
-    exp.run(n_done)
+    with Experiment(fast_config(**overrides), run_dir=tmp_path / "run") as exp:
+        exp.run(n_done)
     return reference, exp.store
 
 
@@ -95,6 +95,7 @@ def test_a_kill_between_a_cycles_arrays_and_its_json_loses_only_that_cycle(fast_
     monkeypatch.setattr(alcore.store, "atomic_write_json", killed_at_cycle_json)
     with pytest.raises(KeyboardInterrupt):
         exp.step()
+    exp.close()  # what the operating system does for a killed process
     monkeypatch.setattr(alcore.store, "atomic_write_json", real_write_json)
     assert (store.path / "cycles" / "cycle_00002.npz").exists() and store.n_cycles() == 2
 
@@ -113,6 +114,7 @@ def test_a_warm_start_run_resumes_with_the_weights_of_its_last_complete_cycle(fa
     exp.store.append = killed
     with pytest.raises(KeyboardInterrupt):
         exp.step()
+    exp.close()  # what the operating system does for a killed process
     resumes_from(store, 2, reference, same_records)
 
 

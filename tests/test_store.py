@@ -10,7 +10,8 @@ import pytest
 
 from alcore.loop import Experiment
 from alcore.records import ARRAY_FIELDS, CycleRecord
-from alcore.store import RunStore, atomic_write_bytes, atomic_write_json, list_runs, read_npz
+from alcore.run_lock import RunLock
+from alcore.store import UNREADABLE, RunStore, atomic_write_bytes, atomic_write_json, list_runs, read_npz
 
 
 def _strict_json(text: str):
@@ -27,8 +28,8 @@ def _leftover_temp_files(folder):
 @pytest.fixture
 def stored_run(fast_config, tmp_path):
     """A finished run on disk: 3 cycles + the final evaluation."""
-    exp = Experiment(fast_config(strategy="entropy", cycles=3), run_dir=tmp_path / "run")
-    exp.run()
+    with Experiment(fast_config(strategy="entropy", cycles=3), run_dir=tmp_path / "run") as exp:
+        exp.run()
     return exp
 
 
@@ -80,16 +81,22 @@ def test_nothing_on_disk_needs_pickle(fast_config, tmp_path):
     assert set(read_npz(npz[0])) == set(ARRAY_FIELDS)
 
 
-def test_inf_and_nan_scalars_are_stored_as_standard_json(tmp_path):
+def test_inf_and_nan_scalars_are_stored_as_standard_json_and_read_back_as_floats(tmp_path):
     store = RunStore(tmp_path / "run")
-    store.create({"x": 1})
-    record = CycleRecord(cycle=0, n_labeled=0, strategy="random", test_loss=float("inf"),
-                         diversity={"logdet": float("-inf"), "rank": float("nan")})
-    store.append(record)
+    with RunLock(store.path):
+        store.create({"x": 1})
+        record = CycleRecord(cycle=0, n_labeled=0, strategy="random", test_loss=float("inf"),
+                             diversity={"logdet": float("-inf"), "radius": float("inf"), "rank": float("nan")},
+                             timings={"train": float("inf")})
+        store.append(record)
     values = _strict_json((store.path / "cycles" / "cycle_00000.json").read_text())
     assert values["test_accuracy"] is None
     [back] = store.load_records()
     assert np.isnan(back.test_accuracy) and np.isnan(back.diversity["rank"])
+    assert back.test_loss == float("inf")
+    assert back.diversity["logdet"] == float("-inf") and back.diversity["radius"] == float("inf")
+    assert back.timings["train"] == float("inf")
+    assert all(isinstance(v, float) for v in back.diversity.values())
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, monkeypatch):
@@ -115,8 +122,16 @@ def test_atomic_write_replaces_the_whole_file(tmp_path):
 
 
 def test_creating_over_an_existing_run_is_refused(stored_run):
-    with pytest.raises(FileExistsError, match="resume"):
+    with RunLock(stored_run.store.path), pytest.raises(FileExistsError, match="resume"):
         RunStore(stored_run.store.path).create({})
+
+
+def test_writing_a_run_without_its_writer_lock_is_refused(stored_run):
+    store = RunStore(stored_run.store.path)
+    with pytest.raises(RuntimeError, match="writer lock"):
+        store.update(status="running")
+    with pytest.raises(RuntimeError, match="writer lock"):
+        store.append(stored_run.records[0])
 
 
 # --- what counts as a stored cycle ------------------------------------------------------------
@@ -159,7 +174,8 @@ def test_only_a_gap_free_prefix_of_cycles_counts(stored_run):
 
 def _make_run(root, name, **config):
     store = RunStore(root / name)
-    store.create({"name": name, **config})
+    with RunLock(store.path):
+        store.create({"name": name, **config})
     return store
 
 
@@ -176,11 +192,23 @@ def test_list_runs_of_a_missing_folder_is_empty(tmp_path):
     assert list_runs(tmp_path / "nothing here") == []
 
 
-@pytest.mark.parametrize("content", [b'{"run_id": "x", "config": {', b"", b"\xff\xfe\x00garbage\x9c", b"[1, 2]",
-                                     b"null"], ids=["truncated", "empty", "binary", "array", "null"])
-def test_list_runs_skips_a_corrupted_manifest(tmp_path, content):
+JUNK_MANIFESTS = [b'{"run_id": "x", "config": {', b"", b"\xff\xfe\x00garbage\x9c", b"[1, 2]", b"null",
+                  b'{"config": [], "created": "yesterday"}', b'{"config": {}, "created": "x", "n_cycles": "many"}',
+                  b'{"config": {"name": 3}, "created": 1e400, "status": 7}', b'{"run_id": 5}']
+
+
+@pytest.mark.parametrize("content", JUNK_MANIFESTS, ids=["truncated", "empty", "binary", "array", "null",
+                                                         "config-a-list", "junk-fields", "junk-values", "no-config"])
+def test_list_runs_lists_a_junk_manifest_as_a_row_with_its_reason(tmp_path, content):
     _make_run(tmp_path, "good")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "manifest.json").write_bytes(content)
     (tmp_path / "not-a-run").mkdir()
-    assert [r["config"]["name"] for r in list_runs(tmp_path)] == ["good"]
+    runs = {r["run_id"]: r for r in list_runs(tmp_path)}
+    assert runs["good"]["config"]["name"] == "good" and runs["good"]["status"] == "created"
+    assert set(runs) == {"good", "bad"}
+    for r in runs.values():  # what a listing shows is always of the right type
+        assert isinstance(r["created"], float | int) and isinstance(r["n_cycles"], int)
+        assert isinstance(r["status"], str) and isinstance(r["config"], dict)
+    if runs["bad"]["status"] == UNREADABLE:
+        assert "manifest.json" in runs["bad"]["error"] and runs["bad"]["path"] == str(tmp_path / "bad")

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,8 +13,8 @@ from alcore.cli import main
 from alcore.config import ConfigError
 from alcore.store import RunStore
 from alcore.run_group import settings_hash
-from alcore.run_lock import read_lock, release_lock, try_lock
-from alcore.sweep import LOCK_NAME, expand_grid, parse_seeds, run_job, run_sweep, write_failures
+from alcore.run_lock import RunLock, holder
+from alcore.sweep import expand_grid, parse_seeds, run_job, run_sweep, write_failures
 
 # A moons run of 2 cycles that trains in a fraction of a second.
 TINY = dict(dataset_options={"n_samples": 200}, model_options={"hidden": [16], "dropout": 0.0}, batch_size=10,
@@ -102,7 +100,7 @@ def test_sweep_runs_every_job_into_its_folder_and_a_rerun_skips_them(tmp_path):
         assert manifest["sweep"] == {"dataset": "moons", "strategy": job.strategy, "seed": job.seed,
                                      "settings_hash": job.settings_hash}
         assert store.n_cycles() == TINY["cycles"] + 1
-        assert not (Path(job.run_dir) / LOCK_NAME).exists()
+        assert holder(job.run_dir) is None  # released
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
     again = run_sweep(jobs, n_jobs=1)
     assert [r["status"] for r in again] == ["skipped"] * 4
@@ -118,7 +116,8 @@ def test_an_incomplete_run_is_resumed_from_its_last_cycle(tmp_path, same_records
     last = Path(job.run_dir) / "cycles" / f"cycle_{TINY['cycles']:05d}"
     last.with_suffix(".json").unlink()
     last.with_suffix(".npz").unlink()
-    store.update(status="running")
+    with RunLock(job.run_dir):
+        store.update(status="running")
     result = run_job(job)
     assert result["status"] == "complete" and result["resumed_from"] == TINY["cycles"] and result["ran_cycles"] == 1
     same_records(store.load_records(), RunStore(reference.run_dir).load_records())
@@ -135,7 +134,7 @@ def test_a_failed_job_is_recorded_and_the_others_finish(tmp_path, capsys):
     (run_id, failure), = failures.items()
     assert run_id.startswith("iris-random-seed0-") and "budget" in failure["error"]
     manifest = RunStore(failure["run_dir"]).manifest()
-    assert manifest["status"] == "failed" and manifest["error"].startswith("ConfigError: the budget")
+    assert manifest["status"] == "failed" and manifest["error"].startswith("ConfigError: cycles=3 is not valid; the budget")
     moons = [p for p in tmp_path.iterdir() if p.name.startswith("moons-")]
     assert len(moons) == 1 and RunStore(moons[0]).manifest()["status"] == "complete"
 
@@ -172,59 +171,18 @@ def test_sweep_command_exits_zero_and_prints_a_progress_line_per_job(tmp_path, c
 def test_a_bad_flag_for_every_job_is_an_argument_error_not_a_sweep(tmp_path, capsys):
     code = main(["sweep", "--datasets", "moons", "--strategies", "random", "--seeds", "0", "--out", str(tmp_path),
                  "--epochs", "0"])
-    assert code == 2 and "epochs must be a positive integer" in capsys.readouterr().err
+    assert code == 2 and "epochs=0 is not valid" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
 
 
-# --- locks --------------------------------------------------------------------------------------------------------
+# --- the writer lock ----------------------------------------------------------------------------------------------
 
-def test_a_lock_is_exclusive_until_released(tmp_path):
-    path = tmp_path / "lock"
-    assert try_lock(path) is None
-    holder = try_lock(path)
-    assert holder["pid"] == os.getpid()  # held, even by this very process: another thread may be running the job
-    release_lock(path)
-    assert not path.exists()
-    assert try_lock(path) is None
-    release_lock(path)
-
-
-def test_a_lock_left_by_a_dead_process_is_broken(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    path = tmp_path / "lock"
-    path.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "start": None}))
-    assert try_lock(path) is None
-    assert read_lock(path)["pid"] == os.getpid()
-    release_lock(path)
-
-
-def test_a_lock_of_a_reused_pid_is_broken_but_one_of_another_host_is_respected(tmp_path):
-    path = tmp_path / "lock"
-    path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "start": 1}))  # wrong start time
-    assert try_lock(path) is None
-    release_lock(path)
-    path.write_text(json.dumps({"pid": 1, "host": "another-machine", "start": None}))
-    assert try_lock(path)["host"] == "another-machine"
-
-
-def test_release_never_removes_another_process_lock(tmp_path):
-    path = tmp_path / "lock"
-    assert try_lock(path) is None
-    path.write_text(json.dumps({"pid": 1, "host": "elsewhere", "token": "theirs"}))  # lost it to someone else
-    release_lock(path)
-    assert path.exists()
-
-
-def test_a_job_whose_folder_is_locked_by_a_live_process_is_busy_and_untouched(tmp_path):
+def test_a_job_whose_run_another_writer_holds_is_busy_and_untouched(tmp_path):
     job = tiny_jobs(tmp_path, seeds=(0,))[0]
-    Path(job.run_dir).mkdir(parents=True)
-    lock = Path(job.run_dir) / LOCK_NAME
-    assert try_lock(lock) is None
-    try:
+    with RunLock(job.run_dir):
         result = run_job(job)
-    finally:
-        release_lock(lock)
-    assert result["status"] == "busy" and str(os.getpid()) in result["error"]
+    assert result["status"] == "busy"
+    assert f"run {job.run_id} is being written by process {os.getpid()}" in result["error"]
     assert not RunStore(job.run_dir).exists()
 
 

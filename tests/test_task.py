@@ -109,7 +109,7 @@ def test_options_only_classification_has_are_refused_for_regression_naming_them(
 
 
 def test_variance_is_refused_for_classification_and_the_other_way_round() -> None:
-    with pytest.raises(ConfigError, match="strategy='variance' works for regression only"):
+    with pytest.raises(ConfigError, match="strategy='variance' is not valid; it works for regression only"):
         ExperimentConfig(dataset="digits", strategy="variance")
     assert ExperimentConfig(dataset="diabetes", strategy="variance").known_task() == "regression"
 

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from alcore.config import ConfigError, ExperimentConfig
+from alcore.config import ExperimentConfig, read_json_object
 
 
 def progress_line(done: int, total: int, text: str, width: int = 24) -> str:
@@ -35,12 +35,7 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 
 def config_values_from_args(args: argparse.Namespace) -> dict:
     """Config values from --config, then the flags, then --set; not yet validated."""
-    try:
-        values = json.loads(Path(args.config).read_text()) if args.config else {}
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{args.config} is not valid JSON: {err}") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{args.config} must hold a JSON object of field: value")
+    values = read_json_object(Path(args.config), "--config") if args.config else {}
     for key in ("dataset", "task", "model", "strategy", "cycles", "batch_size", "initial_labels", "target_size",
                 "epochs", "seed", "device", "cold_start_strategy"):
         if getattr(args, key, None) is not None:

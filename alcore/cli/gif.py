@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from alcore.constants import COLOR_BY, SPACES, color_by_labels
 
@@ -22,10 +21,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from alcore import atomic_files
     from alcore.export import run_gif_bytes
 
     data = run_gif_bytes(args.run_dir, space=args.space, size=(args.width, args.height), fps=args.fps,
                          color_by=args.color_by, max_points=args.max_points, show_curve=not args.no_curve)
-    Path(args.out).write_bytes(data)
+    atomic_files.write_bytes(args.out, data)
     print(f"wrote {args.out} ({len(data) / 1e6:.2f} MB)")
     return 0

@@ -5,6 +5,8 @@ import argparse
 import sys
 import time
 
+from alcore import limits
+from alcore import validation as v
 from alcore.cli.args import add_config_args, config_values_from_args, progress_line
 from alcore.config import ConfigError, ExperimentConfig
 from alcore.run_group import DEFAULT_TARGET_SIZE, GroupRun
@@ -19,7 +21,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="sweep root: one folder per job, plus failures.json")
     p.add_argument("--backend", choices=BACKENDS, default="joblib")
     p.add_argument("--jobs", type=int, default=-1, help="parallel jobs for joblib or a local Dask cluster "
-                                                        "(-1: one per core)")
+                                                        "(-1: one per core, else 1 to 1024)")
     p.add_argument("--address", help="Ray address ('auto', 'ray://host:10001') or Dask scheduler "
                                      "('tcp://host:8786'); default: a local cluster")
     p.add_argument("--threads", type=int, default=1, help="torch threads per job (default 1: no oversubscription)")
@@ -33,11 +35,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def plan_from_args(args: argparse.Namespace) -> tuple[list[GroupRun], list[str]]:
     """The sweep's jobs and notes; ConfigError when no job of the grid has a valid config (a bad flag)."""
+    _check_flags(args)
     base = config_values_from_args(args)
     defaults = ExperimentConfig.__dataclass_fields__
-    datasets = parse_list(args.datasets) or [base.get("dataset", defaults["dataset"].default)]
-    strategies = parse_list(args.strategies) or [base.get("strategy", defaults["strategy"].default)]
-    seeds = parse_seeds(args.seeds) if args.seeds else [int(base.get("seed", 0))]
+    datasets = _names("--datasets", args.datasets, base.get("dataset", defaults["dataset"].default))
+    strategies = _names("--strategies", args.strategies, base.get("strategy", defaults["strategy"].default))
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else [base.get("seed", 0)]
     groups, notes = plan_groups(base, datasets, strategies, seeds, args.default_target_size)
     if args.fit_budget:
         groups, more = fit_budget(groups)
@@ -45,15 +48,32 @@ def plan_from_args(args: argparse.Namespace) -> tuple[list[GroupRun], list[str]]
     jobs = [job for group in groups for job in group.runs(args.out)]
     errors = [_config_error(job) for job in jobs]
     if all(errors):  # nothing can run: a bad flag, not a bad job
-        raise ConfigError(errors[0])
+        raise errors[0]
     return jobs, notes
 
 
-def _config_error(job: GroupRun) -> str | None:
+def _names(flag: str, text: str | None, default: str) -> list[str]:
+    """The comma-separated names of ``flag``; the config's own when the flag is absent, an error when it is empty."""
+    if text is None:
+        return [default]
+    names = parse_list(text)
+    if not names:
+        v.fail(flag, text, "give at least one name, comma-separated (e.g. 'digits,wine')")
+    return names
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    if args.jobs != -1:
+        v.integer("--jobs", args.jobs, 1, 1024)
+    v.integer("--threads", args.threads, 1, 256)
+    v.integer("--default-target-size", args.default_target_size, 1, limits.MAX_ROWS)
+
+
+def _config_error(job: GroupRun) -> ConfigError | None:
     try:
         ExperimentConfig.from_dict(job.config)
     except ConfigError as err:
-        return str(err)
+        return err
     return None
 
 
@@ -81,7 +101,7 @@ def main(args: argparse.Namespace) -> int:
         elif r["status"] in ("failed", "diverged"):
             text += f": {(r['error'] or '').splitlines()[0][:200]}"
         elif r["status"] == "busy":
-            text += f" ({r['error']}: another sweep is running it)"
+            text += f": {r['error']}"
         print(progress_line(done[0], len(jobs), text), flush=True)
 
     started = time.perf_counter()

@@ -161,15 +161,10 @@ def _offline_error(name: str, exc: BaseException | None = None) -> DatasetError:
 
 
 def _write_cache(path: Path, pixels: np.ndarray, labels: np.ndarray) -> None:
-    """Write atomically (temp file, then rename) so an interrupted write leaves no broken cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as stream:
-            np.savez_compressed(stream, pixels=pixels, labels=labels)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write atomically (``alcore.atomic_files``) so an interrupted write leaves no broken cache."""
+    from alcore import atomic_files
+
+    atomic_files.write_with(path, lambda stream: np.savez_compressed(stream, pixels=pixels, labels=labels))
 
 
 def _stratified_subsample(labels: np.ndarray, n_samples: int, random_state: int) -> np.ndarray:

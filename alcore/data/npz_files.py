@@ -65,9 +65,14 @@ def _read_npz_arrays(archive, name: str, label_key: str, max_bytes: int):
             f"Save features as X and labels as {label_key}: numpy.savez(path, X=X, {label_key}=y)."
         )
     try:
+        for key in ("X", label_key, "class_names"):
+            if key in keys:
+                _check_header(archive, key, name)
         X = archive["X"]
         y = archive[label_key]
         class_names = archive["class_names"] if "class_names" in keys else None
+    except DatasetError:
+        raise
     except ValueError as exc:
         if "pickle" in str(exc) or "Object arrays" in str(exc):  # object arrays need unpickling
             raise DatasetError(
@@ -86,6 +91,23 @@ def _read_npz_arrays(archive, name: str, label_key: str, max_bytes: int):
         class_names = [c.decode("utf-8", errors="replace") if isinstance(c, bytes) else str(c)
                        for c in class_names.tolist()]
     return X, y, class_names
+
+
+def _check_header(archive, key: str, name: str) -> None:
+    """Refuse an array whose header claims more data than its member holds (a damaged or forged header would make
+    numpy allocate the claimed shape, petabytes, before reading a byte)."""
+    member = f"{key}.npy" if f"{key}.npy" in archive.zip.namelist() else key
+    held = archive.zip.getinfo(member).file_size
+    with archive.zip.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+    claimed = int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 1)
+    if claimed > held:
+        raise DatasetError(
+            f"{name}: array {key!r} claims shape {shape} ({megabytes(claimed)}) but holds {megabytes(held)}; the "
+            "archive is damaged: save it again with numpy.savez."
+        )
 
 
 def _damaged(name: str, exc: BaseException) -> DatasetError:

@@ -154,6 +154,9 @@ def _plain_labels(y: np.ndarray, name: str, what: str, *, numbers_as_float: bool
     return y
 
 
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+
+
 def _object_labels(y: np.ndarray, name: str, what: str, numbers_as_float: bool) -> np.ndarray:
     """Turn an object label array (e.g. from pandas) into a string, integer or float array."""
     items = y.tolist()
@@ -164,7 +167,10 @@ def _object_labels(y: np.ndarray, name: str, what: str, numbers_as_float: bool) 
             "drop those rows or give them a value."
         )
     if all(isinstance(v, numbers.Integral) for v in items):
-        return np.asarray(items, dtype=np.int64)
+        if all(_INT64_MIN <= v <= _INT64_MAX for v in items):
+            return np.asarray(items, dtype=np.int64)
+        if not numbers_as_float:  # integers beyond int64 (31-digit ids): labels by their digits
+            return np.asarray([str(v) for v in items], dtype=str)
     if numbers_as_float and all(isinstance(v, numbers.Real) for v in items):
         return np.asarray(items, dtype=np.float64)
     return np.asarray([str(v) for v in items], dtype=str)

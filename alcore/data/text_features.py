@@ -21,6 +21,8 @@ read-only and shared by every Dataset returned for the same key.
 
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 import hashlib
 import threading
@@ -146,13 +148,14 @@ def _compute(texts: tuple[str, ...], fit: np.ndarray, method: str, svd_dims: int
             "Fit on more (or more varied) texts."
         )
     from sklearn.decomposition import TruncatedSVD
-    from threadpoolctl import threadpool_limits
+
+    from alcore.threads import one_thread
 
     svd = TruncatedSVD(n_components=n_components, algorithm="randomized", n_iter=5, random_state=random_state)
     # Small problems run faster on one BLAS thread (a busy 2-core machine: 0.35 s instead of 2.5 s for 1,600
     # stories); the rule depends on the size only, so the result does too.
     threads = 1 if len(fit) * M.shape[1] < _SINGLE_THREAD_WORK else None
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with one_thread("blas") if threads == 1 else contextlib.nullcontext():
         svd.fit(M[fit])
         return np.ascontiguousarray(svd.transform(M), dtype=np.float32)
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -12,6 +11,7 @@ import numpy as np
 from alcore.projection.initialization import WARM_METHODS
 from alcore.projection.runs import map_records, project_records
 from alcore.projection.settings import ProjectionResult, ProjectionSettings
+from alcore.store import READ_ERRORS, atomic_write_npz, read_npz
 
 
 def _record_fingerprint(record, settings: ProjectionSettings) -> str:
@@ -27,33 +27,25 @@ def _record_fingerprint(record, settings: ProjectionSettings) -> str:
     return digest.hexdigest()
 
 
-def _atomic_save_npz(path: Path, arrays: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+_FRAME_KEYS = ("chain", "cycle", "idx", "frame", "displacement", "trustworthiness", "seconds", "method", "extra_idx",
+               "extra_xy")
 
 
 def _load_prefix(folder: Path, records: Sequence, chains: list[str]) -> list[dict]:
-    """The cached frames whose chained fingerprints match, from the first cycle up to the first miss."""
+    """The cached frames whose chained fingerprints match, from the first cycle up to the first miss. A file that
+    cannot be read whole (cut short, damaged) is a miss: that frame and the later ones are computed again."""
     cached: list[dict] = []
     for r, expected in zip(records, chains):
         path = folder / f"cycle_{int(r.cycle):04d}.npz"
         if not path.exists():
             break
         try:
-            with np.load(path, allow_pickle=False) as z:
-                if str(z["chain"]) != expected:
-                    break
-                cached.append({k: z[k] for k in z.files})
-        except (OSError, ValueError, KeyError):
+            entry = read_npz(path)
+            if str(entry["chain"]) != expected or not all(k in entry for k in _FRAME_KEYS):
+                break
+        except READ_ERRORS:
             break
+        cached.append(entry)
     return cached
 
 
@@ -102,7 +94,7 @@ def cached_projection(
                 "trustworthiness": np.float64(fresh.trustworthiness[j]), "seconds": np.float64(fresh.seconds[j]),
                 "method": np.array(fresh.method[j]), "extra_idx": fresh.extra_idx[j], "extra_xy": fresh.extra_xy[j],
             }
-            _atomic_save_npz(folder / f"cycle_{int(r.cycle):04d}.npz", entry)
+            atomic_write_npz(folder / f"cycle_{int(r.cycle):04d}.npz", entry, compressed=True)
             cached.append(entry)
     return ProjectionResult(
         idx=np.asarray(cached[0]["idx"], np.int64), cycles=[int(c["cycle"]) for c in cached],

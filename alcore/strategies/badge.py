@@ -30,6 +30,7 @@ from alcore.distances import DistancesToCentre, noise_floor, sq_norms
 from alcore.gradients import with_bias
 from alcore.strategies.alignment import _typed
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
+from alcore.threads import one_thread
 
 
 def kmeanspp(a, h, k: int, rng: np.random.Generator, *, return_gains: bool = False,
@@ -90,25 +91,13 @@ def _next_centre(D2: np.ndarray, c: int, chosen: np.ndarray, cum: np.ndarray, u:
     return int(free[min(int(u * len(free)), len(free) - 1)])
 
 
-_BLAS_CONTROLLER = None
-
-
 def _single_thread_blas(size: int):
-    """One BLAS thread for the matvec loop on large inputs.
+    """One BLAS thread for the matvec loop on large inputs (``alcore.threads``: safe for runs in threads).
 
     The products are memory-bound, so a second thread gains little, and on a busy machine a multi-threaded gemv
     that waits for a descheduled thread was measured 10-40x slower (n=50,000, d=128, 2 cores).
     """
-    global _BLAS_CONTROLLER
-    if size < 1_000_000:
-        return contextlib.nullcontext()
-    try:
-        if _BLAS_CONTROLLER is None:
-            from threadpoolctl import ThreadpoolController
-            _BLAS_CONTROLLER = ThreadpoolController()
-        return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
-    except Exception:  # threadpoolctl missing or unable to see the BLAS: run as configured
-        return contextlib.nullcontext()
+    return one_thread("blas") if size >= 1_000_000 else contextlib.nullcontext()
 
 
 def _kmeanspp_torch(A: torch.Tensor, H: torch.Tensor, k: int, rng: np.random.Generator, return_gains: bool,

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from alcore import seeding
-from alcore.models import ALModel
+from alcore.models import ALModel, dropout_generator
 from alcore.strategies.base import PoolState, Selection, Strategy, top_k
 
 NO_DROPOUT_MESSAGE = ("the model has no nn.Dropout module, so MC-dropout BALD scores are all 0; "
@@ -50,12 +50,10 @@ def _entropy(log_p: torch.Tensor) -> torch.Tensor:
 def dropout_passes(model: ALModel, X: torch.Tensor, n_passes: int, seed: int, device: torch.device | str = "cpu",
                    batch_size: int = 8192) -> Iterator[tuple[slice, torch.Tensor]]:
     """``(rows, outputs)`` batch by batch over ``n_passes`` stochastic passes of ``X`` with only the dropout modules
-    on; masks come from torch's RNG seeded with ``seed`` inside ``fork_rng``, so the global RNG state is left as it
-    was (BALD; a regression model's MC-dropout variance, ``alcore.strategies.variance``)."""
+    on; masks come from a generator seeded with ``seed`` (``seeding.dropout_generator``), never torch's global one
+    (BALD; a regression model's MC-dropout variance, ``alcore.strategies.variance``)."""
     device = torch.device(device)
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices), dropout_only(model):
-        torch.manual_seed(seed)
+    with dropout_only(model), dropout_generator(model, seeding.dropout_generator(seed, device)):
         for _ in range(n_passes):
             for start in range(0, len(X), batch_size):
                 xb = X[start:start + batch_size].to(device)
@@ -67,8 +65,8 @@ def mc_dropout_bald(model: ALModel, X: torch.Tensor, n_passes: int, seed: int, d
                     batch_size: int = 8192) -> np.ndarray:
     """Mutual information per row of ``X`` from ``n_passes`` dropout passes, accumulated online.
 
-    Memory ``O(n C)``: only running sums of ``p_t`` and of ``H[p_t]`` are kept. Dropout masks come from torch's
-    RNG seeded with ``seed`` inside ``fork_rng``, so the global RNG state is left as it was. Float64 throughout;
+    Memory ``O(n C)``: only running sums of ``p_t`` and of ``H[p_t]`` are kept. Dropout masks come from a generator
+    seeded with ``seed`` (``seeding.dropout_generator``), never torch's global one. Float64 throughout;
     values below 1e-12 nats (rounding noise when all passes agree) are set to exactly 0.
     """
     n = len(X)

@@ -2,7 +2,6 @@
 it works for, and its options with their defaults and help (the trailing ``# comment`` of each ``Options`` field)."""
 from __future__ import annotations
 
-import ast
 import dataclasses
 import inspect
 import io
@@ -57,12 +56,19 @@ def option_help(cls: type) -> dict[str, str]:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):
         return {}
-    comments = {tok.start[0]: tok.string.lstrip("#").strip()
-                for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT}
-    tree = ast.parse(source)
-    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    return {n.target.id: comments[n.lineno] for n in body
-            if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.lineno in comments}
+    # tokens, not ``ast.parse``: CPython 3.11's AST constructor is not thread-safe ("recursion depth mismatch"),
+    # and the app's sessions (Streamlit compiling pages) may parse at the same moment
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    comments = {tok.start[0]: tok.string.lstrip("#").strip() for tok in tokens if tok.type == tokenize.COMMENT}
+    fields, depth = {}, 0
+    for i, tok in enumerate(tokens[:-1]):
+        depth += tok.type == tokenize.INDENT
+        depth -= tok.type == tokenize.DEDENT
+        starts_line = i > 0 and tokens[i - 1].type in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+        if depth == 1 and starts_line and tok.type == tokenize.NAME and tokens[i + 1].string == ":" \
+                and tok.start[0] in comments:
+            fields[tok.string] = comments[tok.start[0]]
+    return fields
 
 
 def _field_default(f: dataclasses.Field) -> Any:

@@ -7,6 +7,8 @@ cold-start strategy on tabular data.
 """
 from __future__ import annotations
 
+import contextlib
+
 import warnings
 from dataclasses import dataclass
 
@@ -16,6 +18,7 @@ from alcore import seeding
 from alcore.distances import CHUNK_ENTRIES, sq_distances
 from alcore.spaces import l2_normalize
 from alcore.strategies.base import PoolState, Selection, Strategy, argmax_random_tie
+from alcore.threads import one_thread
 
 _SINGLE_THREAD_WORK = 20_000_000  # rows × clusters below which k-means runs on one thread
 
@@ -49,8 +52,6 @@ def cluster(Z: np.ndarray, n_clusters: int, random_state: int, n_init: int = 3,
     official code). ``n_clusters`` is clamped to the number of rows; duplicate rows are allowed."""
     from sklearn.cluster import KMeans, MiniBatchKMeans
     from sklearn.exceptions import ConvergenceWarning
-    from threadpoolctl import threadpool_limits
-
     n_clusters = max(1, min(int(n_clusters), len(Z)))
     if n_clusters == 1:
         return np.zeros(len(Z), dtype=np.int64)
@@ -60,7 +61,7 @@ def cluster(Z: np.ndarray, n_clusters: int, random_state: int, n_init: int = 3,
         model = MiniBatchKMeans(n_clusters=n_clusters, n_init=n_init, batch_size=5000, random_state=random_state)
     # Small problems run faster on one thread (OpenMP start-up dominates); the rule depends on the size only.
     threads = 1 if len(Z) * n_clusters < _SINGLE_THREAD_WORK else None
-    with warnings.catch_warnings(), threadpool_limits(limits=threads):
+    with warnings.catch_warnings(), one_thread("pools") if threads == 1 else contextlib.nullcontext():
         warnings.simplefilter("ignore", ConvergenceWarning)  # fewer distinct points than clusters
         return model.fit_predict(np.asarray(Z, dtype=np.float64)).astype(np.int64)
 

@@ -30,7 +30,7 @@ METHODS = ("auto", "mc_dropout", "last_layer")
 def mc_dropout_variance(model: ALModel, X: torch.Tensor, n_passes: int, seed: int,
                         device: torch.device | str = "cpu", batch_size: int = 8192) -> np.ndarray:
     """Variance of the first output over ``n_passes`` dropout passes per row of ``X`` (float64, running sums, so
-    memory stays ``O(n)``); masks come from torch's RNG seeded with ``seed`` inside ``fork_rng``. Values below
+    memory stays ``O(n)``); masks come from a generator seeded with ``seed`` (``bald.dropout_passes``). Values below
     1e-12 (every pass agrees up to rounding) are exactly 0."""
     n = len(X)
     total = torch.zeros(n, dtype=torch.float64)

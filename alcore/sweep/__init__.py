@@ -7,8 +7,8 @@
   A run whose manifest says ``complete`` is skipped, an incomplete one resumes from its last stored cycle.
 - A job that raises is recorded in its manifest (``status="failed"``, ``error``) and in ``<root>/failures.json``;
   the others go on, and the command exits non-zero once all have finished.
-- Two sweeps writing into one root never run the same job at once: a job first claims its folder's lock
-  (``alcore.run_lock``).
+- Two sweeps writing into one root never run the same job at once: a job first takes its run's writer lock
+  (``alcore.run_lock``); a job another writer holds is reported ``busy``.
 
 Files: ``plan`` (the grid), ``job`` (one job in a worker), ``backends`` (joblib / Ray / Dask), ``failures``
 (``failures.json``). The command line is ``alcore.cli.sweep``.
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from alcore.sweep.backends import BACKENDS, run_sweep
 from alcore.sweep.failures import FAILURES, read_failures, write_failures
-from alcore.sweep.job import LOCK_NAME, run_job
+from alcore.sweep.job import run_job
 from alcore.sweep.plan import expand_grid, fit_budget, parse_list, parse_seeds, plan_groups
 
-__all__ = ["BACKENDS", "FAILURES", "LOCK_NAME", "expand_grid", "fit_budget", "parse_list", "parse_seeds", "plan_groups",
+__all__ = ["BACKENDS", "FAILURES", "expand_grid", "fit_budget", "parse_list", "parse_seeds", "plan_groups",
            "read_failures", "run_job", "run_sweep", "write_failures"]

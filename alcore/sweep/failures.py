@@ -5,7 +5,7 @@ import json
 import time
 from pathlib import Path
 
-from alcore.run_lock import held_lock
+from alcore.run_lock import exclusive
 from alcore.store import atomic_write_json
 
 FAILURES = "failures.json"
@@ -19,7 +19,7 @@ def write_failures(root: str | Path, results: list[dict]) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     path = root / FAILURES
-    with held_lock(root / ".failures.lock"):
+    with exclusive(root / ".failures.lock"):
         current = read_failures(root)
         for r in results:
             if r["status"] == "failed":

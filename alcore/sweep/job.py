@@ -1,5 +1,5 @@
-"""One job of a sweep, run in a worker: claim the run folder's lock, then run, resume or skip the run, and record a
-failure in its manifest instead of raising, so that the other jobs go on."""
+"""One job of a sweep, run in a worker: take the run's writer lock (``alcore.run_lock``), then run, resume or skip
+the run, and record a failure in its manifest instead of raising, so that the other jobs go on."""
 from __future__ import annotations
 
 import contextlib
@@ -10,35 +10,36 @@ from typing import Any
 
 from alcore.config import ExperimentConfig
 from alcore.run_group import GroupRun
-from alcore.run_lock import release_lock, try_lock
+from alcore.run_lock import RunBusy, RunLock
 from alcore.store import RunStore
 from alcore.task import primary_metric, task_of
-
-LOCK_NAME = ".sweep.lock"
 
 
 def run_job(job: GroupRun, threads: int = 1) -> dict[str, Any]:
     """Run (or resume, or skip) one job in this process and return its result row. Never raises for a job's error.
 
     Statuses: ``complete`` (ran to the end now), ``diverged`` (its training diverged: ``error`` says at which
-    cycle), ``skipped`` (already finished), ``failed`` (``error`` says why;
-    also written into the run's manifest), ``busy`` (another live process holds the folder's lock).
+    cycle), ``skipped`` (already finished), ``failed`` (``error`` says why; also written into the run's manifest),
+    ``busy`` (another live writer holds the run's lock).
     """
     start = time.perf_counter()
     result = result_row(job, "failed")
-    job.run_dir.mkdir(parents=True, exist_ok=True)
-    lock = job.run_dir / LOCK_NAME
-    holder = try_lock(lock)
-    if holder is not None:
-        result.update(status="busy", error=f"held by pid {holder.get('pid')} on {holder.get('host')}")
+    lock = RunLock(job.run_dir)
+    try:
+        lock.acquire()
+    except RunBusy as err:
+        result.update(status="busy", error=str(err))
+        return result
+    except OSError as err:  # the folder cannot be made: the job fails, the others go on
+        result.update(error=f"{type(err).__name__}: {err}")
         return result
     try:
-        return _run_locked(job, result, threads, start)
+        return _run_locked(job, result, threads, start, lock)
     finally:
-        release_lock(lock)
+        lock.release()
 
 
-def _run_locked(job: GroupRun, result: dict[str, Any], threads: int, start: float) -> dict[str, Any]:
+def _run_locked(job: GroupRun, result: dict[str, Any], threads: int, start: float, lock: RunLock) -> dict[str, Any]:
     store = RunStore(job.run_dir)
     if store.exists() and job.is_finished():
         result.update(status="skipped", n_cycles=store.n_cycles(), **_final_metric(store))
@@ -48,9 +49,9 @@ def _run_locked(job: GroupRun, result: dict[str, Any], threads: int, start: floa
             from alcore.loop import Experiment
 
             if store.exists():
-                exp = Experiment.resume(job.run_dir)
+                exp = Experiment.resume(job.run_dir, lock=lock)
             else:
-                exp = Experiment(ExperimentConfig.from_dict(job.config), run_dir=job.run_dir)
+                exp = Experiment(ExperimentConfig.from_dict(job.config), run_dir=job.run_dir, lock=lock)
             result["resumed_from"] = exp.cycle
             store.update(status="running", error=None, traceback=None, sweep=_sweep_info(job))
             records = exp.run()
@@ -61,7 +62,7 @@ def _run_locked(job: GroupRun, result: dict[str, Any], threads: int, start: floa
                       ran_cycles=len(records), test_accuracy=None if last is None else float(last.test_accuracy),
                       metric=metric, final_value=None if last is None else float(getattr(last, metric)),
                       error=last.diagnostics.get("diverged") if diverged else None)
-    except Exception as err:  # a job's failure is data: record it, let the other jobs go on
+    except Exception as err:  # a job's failure is data: record it (still the run's writer), let the others go on
         message = f"{type(err).__name__}: {err}"
         result.update(status="failed", error=message, traceback=traceback.format_exc(limit=20))
         _record_failure(store, job, message, result["traceback"])
@@ -73,14 +74,9 @@ def crash_result(job: GroupRun, err: BaseException) -> dict[str, Any]:
     """The result of a job whose worker died; recorded in its manifest too, as the worker could not."""
     result = result_row(job, "failed")
     result["error"] = f"the worker running this job died ({type(err).__name__}: {err})"
-    lock = job.run_dir / LOCK_NAME
-    with contextlib.suppress(OSError):
-        job.run_dir.mkdir(parents=True, exist_ok=True)
-        if try_lock(lock) is None:  # the dead worker's lock is stale; a live one means another sweep took over
-            try:
-                _record_failure(RunStore(job.run_dir), job, result["error"], "")
-            finally:
-                release_lock(lock)
+    # the dead worker's lock died with it; a live holder means another sweep took the job over
+    with contextlib.suppress(RunBusy, OSError), RunLock(job.run_dir):
+        _record_failure(RunStore(job.run_dir), job, result["error"], "")
     return result
 
 

@@ -6,7 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable
 
-from alcore.config import ConfigError
+from alcore import limits
+from alcore import validation as v
 from alcore.run_group import DEFAULT_TARGET_SIZE, GroupRun, RunGroup
 
 
@@ -20,15 +21,17 @@ def parse_seeds(text: str) -> list[int]:
     """``"0-4"`` -> 0..4 inclusive; ``"0,2,7-8"`` -> [0, 2, 7, 8]. Raises ConfigError naming the bad item."""
     seeds: list[int] = []
     for item in parse_list(str(text)):
-        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", item)
+        m = re.fullmatch(r"(\d{1,12})(?:\s*-\s*(\d{1,12}))?", item)
         if not m:
-            raise ConfigError(f"seeds: {item!r} is not a seed or a range; use e.g. '0-4' or '0,1,5'")
+            v.fail("seeds", item, "give seeds or ranges, e.g. '0-4' or '0,1,5'")
         lo, hi = int(m.group(1)), int(m.group(2) if m.group(2) is not None else m.group(1))
         if hi < lo:
-            raise ConfigError(f"seeds: range {item!r} runs backwards; write it as '{hi}-{lo}'")
+            v.fail("seeds", item, f"a range runs upwards: write it as '{hi}-{lo}'")
+        if hi > limits.MAX_SEED or len(seeds) + hi - lo + 1 > limits.MAX_GROUP_RUNS:
+            v.fail("seeds", text, f"give at most {limits.MAX_GROUP_RUNS} seeds, each in 0..{limits.MAX_SEED}")
         seeds.extend(range(lo, hi + 1))
     if not seeds:
-        raise ConfigError("seeds: give at least one seed, e.g. '0-4'")
+        v.fail("seeds", text, "give at least one seed, e.g. '0-4'")
     return list(dict.fromkeys(seeds))
 
 
@@ -41,8 +44,10 @@ def plan_groups(base: dict[str, Any], datasets: Iterable[str], strategies: Itera
     ``target_size``, every job gets ``default_target_size`` (the notes say so), so that seeds pair fairly.
     """
     datasets, strategies = list(datasets), list(strategies)
-    if not datasets or not strategies:
-        raise ConfigError("a sweep needs at least one dataset and one strategy")
+    if not datasets:
+        v.fail("datasets", datasets, "a sweep needs at least one dataset")
+    if not strategies:
+        v.fail("strategies", strategies, "a sweep needs at least one strategy")
     options = {s: base["strategy_options"] for s in strategies} if "strategy_options" in base else {}
     groups = [RunGroup({**base, "dataset": d}, tuple(strategies), tuple(seeds), options,
                        default_target_size=default_target_size) for d in datasets]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -99,6 +98,29 @@ def _title_infos(cycles: list[int], curve_df: pd.DataFrame | None, title_info: S
     return infos
 
 
+MAX_SIDE = 4096   # pixels of a GIF's width or height
+MAX_FPS = 60.0
+
+
+def check_gif_options(*, size: tuple[int, int] = (720, 480), fps: float = 2.0, max_points: int | None = None,
+                      n_frames: int = 1) -> None:
+    """ConfigError naming the option (``width``, ``height``, ``fps``, ``max_points``) that a GIF cannot be made
+    with, including frames that would need more memory than the ceiling (``alcore.limits``)."""
+    from alcore import limits, validation as v
+
+    if not isinstance(size, (tuple, list)) or len(size) != 2:
+        v.fail("size", size, "it must be (width, height) in pixels")
+    width = v.integer("width", size[0], 64, MAX_SIDE)
+    height = v.integer("height", size[1], 64, MAX_SIDE)
+    v.number("fps", fps, 0, MAX_FPS, lo_open=True)
+    if max_points is not None:
+        v.integer("max_points", max_points, 1, limits.MAX_DISPLAY)
+    need = 4 * width * height * max(n_frames, 1)  # every frame is kept until the GIF is written
+    if need > limits.memory_ceiling():
+        v.fail("width", width, f"{n_frames} frames of {width} x {height} pixels need {need / limits.GB:.1f} GB, over "
+                               f"the ceiling of {limits.memory_ceiling() / limits.GB:.1f} GB; make the GIF smaller")
+
+
 def render_gif(
     frames_df: pd.DataFrame,
     curve_df: pd.DataFrame | None = None,
@@ -128,11 +150,8 @@ def render_gif(
 
     task = "regression" if is_continuous(frames_df) else "classification"
     color_by = color_by_option(color_by, task)
-    if not fps > 0:
-        raise ValueError(f"fps must be > 0, got {fps!r}")
+    check_gif_options(size=size, fps=fps, max_points=max_points)
     width, height = int(size[0]), int(size[1])
-    if width < 64 or height < 64:
-        raise ValueError(f"size must be at least 64 x 64 pixels, got {size!r}")
     frames_df = _shown_points(frames_df, max_points, random_state)
     cycles = sorted(int(c) for c in frames_df["cycle"].unique())
     if not cycles:
@@ -305,15 +324,7 @@ def write_run_gif(
                    "metric": metric, "value": getattr(by_cycle[c], metric)} for c in sorted(result.cycles)]
     data = render_gif(frames_df, curve_df if len(curve_df) else None, title_info=title_info,
                       class_names=class_names, metric=metric, **options)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=out_path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return out_path
+    from alcore import atomic_files
+
+    atomic_files.write_bytes(out_path, data)
+    return Path(out_path)

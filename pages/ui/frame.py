@@ -18,7 +18,8 @@ import streamlit as st
 from pages.ui.browser_warmup import warm_browser
 from pages.ui.errors import guard
 from pages.ui.jobs import registry, run_status
-from pages.ui.runs import current_run_dir, past_runs, run_dir_for, run_select, set_current_run, sync_run_param
+from pages.ui.runs import (current_run_dir, past_runs, run_dir_for, run_select, set_current_run, sync_run_param,
+                           unreadable_runs)
 
 PAGES_DIR = Path(__file__).resolve().parents[1]
 #: The tab's icon: a file of the app, served by the app itself. (A ``:material/...:`` page icon makes the browser
@@ -45,7 +46,8 @@ def run_app() -> None:
     with st.sidebar:
         _sidebar(new_run_page=pages[0])
     jobs = registry()  # it imports the engine once the first page is drawn (alcore.jobs)
-    jobs.script_started()
+    # a new run's first screen is drawn without the engine; every other page needs it, imported under one lock
+    jobs.script_started(needs_engine=page.url_path != pages[0].url_path or current_run_dir() is not None)
     _running.page = True
     try:
         with guard():
@@ -83,6 +85,12 @@ def _sidebar(new_run_page: st.Page) -> None:
             st.caption(run_status(next(r for r in runs if r["path"] == str(current))))
     else:
         st.caption("No runs yet: press Step on the Run page to start one.")
+    broken = unreadable_runs()
+    if broken:
+        with st.expander(f"{len(broken)} run folder{'s' * (len(broken) > 1)} could not be read",
+                         icon=":material/warning:"):
+            for info in broken:
+                st.caption(f"**{info['run_id']}**: {info['error']}")
     warm_browser()  # once per tab, a little after its first page (out of sight)
     if current is not None and st.button("New run", icon=":material/add:", help="Leave this run (it stays on disk) "
                                          "and set up a new one on the Run page."):

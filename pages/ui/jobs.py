@@ -92,8 +92,9 @@ def create_run(config: ExperimentConfig, prefix: str | None = None) -> Path | No
     run_dir = runs_root() / new_run_id(prefix or config.strategy)
     try:
         config = attach_upload(config, run_dir)
-        Experiment(config, run_dir=run_dir, dataset=dataset_for(config))  # checks the budget, writes the manifest
-    except (ConfigError, DatasetError, ValueError, FileNotFoundError, MemoryError) as err:
+        # checks the budget and the memory against the data, writes the manifest, and lets the run's lock go
+        Experiment(config, run_dir=run_dir, dataset=dataset_for(config)).close()
+    except (ConfigError, DatasetError, ValueError, OSError, MemoryError) as err:
         shutil.rmtree(run_dir, ignore_errors=True)
         show_error(err)
         return None

@@ -13,9 +13,10 @@ from typing import Any
 
 import streamlit as st
 
-from alcore.config import ExperimentConfig
-from alcore.store import FINISHED, RunStore, list_runs
+from alcore.store import FINISHED, UNREADABLE, RunStore, list_runs
 from alcore.task import Task, task_from_info
+
+from pages.ui.loaders import damage_note, load_records, run_config  # noqa: F401  run_config: the pages' import
 
 RUN_PARAM = "run"
 _SESSION_RUN = "_alcore_run"
@@ -64,8 +65,13 @@ def sync_run_param() -> None:
 
 
 def past_runs() -> list[dict[str, Any]]:
-    """Manifests of the stored runs, newest first (see ``alcore.store.list_runs``)."""
-    return list_runs(runs_root())
+    """Manifests of the stored runs that can be read, newest first (see ``alcore.store.list_runs``)."""
+    return [r for r in list_runs(runs_root()) if r["status"] != UNREADABLE]
+
+
+def unreadable_runs() -> list[dict[str, Any]]:
+    """Run folders whose manifest cannot be read, each with the reason in ``error`` (listed, never opened)."""
+    return [r for r in list_runs(runs_root()) if r["status"] == UNREADABLE]
 
 
 def run_label(info: dict[str, Any]) -> str:
@@ -101,10 +107,6 @@ def cycles_line(n_records: int, cycles: int, status: str | None) -> str:
     return f"{done} of {cycles} cycle{'' if cycles == 1 else 's'} run · {words.get(status, status or '?')}"
 
 
-def run_config(run_dir: str | Path) -> ExperimentConfig:
-    return ExperimentConfig.from_dict(RunStore(run_dir).manifest()["config"])
-
-
 def run_task(run_dir: str | Path) -> Task:
     """The run's task (``alcore.task``): classification, or regression with the pool's mean and spread."""
     return task_from_info(RunStore(run_dir).manifest().get("dataset"))
@@ -116,6 +118,11 @@ def stored_run(key: str) -> tuple[Path, int]:
     if run_dir is None:
         st.stop()
     n = n_complete(run_dir)
+    note = damage_note(run_dir, n) if n else None
+    if note is not None:  # the cycles before the damaged one are shown; a Step on the Run page recomputes it
+        n = len(load_records(run_dir, n))
+        st.warning(f"{note}. The cycles before it are shown; Step or Run on the Run page computes it again "
+                   "(docs/run-format.md#damaged-files).", icon=":material/warning:")
     if n == 0:
         st.info("This run has no stored cycle yet: press Step on the Run page.", icon=":material/hourglass_empty:")
         st.stop()
