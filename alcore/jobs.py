@@ -8,6 +8,9 @@ Before the first click, and only once the server has been idle for a moment (wor
 first page made that render 1.5 s slower on 2 cores), the registry imports the engine, computes the first cycle the
 Run page would start with (``prepare``) and takes torch's first optimizer step. Time comes from a ``Clock``, so
 tests move it by hand instead of sleeping.
+
+Just over 400 lines: the job (with the cycles queued on it), the registry and the prepared first cycle share the
+registry's one lock and clock; splitting the prepared cycle out would have to reach into the registry's state.
 """
 from __future__ import annotations
 
