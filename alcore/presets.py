@@ -83,3 +83,14 @@ def load_preset(name: str, folder: Path | None = None) -> dict[str, Any]:
             "shows": str(values["shows"]), "page": values["page"], "base": base, "strategies": names,
             "seeds": [int(s) for s in values["seeds"]], "strategy_options": dict(values.get("strategy_options", {})),
             "metrics": list(values.get("metrics", ["test_accuracy"])), "configs": configs}
+
+
+def sweep_values(name: str, folder: Path | None = None) -> dict[str, Any]:
+    """The preset ``name`` as a sweep's grid: ``{"base"`` (its base config values, every field spelled out, but
+    strategy, seed and name), ``"strategies"``, ``"seeds"``, ``"strategy_options"}``, validated by ``load_preset``
+    first, so that ``python -m alcore sweep --preset NAME`` runs exactly the runs the app's "Run this demo" runs."""
+    preset = load_preset(name, folder)
+    own = ("strategy", "seed", "name", "strategy_options")
+    base = {k: v for k, v in preset["base"].to_dict().items() if k not in own}
+    return {"base": base, "strategies": list(preset["strategies"]), "seeds": list(preset["seeds"]),
+            "strategy_options": dict(preset["strategy_options"])}

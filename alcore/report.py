@@ -9,31 +9,40 @@ runs.
     curves.html                  the same as interactive plotly figures, self-contained (plotly.js inlined)
     summary.csv                  per dataset and strategy: AULC, final value, labels to X%, label savings
     penalty.csv                  per dataset, and summed over datasets: winner rows x loser columns
+    target_loss.png              the target-set loss per cycle with bands (runs with a target set)
+    diversity.png                the batch diversity per cycle with bands (mean pairwise gradient distance)
+    winloss.csv                  per strategy, paired with the baseline seed by seed (``alcore.win_loss``)
+    map.gif                      the animated map of one run, chosen reproducibly (``gif_run``)
     report.md                    what was summarised, and where each file is
 
+The last four are the seed's experiment's plots and table (docs/methods.md#the-seeds-experiment): the target-loss
+curves, the batch diversity, the animated map, and the paired win/loss table against random.
+
 Each dataset's runs are a group (``alcore.run_group``): its ``summarize`` and ``curve_bands`` give the numbers, with
-``alcore.metrics``'s formulas; only complete runs enter them, so that every curve spans the same budget. Without
-``metric``, each dataset is summarised by its task's primary metric (test accuracy, or R² for regression,
-docs/tasks.md#regression).
+``alcore.metrics``'s formulas (``alcore.report_figures`` draws them); only complete runs enter them, so that every
+curve spans the same budget. Without ``metric``, each dataset is summarised by its task's primary metric (test
+accuracy, or R² for regression, docs/tasks.md#regression).
 """
 from __future__ import annotations
 
-import html
-import inspect
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from alcore.run_group import curve_bands, cycle_frame, group_metric, summarize
+from alcore import win_loss
+from alcore.teaching.study import study_note
+from alcore.report_figures import curve_figure, curves_html, curves_png  # curve_figure: the Compare page's too
+from alcore.run_group import cycle_frame, group_metric, summarize
 from alcore.store import list_runs
 from alcore.sweep.failures import read_failures
 from alcore.task import metric_label
 
 REPORT_DIR = "report"
 KEYS = ["dataset", "strategy", "seed", "run_id", "status"]
+DIVERSITY = "div_mean_pairwise_distance"
+DIVERSITY_LABEL = "batch diversity (mean pairwise gradient distance)"
 
 
 # --- the table ----------------------------------------------------------------------------------------------------
@@ -105,133 +114,13 @@ def penalty_long(matrices: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return out[["dataset", "winner", *[c for c in out.columns if c not in ("dataset", "winner")]]]
 
 
-# --- figures ------------------------------------------------------------------------------------------------------
-
-def curves_png(df: pd.DataFrame, path: str | Path, metric: str | None = None) -> Path:
-    """Learning curves with 95% bands, one panel per dataset (matplotlib, Agg: no display needed); ``metric``
-    (default: each dataset's primary metric)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    groups = {d: g for d, g in df.groupby("dataset", sort=True)} if len(df) else {}
-    used = {d: metric or group_metric(g) for d, g in groups.items()}
-    bands = pd.concat([curve_bands(g, used[d]) for d, g in groups.items()], ignore_index=True) if groups \
-        else curve_bands(df, metric or "test_accuracy")
-    datasets = sorted(bands["dataset"].unique()) or ["(no complete runs)"]
-    ncols = min(3, len(datasets))
-    nrows = math.ceil(len(datasets) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.8 * nrows), squeeze=False)
-    colours = _colours(sorted(bands["strategy"].unique()))
-    for ax, dataset in zip(axes.flat, datasets):
-        label = metric_label(used.get(dataset, metric or "test_accuracy"))
-        for strategy, curve in bands[bands["dataset"] == dataset].groupby("strategy", sort=True):
-            curve = curve.sort_values("n_labeled")
-            n_seeds = int(curve["n_seeds"].max())
-            ax.plot(curve["n_labeled"], curve["mean"], marker="o", ms=3, color=colours[strategy],
-                    label=f"{strategy} ({n_seeds} seed{'s' if n_seeds != 1 else ''})")
-            ax.fill_between(curve["n_labeled"], curve["lo"], curve["hi"], color=colours[strategy], alpha=0.2,
-                            linewidth=0)
-        ax.set_title(str(dataset))
-        ax.set_xlabel("labels used")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(datasets):]:
-        ax.set_visible(False)
-    shown = sorted({metric_label(m) for m in used.values()}) or [metric_label(metric or "test_accuracy")]
-    fig.suptitle(f"{', '.join(shown)}: mean over seeds, 95% t-band")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def curve_figure(df: pd.DataFrame, metric: str | None = None):
-    """The plotly learning-curve figure of one dataset's runs: ``alcore.viz.figures.learning_curve_figure`` when
-    it is there, else mean lines with 95% bands drawn here. ``metric``: default the runs' primary metric."""
-    metric = metric or group_metric(df)
-    try:
-        from alcore.viz.figures import learning_curve_figure
-    except ImportError:
-        learning_curve_figure = None
-    if learning_curve_figure is not None:
-        params = inspect.signature(learning_curve_figure).parameters
-        return learning_curve_figure(df, metric=metric) if "metric" in params else learning_curve_figure(df)
-    return _band_figure(df, metric)
-
-
-def _band_figure(df: pd.DataFrame, metric: str):
-    import plotly.graph_objects as go
-
-    bands = curve_bands(df, metric)
-    colours = _colours(sorted(bands["strategy"].unique()))
-    fig = go.Figure()
-    for strategy, curve in bands.groupby("strategy", sort=True):
-        curve = curve.sort_values("n_labeled")
-        rgb = tuple(int(255 * c) for c in colours[strategy][:3])
-        ok = curve["lo"].notna()
-        if ok.any():
-            x = list(curve["n_labeled"][ok]) + list(curve["n_labeled"][ok])[::-1]
-            y = list(curve["hi"][ok]) + list(curve["lo"][ok])[::-1]
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=f"rgba{rgb + (0.2,)}",
-                                     line_width=0, hoverinfo="skip", showlegend=False, legendgroup=strategy))
-        fig.add_trace(go.Scatter(x=curve["n_labeled"], y=curve["mean"], mode="lines+markers", name=strategy,
-                                 legendgroup=strategy, line_color=f"rgb{rgb}",
-                                 customdata=np.stack([curve["lo"], curve["hi"], curve["n_seeds"]], axis=1),
-                                 hovertemplate="%{y:.4f} [%{customdata[0]:.4f}, %{customdata[1]:.4f}] "
-                                               "over %{customdata[2]} seeds<extra>" + html.escape(strategy)
-                                               + "</extra>"))
-    fig.update_layout(xaxis_title="labels used", yaxis_title=metric_label(metric), template="plotly_white",
-                      height=420, margin=dict(l=60, r=20, t=40, b=50))
-    return fig
-
-
-def curves_html(df: pd.DataFrame, path: str | Path, metric: str | None = None,
-                summary: pd.DataFrame | None = None, penalty: dict[str, pd.DataFrame] | None = None,
-                title: str = "Sweep report") -> Path:
-    """One self-contained page: plotly.js inlined once, a figure per dataset, then the tables."""
-    parts = [f"<h1>{html.escape(title)}</h1>"]
-    first = True
-    for dataset, group in df.groupby("dataset", sort=True):
-        used = metric or group_metric(group)
-        fig = curve_figure(group, used)
-        fig.update_layout(title=f"{dataset}: {metric_label(used)} (mean over seeds, 95% band)")
-        parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first else False))
-        first = False
-    if first:
-        parts.append("<p>No complete runs to plot.</p>")
-    if summary is not None and len(summary):
-        parts += ["<h2>Summary</h2>", summary.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")]
-    for name, matrix in (penalty or {}).items():
-        parts += [f"<h2>Penalty matrix: {html.escape(name)}</h2>",
-                  "<p>Rows win against columns; a cell is the fraction of checkpoints with a significant win.</p>",
-                  matrix.to_html(float_format=lambda v: f"{v:.3g}")]
-    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-            "</style></head><body>" + "\n".join(parts) + "</body></html>")
-    path = Path(path)
-    path.write_text(page, encoding="utf-8")
-    return path
-
-
-def _colours(names: list[str]) -> dict[str, tuple[float, ...]]:
-    import matplotlib
-
-    cmap = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
-    return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
-
-
 # --- the report ---------------------------------------------------------------------------------------------------
 
 def write_report(root: str | Path, out: str | Path | None = None, metric: str | None = None,
-                 x_percent: float = 90.0, baseline: str = "random") -> dict[str, Path]:
+                 x_percent: float = 90.0, baseline: str = "random", gif: bool = True) -> dict[str, Path]:
     """Write every output of the report into ``out`` (default ``<root>/report``); return ``{name: path}``.
-    ``metric``: the per-cycle column summarised (default: each dataset's primary metric, accuracy or R²)."""
+    ``metric``: the per-cycle column summarised (default: each dataset's primary metric, accuracy or R²).
+    ``gif``: also animate one run's map (``gif_run``), the slowest output."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"no sweep at {root}")
@@ -255,13 +144,70 @@ def write_report(root: str | Path, out: str | Path | None = None, metric: str | 
     paths["curves.png"] = curves_png(done, out / "curves.png", metric)
     paths["curves.html"] = curves_html(done, out / "curves.html", metric, summary, penalty,
                                        title=f"Sweep report: {root.name}")
+    seed_paths, seed_notes, table = seed_outputs(root, out, done, metric, baseline, gif)
+    paths.update(seed_paths)
     paths["report.md"] = out / "report.md"
-    paths["report.md"].write_text(_markdown(root, out, df, summary, penalty, notes, metric, x_percent, baseline))
+    paths["report.md"].write_text(_markdown(root, out, df, summary, penalty, notes + seed_notes, metric, x_percent,
+                                            baseline, table, seed_paths))
     return paths
 
 
+def winloss_metric(df: pd.DataFrame, metric: str | None = None) -> str:
+    """The metric of the win/loss table: ``target_loss`` when the runs have a target set (the seed's experiment),
+    else the summarised metric."""
+    if "target_loss" in df and np.isfinite(pd.to_numeric(df["target_loss"], errors="coerce")).any():
+        return "target_loss"
+    return metric or (group_metric(df) if len(df) else "test_accuracy")
+
+
+def gif_run(df: pd.DataFrame, baseline: str = "random") -> pd.Series | None:
+    """The run the report animates, the same for the same runs: of the first dataset by name, the first strategy
+    by name other than ``baseline`` (the baseline when it is alone), its lowest seed. None without complete runs."""
+    if df.empty:
+        return None
+    first = df[df["dataset"] == sorted(df["dataset"].unique())[0]]
+    names = sorted(set(first["strategy"]) - {baseline}) or [baseline]
+    runs = first[first["strategy"] == names[0]]
+    return runs[runs["seed"] == runs["seed"].min()].iloc[0]
+
+
+def seed_outputs(root: Path, out: Path, done: pd.DataFrame, metric: str | None, baseline: str,
+                 gif: bool) -> tuple[dict[str, Path], list[str], pd.DataFrame]:
+    """The seed's plots and table from complete runs' cycles: target-loss curves (runs with a target set), batch
+    diversity per cycle, the win/loss table against ``baseline`` and one run's animated map. Returns the paths
+    written, notes on what was chosen or left out, and the table."""
+    paths: dict[str, Path] = {}
+    notes: list[str] = []
+    finite = {c: done[np.isfinite(pd.to_numeric(done[c], errors="coerce"))] if c in done else done.iloc[0:0]
+              for c in ("target_loss", DIVERSITY)}
+    if len(finite["target_loss"]):
+        paths["target_loss.png"] = curves_png(finite["target_loss"], out / "target_loss.png", "target_loss")
+    if len(finite[DIVERSITY]):
+        paths["diversity.png"] = curves_png(finite[DIVERSITY], out / "diversity.png", DIVERSITY, "batch diversity")
+    table = win_loss.paired_table(done, winloss_metric(done, metric), baseline) if len(done) \
+        else pd.DataFrame(columns=win_loss.COLUMNS)
+    if len(table):
+        paths["winloss.csv"] = out / "winloss.csv"
+        table.to_csv(paths["winloss.csv"], index=False)
+    run = gif_run(done, baseline) if gif else None
+    if run is not None:
+        from alcore.export import run_gif_bytes
+
+        try:
+            data = run_gif_bytes(root / run["run_id"], size=(640, 420), fps=1.5)
+        except (ValueError, KeyError, IndexError, OSError) as err:  # a run without map data: say so, keep the rest
+            notes.append(f"map.gif not written: run {run['run_id']} has no map to animate ({err})")
+        else:
+            paths["map.gif"] = out / "map.gif"
+            paths["map.gif"].write_bytes(data)
+            notes.append(f"map.gif animates {run['dataset']}/{run['strategy']}/seed {run['seed']} "
+                         f"(`{run['run_id']}`): the first strategy by name other than {baseline}, its lowest seed")
+    return paths, notes, table
+
+
 def _markdown(root: Path, out: Path, df: pd.DataFrame, summary: pd.DataFrame, penalty: dict[str, pd.DataFrame],
-              notes: list[str], metric: str, x_percent: float, baseline: str) -> str:
+              notes: list[str], metric: str, x_percent: float, baseline: str, table: pd.DataFrame,
+              seed_paths: dict[str, Path]) -> str:
     runs = df.drop_duplicates("run_id") if len(df) else df
     status = runs["status"].value_counts().to_dict() if len(runs) else {}
     failures = read_failures(root)
@@ -300,8 +246,25 @@ def _markdown(root: Path, out: Path, df: pd.DataFrame, summary: pd.DataFrame, pe
                  "summary.csv": "AULC, final value, labels to X%, label savings per dataset and strategy "
                                 "(mean and 95% half-width over seeds)",
                  "penalty.csv": "pairwise penalty matrices per dataset and summed (`all`): rows win against columns"}
-    lines += [f"- [`{name}`]({name}): {text}" for name, text in described.items()]
+    described.update({"target_loss.png": "the target-set loss per cycle, mean over seeds with 95% t-bands",
+                      "diversity.png": f"the {DIVERSITY_LABEL} of each batch, per cycle, with bands",
+                      "winloss.csv": f"each strategy paired with {baseline} seed by seed: wins on the final value "
+                                     "and on the area under the curve",
+                      "map.gif": "the animated map of one run (see the notes for which)"})
+    lines += [f"- [`{name}`]({name}): {text}" for name, text in described.items()
+              if name not in ("target_loss.png", "diversity.png", "winloss.csv", "map.gif") or name in seed_paths]
     lines += ["", "![learning curves](curves.png)", ""]
+    lines += [f"![{name.split('.')[0].replace('_', ' ')}]({name})" for name in
+              ("target_loss.png", "diversity.png", "map.gif") if name in seed_paths]
+    if len(table):
+        lines += ["", f"## Win/loss against {baseline}", "",
+                  f"Per strategy, over the seeds it shares with {baseline}: on how many its final "
+                  f"{metric_label(table['metric'].iloc[0])} and its area under that curve are better than "
+                  f"{baseline}'s for the same seed, and the mean difference (strategy minus {baseline}).", "",
+                  _md_table(table), ""]
+        if "target_loss" in set(table["metric"]) and runs["strategy"].astype(str).str.startswith("alignment").any():
+            regression = "task" in runs and runs["task"].eq("regression").all()
+            lines += [study_note(categorical=not regression), ""]  # the study's verdict beside this sweep's
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     if len(summary):

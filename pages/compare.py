@@ -19,7 +19,7 @@ from pages.ui.errors import guard, show_error
 from pages.ui.frame import in_frame
 from pages.ui.jobs import registry, sync_jobs
 from pages.ui.runs import n_complete, runs_root, set_current_run
-from pages.ui.setup_form import config_form
+from pages.ui.setup_form import app_defaults, config_form
 
 COMPARE_PARAM = "compare"
 POLL_S = 2.0
@@ -130,7 +130,7 @@ def _setup(current: compare.Comparison | None) -> None:
         with custom:
             st.caption("Dataset, model and training are shared by every run; the Strategy box below only sets that "
                        "strategy's options. Choose the strategies to compare and the number of seeds further down.")
-            base = config_form("compare", ExperimentConfig())
+            base = config_form("compare", app_defaults())
             task = _task_of(base)
             names = [n for n, spec in strategies.specs().items() if task is None or task in spec.tasks]
             chosen = st.multiselect("Strategies to compare", names,

@@ -1,6 +1,6 @@
 """Learn: a guided tour of how BADGE, gradient alignment and LESS choose, on the current run's own numbers.
 
-The five steps are drawn by ``pages/ui/tour.py``; this page picks the run (or starts the tour's demo run), the
+The six steps are drawn by ``pages/ui/tour.py``; this page picks the run (or starts the tour's demo run), the
 cycle and the step.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ from alcore.config import ConfigError
 from alcore.store import RunStore
 
 from pages.ui import tour, tour_regression
+from pages.ui.tour_cold_start import cold_start
 from pages.ui.errors import guard, show_error
 from pages.ui.frame import in_frame
 from pages.ui.jobs import create_run, progress_text, registry, sync_jobs
@@ -23,7 +24,7 @@ DEMO_PRESET = "learn-tour"
 POLL_S = 1.5
 STEPS = {"1 · Hallucinated label": tour.hallucinated_label, "2 · Gradient embedding": tour.gradient_norm,
          "3 · k-means++ pick by pick": tour.kmeanspp, "4 · Gradient alignment": tour.alignment,
-         "5 · LESS and Adam": tour.less}
+         "5 · LESS and Adam": tour.less, "6 · Cold start: BADGE and random": cold_start}
 
 
 # --- no run yet: offer the demo ----------------------------------------------------------------------------------
@@ -88,7 +89,7 @@ def _wait_for_cycle(run_dir, n_stored: int) -> None:
 # --- the page ---------------------------------------------------------------------------------------------------
 in_frame()
 st.title("Learn: how gradient-based strategies choose")
-st.caption("A guided tour in five steps, each with the formula and the current run's numbers.")
+st.caption("A guided tour in six steps, each with the formula and the current run's numbers.")
 run_dir = current_run_dir()
 if run_dir is None:
     _no_run()

@@ -20,7 +20,7 @@ from pages.ui.loaders import damage_note
 from pages.ui.map_panel import map_view, mapped_cycles
 from pages.ui.run_panels import batch_view, curves_view, diverged_view
 from pages.ui.runs import current_run_dir, cycles_line, cycles_run, n_complete, run_config, set_current_run
-from pages.ui.setup_form import config_form
+from pages.ui.setup_form import app_defaults, config_form
 
 POLL_S = 1.0        # how often the live view re-reads the disk while a job runs
 STEP_WAIT_S = 60.0  # a Step waits inline this long for its cycle (the map updates without a polling delay)
@@ -76,7 +76,7 @@ writer = holder(run_dir) if run_dir is not None and not running else None
 with st.sidebar:
     st.subheader("Setup", help="Dataset, model and strategy of the run. Changing a setting of a stored run makes "
                  "the next Step start a new run; the old one stays on disk.")
-    config = config_form(f"run_{run_dir.name if run_dir is not None else 'new'}", run_cfg or ExperimentConfig())
+    config = config_form(f"run_{run_dir.name if run_dir is not None else 'new'}", run_cfg or app_defaults())
 
 finished, manifest, done = False, {}, 0
 if run_dir is not None:

@@ -89,6 +89,9 @@ def test_run_page_opens_on_the_working_default(runs: Path) -> None:
     assert at.selectbox(key="run_new_strategy").value == "badge"
     assert at.number_input(key="run_new_batch_size").value == 20
     assert at.number_input(key="run_new_initial_labels").value == 0
+    cold = at.selectbox(key="run_new_cold_start")
+    assert cold.value == "self" and "auto" in cold.options  # the seed's cold start; today's fallback one click away
+    assert "self" in cold.help and "auto" in cold.help and "docs/methods.md#cold-start" in cold.help
     assert not button(at, "run_step").disabled and not button(at, "run_many").disabled
     assert button(at, "run_stop").disabled
     assert "run" not in at.query_params
@@ -117,7 +120,9 @@ def test_stepping_twice_adds_two_records(runs: Path) -> None:
     assert RunStore(run_dir).n_cycles() == 2
     records = RunStore(run_dir).load_records(arrays=False)
     assert [r.cycle for r in records] == [0, 1]
-    assert records[0].fallback_reason == "cold_start" and records[0].n_labeled == 0
+    # the app's default cold start is "self": BADGE itself chose the first batch on the untrained network
+    assert records[0].fallback_reason is None and records[0].n_labeled == 0
+    assert records[0].diagnostics["self_cold_start"] == "cold_start" and records[0].diagnostics["untrained_model"]
     assert records[1].n_labeled == 20
 
 

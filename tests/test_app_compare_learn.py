@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from alcore import presets
+from alcore.config import ExperimentConfig
 from alcore.loop import Experiment
 from alcore.store import new_run_id
 
@@ -145,6 +146,23 @@ def test_the_demo_button_runs_the_learn_preset_and_opens_the_tour(runs: Path, tm
     assert at.radio(key="learn_step").value.startswith("1") and len(at.latex) >= 1
 
 
+def assert_cold_start_step_compares_badge_with_random(at: AppTest, config: ExperimentConfig) -> None:
+    """Step 6 shows each first batch's diversity: the engine's own numbers for cycle 0 of BADGE and of random from
+    zero labels, and the paragraph that says which one is more diverse."""
+    from alcore.teaching.cold_start import first_batch
+
+    shown = {m.label: m.value for m in at.metric}
+    for name in ("badge", "random"):
+        record = first_batch(config, name)
+        assert record.fallback_reason is None and len(record.selected) == config.batch_size
+        want = record.diversity["mean_pairwise_distance"]
+        assert shown[f"{name}: mean pairwise distance"] == f"{want:.3g}"
+    farther = float(shown["badge: mean pairwise distance"]) > float(shown["random: mean pairwise distance"])
+    said = " ".join(m.value for m in at.markdown)
+    assert ("not more diverse than random's" in said) == (not farther)
+    assert at.get("plotly_chart")
+
+
 def test_every_step_of_the_tour_shows_formulas_and_the_runs_numbers(runs: Path) -> None:
     run_dir = runs / new_run_id("test")
     config = make_digits_config(strategy="badge", target_size=30, initial_labels=20, cycles=2, display_size=2000)
@@ -153,7 +171,7 @@ def test_every_step_of_the_tour_shows_formulas_and_the_runs_numbers(runs: Path) 
     assert_clean(at)
     assert at.selectbox(key="learn_cycle").value == 1
     steps = at.radio(key="learn_step").options
-    assert len(steps) == 5
+    assert len(steps) == 6
     for i, step in enumerate(steps):
         at.radio(key="learn_step").set_value(step).run()
         assert_clean(at)
@@ -167,8 +185,11 @@ def test_every_step_of_the_tour_shows_formulas_and_the_runs_numbers(runs: Path) 
             assert any("Pick 5 had probability" in m.value for m in at.markdown)
         if i == 3:
             assert any(m.label == "target set" and m.value == "30 points" for m in at.metric)
+            assert any("the seed's rule" in box.value and "docs/study.md" in box.value for box in at.info)
         if i == 4:
             assert any(m.label == "checkpoints" for m in at.metric)
-        if i < 4:
+        if i == 5:
+            assert_cold_start_step_compares_badge_with_random(at, config)
+        if i < 5:
             at.button(key="learn_next").click().run()
             assert at.radio(key="learn_step").value == steps[i + 1]

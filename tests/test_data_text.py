@@ -90,15 +90,16 @@ def test_humour_raises_only_the_human_rating_and_ornate_words_only_the_llm_ratin
 
 def test_the_two_raters_agree_in_part(story_set):
     correlation = np.corrcoef(story_set.ratings["llm"], story_set.ratings["human"])[0, 1]
-    assert 0.25 < correlation < 0.55  # docs/datasets.md#rated-stories reports 0.38 for seed 0
+    assert 0.5 < correlation < 0.8  # docs/datasets.md#rated-stories reports 0.65 for seed 0
 
 
 def test_each_raters_rating_is_learnable_from_the_text():
     numbers = stories.measure(n_samples=2000, noise=0.5, random_state=0)
-    assert numbers["r2_llm"] > 0.7 and numbers["r2_human"] > 0.7  # measured: 0.86 and 0.89
-    assert 0.25 < numbers["correlation"] < 0.55
+    assert numbers["r2_llm"] > 0.7 and numbers["r2_human"] > 0.7  # measured: 0.91 and 0.92
+    assert 0.5 < numbers["correlation"] < 0.8
     assert numbers["r2_llm_20"] < numbers["r2_llm_200"] < numbers["r2_llm"]  # more labels, better fit
-    assert numbers["r2_llm_model_on_human"] < numbers["r2_human"] - 0.5  # one rater's model misses the other
+    # one rater's model transfers to the other in part (measured 0.43 against 0.92)
+    assert 0 < numbers["r2_llm_model_on_human"] < numbers["r2_human"] - 0.3
 
 
 def test_raw_text_cannot_be_standardised_before_featurize():

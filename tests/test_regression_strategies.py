@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alcore import strategies
-from alcore.config import ExperimentConfig
+from alcore.config import ConfigError, ExperimentConfig
 from alcore.loop import Experiment
 from alcore.models import build_model
 from alcore.strategies.badge import kmeanspp
@@ -167,11 +167,72 @@ def test_the_hallucinated_alignment_is_the_better_of_the_residuals_plus_and_minu
     assert np.all(norm <= g + 1e-9)  # |<∇f, G_T>| / ||∇f|| is at most ||G_T|| (Cauchy-Schwarz)
 
 
-def test_alignment_selects_from_a_regression_pool_by_the_hallucinated_residual() -> None:
+def test_alignment_without_the_diverse_draw_takes_the_top_k_of_the_hallucinated_residual_scores() -> None:
     state = regression_state()
-    sel = strategies.get("alignment").select(state, 8, np.random.default_rng(0))
+    sel = strategies.get("alignment", diverse=False).select(state, 8, np.random.default_rng(0))
     assert sel.diagnostics["hallucinated_residual"] == "spread" and sel.fallback_reason is None
     assert set(sel.indices) == set(state.pool_idx[np.argsort(-sel.utilities)[:8]])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_diverse_regression_draw_starts_at_the_best_score_and_never_repeats_a_point(seed) -> None:
+    state = regression_state()
+    sel = strategies.get("alignment", diverse=True).select(state, 30, np.random.default_rng(seed))
+    assert len(np.unique(sel.indices)) == 30 and np.isin(sel.indices, state.pool_idx).all()
+    assert sel.indices[0] == state.pool_idx[np.argmax(sel.utilities)]  # the heaviest point comes first
+    top = set(state.pool_idx[np.argsort(-sel.utilities)[:30]])
+    assert set(sel.indices) != top  # the D² draw, not the top k
+    assert len(sel.diagnostics["diverse_gains"]) == 30
+
+
+@pytest.mark.parametrize("params", ["all", "last_layer"])
+def test_the_seeds_rule_on_regression_takes_the_largest_gradients_among_the_positive_scores(params) -> None:
+    """mode='norm': every hallucinated score is >= 0 (the better sign), so the rule orders the positive ones by
+    ||∇l|| = σ ||∇f||, the size of the point's own gradient, largest first."""
+    from alcore.strategies.targeted_regression import output_gradient_norms
+
+    state = regression_state()
+    sel = strategies.get("alignment", mode="norm", params=params, normalize_candidates=False,
+                         diverse=False).select(state, 10, np.random.default_rng(0))
+    X_pool = state.X[torch.as_tensor(state.pool_idx)]
+    norms = state.pool_spread * output_gradient_norms(state.model, X_pool, params).numpy()
+    s, _ = alignment_scores(state.model, X_pool, state.X[torch.as_tensor(state.target_idx)], state.target_y, TASK,
+                            state.pool_spread, params=params)
+    expected = np.where(s > 0, norms, s)
+    assert np.allclose(sel.utilities, expected)
+    assert set(sel.indices) == set(state.pool_idx[np.argsort(-expected)[:10]])
+    assert sel.utilities[np.isin(state.pool_idx, sel.indices)].min() >= np.sort(expected)[-10]
+
+
+@pytest.mark.parametrize("strategy, options, option", [
+    ("alignment", {"label_mode": "argmax"}, "label_mode='argmax'"),
+    ("alignment", {"greedy": True, "label_mode": "argmax", "diverse": False}, "greedy=True"),
+    ("less", {"label_mode": "expected_cosine"}, "label_mode='expected_cosine'"),
+    ("less", {"groups": "class"}, "groups='class'"),
+])
+def test_an_option_without_a_regression_form_is_refused_naming_strategy_option_and_task(strategy, options,
+                                                                                        option) -> None:
+    with pytest.raises(ConfigError) as err:
+        ExperimentConfig(dataset="diabetes", strategy=strategy, target_size=20, strategy_options=options)
+    message = str(err.value)
+    assert repr(strategy) in message and option in message and "regression" in message
+
+
+def test_the_diverse_draw_on_regression_uses_the_scored_residuals_sign_and_the_features() -> None:
+    """D² between two picks is 2 - 2 sign(r_i r_c) cos(h~_i, h~_c): the factors are the residual each point was scored
+    with (the better of ±σ) and the features with their bias column."""
+    from alcore.strategies.targeted_regression import score_pool
+
+    state = regression_state()
+    res = score_pool(state.model, state.X[torch.as_tensor(state.pool_idx)],
+                     state.X[torch.as_tensor(state.target_idx)], state.target_y, TASK, state.pool_spread)
+    a, h = res.factors(state.pool_h)
+    assert np.allclose(np.abs(a[:, 0]), state.pool_spread) and np.allclose(h[:, -1], 1.0)
+    f = state.pool_logits[:, 0].double().numpy()
+    df, _ = alignment_scores(state.model, state.X[torch.as_tensor(state.pool_idx)],
+                             state.X[torch.as_tensor(state.target_idx)], state.target_y, TASK, y_pool=f - 1.0)
+    assert np.allclose(res.scores, a[:, 0] * df)  # s = r <∇f, G_T>, r = ±σ of the same sign as <∇f, G_T>
+    assert (np.sign(a[:, 0]) == np.sign(df))[df != 0].all()
 
 
 # --- LESS -----------------------------------------------------------------------------------------------------------
@@ -191,6 +252,26 @@ def test_less_with_plain_gradients_scores_the_absolute_cosine_with_the_target_gr
     cos = (J @ G_T) / (torch.linalg.vector_norm(J, dim=1) * torch.linalg.vector_norm(G_T))
     assert diagnostics["gradient_type"] == "sgd"
     assert np.allclose(s, cos.abs().numpy(), atol=1e-5)
+
+
+def test_less_mean_cosine_on_regression_is_the_mean_cosine_with_each_target_points_gradient() -> None:
+    from alcore.gradients import iter_output_jacobians, param_names
+    from alcore.strategies.targeted_regression import less_scores
+
+    state = regression_state(optimizer="sgd")
+    s, _ = less_scores(Less(target_agg="mean_cosine"), state)
+    names = param_names(state.model, "all")
+
+    def gradients(rows, y=None):
+        f, J = zip(*iter_output_jacobians(state.model, state.X[torch.as_tensor(rows)], names))
+        f, J = torch.cat(f)[:, 0].double(), torch.cat(J)[:, 0].double()
+        g = J if y is None else (f - torch.as_tensor(y))[:, None] * J
+        return g / torch.linalg.vector_norm(g, dim=1, keepdim=True)
+
+    expected = (gradients(state.pool_idx) @ gradients(state.target_idx, state.target_y).T).mean(1).abs()
+    assert np.allclose(s, expected.numpy(), atol=1e-5)
+    plain, _ = less_scores(Less(), state)
+    assert not np.allclose(s, plain)  # the option is honoured, not ignored
 
 
 def test_less_with_adam_scores_lie_between_minus_one_and_one_and_rank_the_pool() -> None:

@@ -60,8 +60,12 @@ def test_report_writes_every_file_and_the_numbers_of_alcore_metrics(sweep_root):
     paths = write_report(sweep_root)
     out = sweep_root / "report"
     assert set(paths) == {"cycles.csv", "cycles.parquet", "curves.png", "curves.html", "summary.csv",
-                          "penalty.csv", "report.md"}
+                          "penalty.csv", "winloss.csv", "report.md"}  # no target set, no batch factors: no more
     assert all(p.parent == out and p.stat().st_size > 0 for p in paths.values())
+    wins = pd.read_csv(paths["winloss.csv"]).set_index("strategy")
+    assert list(wins.index) == ["entropy"] and wins.loc["entropy", "metric"] == "test_accuracy"
+    assert (wins.loc["entropy", "final_wins"], wins.loc["entropy", "area_wins"]) == (3, 3)  # 0.05 better, each seed
+    assert wins.loc["entropy", "final_diff_mean"] == pytest.approx(0.05)
 
     cycles = pd.read_csv(paths["cycles.csv"])
     assert len(cycles) == 30 and len(pd.read_parquet(paths["cycles.parquet"])) == 30
@@ -86,6 +90,7 @@ def test_report_writes_every_file_and_the_numbers_of_alcore_metrics(sweep_root):
     for name in ("cycles.csv", "curves.png", "curves.html", "summary.csv", "penalty.csv"):
         assert f"({name})" in md
     assert "6 runs" in md and "6 complete" in md
+    assert "map.gif not written: run moons-entropy-seed0-5 has no map to animate" in md  # said, not raised
 
 
 def test_bands_are_t_intervals_over_seeds_clipped_to_fractions(sweep_root):

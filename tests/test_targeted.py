@@ -166,7 +166,7 @@ def test_default_alignment_beats_random_when_the_target_is_a_subset_of_the_class
 def test_the_study_command_prints_its_table_from_scratch(capsys):
     from bench.study_targeted import SMOKE_ROWS, main
 
-    assert main(["--smoke"]) == 0
+    assert main(["--smoke", "--task", "digits"]) == 0
     out = capsys.readouterr().out
     assert "warm start: 20 initial labels, 2 batches of 20, 1 seed(s)" in out
     assert "cold start: 0 initial labels, 2 batches of 20, 1 seed(s)" in out
@@ -179,3 +179,18 @@ def test_the_study_command_prints_its_table_from_scratch(capsys):
         assert 0 <= share <= 1 and final > 0 and area > 0
         assert row[-3] == "-" or re.fullmatch(r"[01]/1,[01]/1", row[-3])
     assert f"{len(SMOKE_ROWS)} runs in" in out
+
+
+@pytest.mark.slow
+def test_the_study_command_prints_the_rated_stories_table_with_its_reference_block(capsys):
+    from bench.study_targeted import main, smoke_rows
+
+    assert main(["--smoke", "--task", "stories"]) == 0
+    out = capsys.readouterr().out
+    reference = out.split("reference (target loss of a training set")[1].split("warm start")[0]
+    losses = [float(line.split()[-2]) for line in reference.strip().splitlines()[1:]]  # mean, then the one seed
+    assert len(losses) == 6 and all(v > 0 for v in losses)
+    assert "gap" in out and "r2" in out  # the regression columns, not share and accuracy
+    for label, *_ in smoke_rows("stories"):
+        assert any(label in line for line in out.splitlines()), label
+    assert f"{len(smoke_rows('stories'))} runs in" in out

@@ -33,9 +33,9 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
                    help="any other config field, e.g. --set strategy_options='{\"n_mc\": 10}'")
 
 
-def config_values_from_args(args: argparse.Namespace) -> dict:
-    """Config values from --config, then the flags, then --set; not yet validated."""
-    values = read_json_object(Path(args.config), "--config") if args.config else {}
+def config_values_from_args(args: argparse.Namespace, base: dict | None = None) -> dict:
+    """Config values from --config (or ``base``, a preset's), then the flags, then --set; not yet validated."""
+    values = read_json_object(Path(args.config), "--config") if args.config else dict(base or {})
     for key in ("dataset", "task", "model", "strategy", "cycles", "batch_size", "initial_labels", "target_size",
                 "epochs", "seed", "device", "cold_start_strategy"):
         if getattr(args, key, None) is not None:

@@ -15,6 +15,9 @@ from alcore.sweep import BACKENDS, fit_budget, parse_list, parse_seeds, plan_gro
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.description = "Run a grid of datasets x strategies x seeds, one run folder per job."
+    p.add_argument("--preset", help="a preset of assets/presets by name (e.g. seed-experiment): its base config, "
+                                    "strategies and seeds; --datasets, --strategies, --seeds and the config flags "
+                                    "given beside it override them")
     p.add_argument("--datasets", help="comma-separated dataset names (default: the config's dataset)")
     p.add_argument("--strategies", help="comma-separated strategy names (default: the config's strategy)")
     p.add_argument("--seeds", help="seeds: '0-4', '0,1,5' (default: the config's seed)")
@@ -36,12 +39,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def plan_from_args(args: argparse.Namespace) -> tuple[list[GroupRun], list[str]]:
     """The sweep's jobs and notes; ConfigError when no job of the grid has a valid config (a bad flag)."""
     _check_flags(args)
-    base = config_values_from_args(args)
+    preset = _preset(args)
+    base = config_values_from_args(args, preset["base"])
     defaults = ExperimentConfig.__dataclass_fields__
     datasets = _names("--datasets", args.datasets, base.get("dataset", defaults["dataset"].default))
-    strategies = _names("--strategies", args.strategies, base.get("strategy", defaults["strategy"].default))
-    seeds = parse_seeds(args.seeds) if args.seeds is not None else [base.get("seed", 0)]
-    groups, notes = plan_groups(base, datasets, strategies, seeds, args.default_target_size)
+    strategies = preset["strategies"] if args.strategies is None and preset["strategies"] \
+        else _names("--strategies", args.strategies, base.get("strategy", defaults["strategy"].default))
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else preset["seeds"] or [base.get("seed", 0)]
+    groups, notes = plan_groups(base, datasets, strategies, seeds, args.default_target_size,
+                                preset["strategy_options"])
     if args.fit_budget:
         groups, more = fit_budget(groups)
         notes += more
@@ -67,6 +73,23 @@ def _check_flags(args: argparse.Namespace) -> None:
         v.integer("--jobs", args.jobs, 1, 1024)
     v.integer("--threads", args.threads, 1, 256)
     v.integer("--default-target-size", args.default_target_size, 1, limits.MAX_ROWS)
+
+
+def _preset(args: argparse.Namespace) -> dict:
+    """The preset's grid (``alcore.presets.sweep_values``), or an empty one without --preset. Flags that would
+    replace the preset as a whole, or name one run where the preset names several, are refused (a ConfigError in the
+    one message format)."""
+    if not args.preset:
+        return {"base": {}, "strategies": [], "seeds": [], "strategy_options": {}}
+    from alcore.presets import sweep_values
+
+    refused = {"config": ("--config", "the config flags or --set FIELD=JSON"),
+               "strategy": ("--strategy", "--strategies"), "seed": ("--seed", "--seeds")}
+    for key, (flag, instead) in refused.items():
+        if getattr(args, key, None) is not None:
+            v.fail(flag, getattr(args, key), f"--preset {args.preset} sets the base config, strategies and seeds; "
+                                             f"leave {flag} out and override the preset with {instead}")
+    return sweep_values(args.preset)
 
 
 def _config_error(job: GroupRun) -> ConfigError | None:

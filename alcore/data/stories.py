@@ -4,8 +4,8 @@ Every story is built from templates whose slots are filled according to drawn at
 tone, length, vocabulary register, plot devices, clichés, a coherent or broken arc, the ending),
 so the words carry the attributes. Two raters score each story on a 1-10 scale with documented,
 additive rules (`RULES`) that agree in part (both reward a coherent arc and punish an open
-ending) and differ in part (the "LLM" rater rewards length, ornate words, plot devices and twist
-endings; the "human" rater rewards humour and happy endings and punishes clichés), plus
+ending and clichés) and differ in part (the "LLM" rater rewards length, ornate words, plot devices
+and twist endings; the "human" rater rewards humour and happy endings), plus
 independent Gaussian rater noise. A model on text features can learn either rating; the natural
 targeted task rates the pool by one rater and the target set by the other.
 
@@ -25,7 +25,7 @@ from .dataset import Dataset, DatasetError, check_float, check_int, validate_arr
 RATERS = ("llm", "human")
 DEFAULT_N_SAMPLES = 2000
 MIN_RATING, MAX_RATING = 1.0, 10.0
-BASE_RATING = {"llm": 2.2, "human": 4.9}  # each rater's rating of a story with no rewarded attribute
+BASE_RATING = {"llm": 2.1, "human": 4.4}  # each rater's rating of a story with no rewarded attribute
 
 GENRES = ("fantasy", "science fiction", "mystery", "romance", "horror")
 TONES = ("humorous", "earnest", "dark")
@@ -40,8 +40,9 @@ MAX_DEVICES = 3
 # Points added to the rater's BASE_RATING by each attribute, per rater; the sum plus noise is clipped to 1..10.
 RULES: dict[str, dict[str, float]] = {
     # shared taste
-    "coherent_arc":        {"llm": 2.0, "human": 2.0},
-    "ending=open":         {"llm": -1.0, "human": -1.0},
+    "coherent_arc":        {"llm": 3.0, "human": 3.0},
+    "ending=open":         {"llm": -1.5, "human": -1.5},
+    "per_cliche":          {"llm": -0.6, "human": -0.8},  # 0..3 clichés
     # differing taste
     "ending=happy":        {"llm": 0.3, "human": 1.2},
     "ending=sad":          {"llm": 0.2, "human": -0.3},
@@ -49,7 +50,6 @@ RULES: dict[str, dict[str, float]] = {
     "per_extra_episode":   {"llm": 0.4, "human": -0.1},  # length: episodes beyond the first (0..4)
     "register=ornate":     {"llm": 1.0, "human": -0.4},
     "per_plot_device":     {"llm": 0.3, "human": 0.0},   # 0..3 devices
-    "per_cliche":          {"llm": -0.1, "human": -0.8},  # 0..3 clichés
     "tone=humorous":       {"llm": -0.2, "human": 1.2},
     "tone=dark":           {"llm": 0.3, "human": -0.3},
     "genre=fantasy":       {"llm": 0.3, "human": 0.0},

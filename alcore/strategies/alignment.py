@@ -36,7 +36,8 @@ test accuracy on the other classes at random's). Measured: target loss below ran
 and 8/10 over the run, mean area 0.35 vs 0.47 (seeds 0-4) and 0.38 vs 0.42 (seeds 5-9), in about 0.02 s a cycle.
 The seed's rule loses to random over the run (area 0.56 vs 0.47 on seeds 0-4, 0.52 vs 0.42 on 5-9; final loss
 below random's on 7 of 10 seeds): ordering by the gradient's size takes the most uncertain points, whose argmax
-label is most often wrong, and like every argmax rule it cannot name a class the model does not predict.
+label is most often wrong, and like every argmax rule it cannot name a class the model does not predict. On the
+rated stories (docs/study.md#task-b-rated-stories) the default meets the same goal, carried by its diverse draw.
 """
 from __future__ import annotations
 
@@ -105,6 +106,11 @@ class PoolScores:
     grad_norms: np.ndarray | None
     probs: torch.Tensor
     g_norm: float
+
+    def factors(self, pool_h: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(a, h~)`` of each scored last-layer gradient ``a ⊗ h~`` (the label each point was scored with)."""
+        a, h = gradient_factors(self.probs, pool_h.double().cpu(), torch.as_tensor(self.labels), bias=True)
+        return a.numpy(), h.numpy()
 
 
 def score_pool(model, X_pool: torch.Tensor, X_target: torch.Tensor, y_target, *, params: str = "all",
@@ -294,21 +300,22 @@ class GradientAlignment(Strategy):
         return "no_target" if len(state.target_idx) == 0 else None
 
     def _select(self, state: PoolState, k: int, rng: np.random.Generator) -> Selection:
-        if not state.task.categorical:  # a regression model: docs/tasks.md#hallucinated-labels-in-regression
+        o = self.options
+        if state.task.categorical:
+            X_T = state.X[torch.as_tensor(state.target_idx)]
+            pool_outputs = (state.pool_logits, state.pool_h) if o.params == "last_layer" else None
+            res = score_pool(state.model, state.X[torch.as_tensor(state.pool_idx)], X_T, state.target_y,
+                             params=o.params, label_mode=o.label_mode, normalize_candidates=o.normalize_candidates,
+                             need_norms=o.mode == "norm", batch_size=o.batch_size, pool_outputs=pool_outputs)
+            diagnostics = {"positive_scores": int((res.scores > 0).sum())}
+            if state.n_labeled > 0 and len(state.labeled_classes) < 2:
+                diagnostics["single_class"] = True
+        else:  # a regression model: docs/tasks.md#hallucinated-labels-in-regression
             from alcore.strategies import targeted_regression
 
-            return targeted_regression.select_alignment(self, state, k, rng)
-        o = self.options
-        X_pool = state.X[torch.as_tensor(state.pool_idx)]
-        X_T = state.X[torch.as_tensor(state.target_idx)]
-        pool_outputs = (state.pool_logits, state.pool_h) if o.params == "last_layer" else None
-        res = score_pool(state.model, X_pool, X_T, state.target_y, params=o.params, label_mode=o.label_mode,
-                         normalize_candidates=o.normalize_candidates, need_norms=o.mode == "norm",
-                         batch_size=o.batch_size, pool_outputs=pool_outputs)
-        diagnostics = {"target_gradient_norm": res.g_norm, "cold_start": state.n_labeled == 0,
-                       "positive_scores": int((res.scores > 0).sum())}
-        if state.n_labeled > 0 and len(state.labeled_classes) < 2:
-            diagnostics["single_class"] = True
+            res = targeted_regression.pool_scores(self, state)
+            diagnostics = {"hallucinated_residual": "spread", "mean_spread": float(np.mean(state.pool_spread))}
+        diagnostics.update({"target_gradient_norm": res.g_norm, "cold_start": state.n_labeled == 0})
         degenerate = res.g_norm < DEGENERATE_NORM
         u = ranking_utility(res.scores, res.grad_norms, o.mode)
         if o.greedy and not degenerate:
@@ -320,8 +327,8 @@ class GradientAlignment(Strategy):
             diagnostics["greedy_lr"] = float(lr)
             return Selection(state.pool_idx[picks], utilities, diagnostics)
         if o.diverse and not degenerate:
-            a, h = gradient_factors(res.probs, state.pool_h.double().cpu(), res.labels, bias=True)
-            picks, gains = weighted_kmeanspp(a.numpy(), h.numpy(), u, k, rng)
+            a, h = res.factors(state.pool_h)
+            picks, gains = weighted_kmeanspp(a, h, u, k, rng)
             diagnostics["diverse_gains"] = gains  # w·D2 of each pick when it was drawn
             return Selection(state.pool_idx[picks], u, diagnostics)
         chosen = top_k(u, k, rng)

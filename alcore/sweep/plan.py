@@ -36,19 +36,22 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def plan_groups(base: dict[str, Any], datasets: Iterable[str], strategies: Iterable[str], seeds: Iterable[int],
-                default_target_size: int = DEFAULT_TARGET_SIZE) -> tuple[list[RunGroup], list[str]]:
+                default_target_size: int = DEFAULT_TARGET_SIZE,
+                strategy_options: dict[str, Any] | None = None) -> tuple[list[RunGroup], list[str]]:
     """One group per dataset over the ``base`` config values, and notes for the user.
 
     Unknown dataset or strategy names raise ConfigError before anything runs. ``base``'s ``strategy_options`` go to
-    every strategy of the grid. When a strategy scores the pool against a target set and ``base`` has no
-    ``target_size``, every job gets ``default_target_size`` (the notes say so), so that seeds pair fairly.
+    every strategy of the grid; without them, ``strategy_options`` gives each strategy its own (a preset's). When a
+    strategy scores the pool against a target set and ``base`` has no ``target_size``, every job gets
+    ``default_target_size`` (the notes say so), so that seeds pair fairly.
     """
     datasets, strategies = list(datasets), list(strategies)
     if not datasets:
         v.fail("datasets", datasets, "a sweep needs at least one dataset")
     if not strategies:
         v.fail("strategies", strategies, "a sweep needs at least one strategy")
-    options = {s: base["strategy_options"] for s in strategies} if "strategy_options" in base else {}
+    options = {s: base["strategy_options"] for s in strategies} if "strategy_options" in base \
+        else {s: o for s, o in (strategy_options or {}).items() if s in strategies}
     groups = [RunGroup({**base, "dataset": d}, tuple(strategies), tuple(seeds), options,
                        default_target_size=default_target_size) for d in datasets]
     notes = []

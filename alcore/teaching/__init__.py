@@ -17,6 +17,9 @@ returns plain arrays and tables; the page only explains and draws them.
 5. ``less_features``: LESS's scores (``Less.scores``) with Adam features ``Γ = m'/sqrt(v' + ε)`` and with plain SGD
    features ``g``, the cosine between the two features, and the spread of each (``targeted``).
 
+6. ``cold_start.cold_start_batches``: BADGE's first batch on the untrained network next to random's, with the
+   diversity of each (the seed's cold start, docs/methods.md#cold-start) (``cold_start``).
+
 A regression run's tour (``regression``) has the same steps with a hallucinated *residual*: the predictive spread σ,
 the embedding ``g = σ h``, and the strategies' regression scores (docs/tasks.md#hallucinated-labels-in-regression).
 
@@ -29,11 +32,11 @@ from alcore.teaching.badge_trace import (MAX_TRACE_POINTS, KMeansPPTrace, badge_
                                          trace_frame)
 from alcore.teaching.points import (candidate_positions, example_points, label_gradient_norms, point_gradient,
                                     tour_cycle, uncertainty_frame)
-from alcore.teaching import regression
+from alcore.teaching import cold_start, regression
 from alcore.teaching.replay import Replay, replay, target_set
 from alcore.teaching.targeted import MAX_GRADIENT_ENTRIES, MAX_SCORE_POINTS, alignment_scores, less_features
 
 __all__ = ["MAX_GRADIENT_ENTRIES", "MAX_SCORE_POINTS", "MAX_TRACE_POINTS", "KMeansPPTrace", "Replay",
-           "alignment_scores", "badge_trace", "candidate_positions", "example_points", "gradient_map",
+           "alignment_scores", "badge_trace", "candidate_positions", "cold_start", "example_points", "gradient_map",
            "kmeanspp_trace", "label_gradient_norms", "less_features", "point_gradient", "regression", "replay",
            "target_set", "tour_cycle", "trace_frame", "uncertainty_frame"]

@@ -216,7 +216,8 @@ def render_gif(
                           markeredgecolor=palette.EDGE_COLOR, label="selected batch"))
     ncol = 2 if len(handles) > 8 else 1
     legend_ax.legend(handles=handles, loc="upper left" if curve else "center left", fontsize=font,
-                     frameon=False, ncol=ncol, title={"label": "class", "pred": "predicted"}.get(color_by),
+                     frameon=False, ncol=ncol,
+                     title=None if values is not None else {"label": "class", "pred": "predicted"}.get(color_by),
                      title_fontsize=font)
 
     lines, marks = [], []

@@ -75,3 +75,26 @@ def less_figure(frame: pd.DataFrame) -> go.Figure:
     return px.scatter(frame, x="score_sgd", y="score_adam", color="cos_adam_sgd", hover_data=["index"],
                       labels={"score_sgd": "score with SGD features g", "score_adam": "score with Adam features Γ",
                               "cos_adam_sgd": "cos(Γ, g)"}, height=380)
+
+
+def cold_start_figure(frame: pd.DataFrame, strategy: str, baseline: str, explained: Sequence[float]) -> go.Figure:
+    """Step 6: the first batch of ``strategy`` next to ``baseline``'s on one gradient map of the untrained network
+    (``teaching.cold_start.cold_start_batches``): the displayed pool in grey, each panel's batch on top."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, shared_xaxes=True, shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[f"{strategy}'s first batch", f"{baseline}'s first batch"])
+    pool = frame[frame["picked_by"] == ""]
+    for col, (name, colour) in enumerate(((strategy, "#e45756"), (baseline, "#4c78a8")), start=1):
+        fig.add_trace(go.Scattergl(x=pool["x"], y=pool["y"], mode="markers", name="pool", showlegend=col == 1,
+                                   marker=dict(size=5, color="#c7c7c7"), customdata=pool["index"],
+                                   hovertemplate="point %{customdata}<extra></extra>"), row=1, col=col)
+        mine = frame[frame["picked_by"].isin([name, "both"])]
+        fig.add_trace(go.Scatter(x=mine["x"], y=mine["y"], mode="markers", name=f"picked by {name}",
+                                 marker=dict(size=11, color=colour, symbol="x", line=dict(width=1, color="black")),
+                                 customdata=mine["index"], hovertemplate="point %{customdata}<extra></extra>"),
+                      row=1, col=col)
+    fig.update_xaxes(title_text=f"gradient PC 1 ({explained[0]:.0%} of variance)")
+    fig.update_yaxes(title_text=f"gradient PC 2 ({explained[1]:.0%} of variance)", col=1)
+    fig.update_layout(height=440, margin=dict(l=10, r=10, t=50, b=10))
+    return fig

@@ -101,13 +101,26 @@ def _parse_sizes(text: str, option: str, options: dict, errors: list) -> None:
                                   allowed="give positive integers separated by commas, e.g. 128 or 256, 128"))
 
 
+COLD_STARTS = ("self", "auto")
+COLD_START_HELP = (
+    "What chooses while the model has seen no label yet (docs/methods.md#cold-start):\n\n"
+    "- **self** (the app's default): the strategy itself, on the untrained, seeded network from cycle 0.\n"
+    "- **auto**: TypiClust on tabular data, random on images, until the model can score the pool.\n\n"
+    "Or name the strategy that chooses instead.")
+
+
+def app_defaults() -> ExperimentConfig:
+    """The setup form's defaults: the engine's, with the seed's cold start (the strategy itself from cycle 0)."""
+    return ExperimentConfig(cold_start_strategy="self")
+
+
 def config_form(key_prefix: str, defaults: ExperimentConfig | None = None) -> ExperimentConfig | None:
     """Dataset, model and strategy controls with help text; the validated config, or None after an ``st.error``.
 
     Widgets live in the caller's container (sidebar, expander, column). Keys start with ``key_prefix`` so two
     forms on one page do not collide.
     """
-    form = _Form(defaults or ExperimentConfig(), f"{key_prefix}_")
+    form = _Form(defaults or app_defaults(), f"{key_prefix}_")
     if not form.dataset():
         return None
     form.model()
@@ -330,12 +343,10 @@ class _Form:
                      "is always shown)."))
             self.slot("display_size")
             task = self.task()
-            cold = ["auto", *(n for n, spec in strategies.specs().items() if task is None or task in spec.tasks)]
+            cold = [*COLD_STARTS, *(n for n, spec in strategies.specs().items() if task is None or task in spec.tasks)]
             values["cold_start_strategy"] = st.selectbox(
                 "Cold-start strategy", cold, index=cold.index(d.cold_start_strategy)
-                if d.cold_start_strategy in cold else 0, key=k + "cold_start",
-                help="Used while the model cannot score the pool (no or one class labelled). auto: TypiClust on "
-                     "tabular data, random on images.")
+                if d.cold_start_strategy in cold else 0, key=k + "cold_start", help=COLD_START_HELP)
             self.slot("cold_start_strategy")
             values["name"] = st.text_input("Run name", value=d.name, key=k + "name",
                                            help="Optional: a name shown in the list of past runs.")

@@ -1,9 +1,10 @@
-"""The Learn page's five steps: how BADGE, gradient alignment and LESS choose, on the current run's own numbers.
+"""The Learn page's first five steps: how BADGE, gradient alignment and LESS choose, on the current run's own numbers.
 
 Each step is a few plain words, the formula, then this run's numbers from ``alcore.teaching``, cached by run
 folder, cycles stored and cycle (``alcore.viz.tour`` draws the figures): 1 the hallucinated label, 2 the gradient
 embedding and why its norm measures uncertainty, 3 k-means++ picking the batch one point at a time, 4 gradient
-alignment with a target set, 5 LESS and its Adam-aware features.
+alignment with a target set, 5 LESS and its Adam-aware features (the sixth, the cold start, is
+``tour_cold_start``).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from alcore import teaching
+from alcore.teaching.study import study_note
 from alcore.viz import tour
 
 from pages.ui.loaders import dataset_for, load_records
@@ -204,6 +206,7 @@ def alignment(run_dir: str, n: int, cycle: int, dataset) -> None:
                f"the gradient norm alone explains ρ = {res['spearman_norm_score']:.2f} of the ranking.")
     st.dataframe(top[["index", "score", "g_norm", "cosine", "y_hat", "in_batch"]], hide_index=True,
                  width="stretch", height=240)
+    st.info(study_note(categorical=True), icon=":material/science:")
 
 
 def less(run_dir: str, n: int, cycle: int, dataset) -> None:

@@ -8,9 +8,11 @@ import plotly.express as px
 import streamlit as st
 
 from alcore.teaching import regression
+from alcore.teaching.study import study_note
 
 from pages.ui import tour
 from pages.ui.runs import run_task
+from pages.ui.tour_cold_start import cold_start
 
 _record = tour._record  # the cycle's record, as every step reads it
 
@@ -93,6 +95,7 @@ def alignment(run_dir: str, n: int, cycle: int, dataset) -> None:
                     width="stretch", key="learn_align_scatter")
     st.caption(f"σ alone explains ρ = {res['spearman_sigma_score']:.2f} of the ranking.")
     st.dataframe(frame.nsmallest(res["k"], "rank"), hide_index=True, width="stretch", height=240)
+    st.info(study_note(categorical=False), icon=":material/science:")
 
 
 def less(run_dir: str, n: int, cycle: int, dataset) -> None:
@@ -118,4 +121,5 @@ def less(run_dir: str, n: int, cycle: int, dataset) -> None:
 
 
 STEPS = {"1 · Hallucinated residual": hallucinated_residual, "2 · Gradient embedding": gradient_norm,
-         "3 · k-means++ pick by pick": tour.kmeanspp, "4 · Gradient alignment": alignment, "5 · LESS and Adam": less}
+         "3 · k-means++ pick by pick": tour.kmeanspp, "4 · Gradient alignment": alignment, "5 · LESS and Adam": less,
+         "6 · Cold start: BADGE and random": cold_start}
