@@ -172,16 +172,21 @@ class ExperimentConfig:
                 raise strategy_option_error(self.strategy, err, self.strategy_options) from None
 
     def check_budget(self, pool_size: int) -> None:
-        """A budget larger than the pool is a config error (the last cycle alone may be clamped)."""
+        """A budget larger than the pool is a config error (the last cycle alone may be clamped); the message
+        suggests settings that fit (``budget_advice``)."""
         budget = self.initial_labels + self.batch_size * self.cycles
         if self.initial_labels >= pool_size:
+            room = pool_size - self.batch_size * self.cycles
+            advice = (f"set initial_labels to at most {room}" if room >= 0 else " or ".join(
+                f"set initial_labels to 0 and {a}" for a in budget_advice(pool_size, 0, self.batch_size, self.cycles)))
             v.fail("initial_labels", self.initial_labels,
-                   f"it leaves nothing to select from the pool ({pool_size} points): lower it below {pool_size}")
+                   f"it leaves nothing to select from the pool ({pool_size} points): {advice}")
         if budget - self.batch_size >= pool_size:
-            most = max(1, -(-(pool_size - self.initial_labels) // self.batch_size))
             raise ConfigError(
-                f"cycles={self.cycles} is not valid; the budget initial_labels + batch_size * cycles = {budget} is "
-                f"larger than the pool ({pool_size} points): lower cycles to at most {most} or batch_size",
+                f"cycles={self.cycles} is not valid; the budget initial_labels + batch_size * cycles = "
+                f"{self.initial_labels} + {self.batch_size} * {self.cycles} = {budget} labels is more than the pool "
+                f"holds ({pool_size} points): "
+                + " or ".join(budget_advice(pool_size, self.initial_labels, self.batch_size, self.cycles)),
                 field="cycles", value=self.cycles)
 
     # --- JSON -------------------------------------------------------------------------------
@@ -234,6 +239,24 @@ def read_json_object(text_or_path: str | Path | bytes, field: str) -> dict[str, 
     if not isinstance(values, dict):
         v.fail(field, values, "it must be a JSON object of field: value")
     return values
+
+
+def budget_advice(pool_size: int, initial_labels: int, batch_size: int, cycles: int) -> list[str]:
+    """Changes that make ``initial_labels + batch_size * cycles`` fit in a pool of ``pool_size`` points, every batch
+    full: fewer cycles of the same batch, or a smaller batch for the same cycles, or else one cycle of what is left.
+    Each names the field and the value to set (``initial_labels < pool_size``)."""
+    room = pool_size - initial_labels
+    fewer_cycles, smaller_batch = room // batch_size, room // cycles
+    advice = []
+    if fewer_cycles >= 1:
+        advice.append(f"set cycles to at most {fewer_cycles} ({fewer_cycles} batches of {batch_size} = "
+                      f"{fewer_cycles * batch_size} labels)")
+    if smaller_batch >= 1:
+        advice.append(f"set batch_size to at most {smaller_batch} ({cycles} batches of {smaller_batch} = "
+                      f"{cycles * smaller_batch} labels)")
+    if not advice:
+        advice.append(f"set cycles to 1 and batch_size to at most {room}")
+    return advice
 
 
 def _read_file(path: str, field: str) -> bytes:

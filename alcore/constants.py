@@ -40,16 +40,32 @@ def color_by_option(name: str, task: str = "classification") -> str:
     return name
 
 
+#: What a table, a caption or the map's hover shows for a value that does not exist (the utility of a point the
+#: strategy did not score, e.g. in a cold start): never "nan" or "None".
+MISSING_VALUE = "—"
+
 # --- records -----------------------------------------------------------------------------------------------------
 
 #: Why a strategy's batch came from elsewhere or its scores say little (``Selection.fallback_reason``).
 FALLBACK_REASONS = ("cold_start", "single_class", "degenerate_scores", "no_target", "all_zero_embeddings",
                     "coverage_complete")
+#: Each fallback reason in words, for tables and captions.
+FALLBACK_WORDS = {"cold_start": "cold start: no labels yet, so no model to score the pool",
+                  "single_class": "one class labelled so far: no boundary to score against",
+                  "degenerate_scores": "every point scored the same",
+                  "no_target": "no target set to align with",
+                  "all_zero_embeddings": "every gradient embedding is zero",
+                  "coverage_complete": "every point is covered already"}
+
 #: The reasons ``cold_start_strategy="self"`` overrides: the model exists, it has only seen too few labels (or none).
 MODEL_NOT_READY = ("cold_start", "single_class")
 #: Cold-start rules besides a strategy's name: ``"auto"`` (typiclust on tabular data, random on images) or ``"self"``
 #: (the strategy itself, on the untrained or barely trained model).
 COLD_START_RULES = ("auto", "self")
+
+#: Training diverged when an epoch's mean loss is NaN, infinite, or more than this many times the first epoch's (or
+#: 1) (``alcore.train.diverged_loss``): the run then ends with a record that says so.
+DIVERGED_LOSS_FACTOR = 100.0
 
 # --- tolerances --------------------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from alcore.constants import FALLBACK_WORDS, MISSING_VALUE
 from alcore.store import RunStore
 from alcore.task import Task, foreign_metrics, metric_label, primary_metric, task_from_info
 
@@ -55,19 +56,38 @@ def selections_frame(run_dir: str | Path) -> pd.DataFrame:
                                        "fallback_reason"])
 
 
+def shown_value(value, fmt: str = "{:.4g}") -> str:
+    """A number as a table shows it to people: ``MISSING_VALUE`` ("—") for NaN or None, never "nan" or "None"."""
+    if value is None or (isinstance(value, (float, np.floating)) and not np.isfinite(value)):
+        return MISSING_VALUE
+    return fmt.format(value)
+
+
+def fallback_words(record) -> str:
+    """Why a cycle's batch did not come from the strategy's own scores, in words (empty when it did): the reason
+    and the strategy that chose instead, e.g. 'cold start: no labels yet, … → typiclust chose'."""
+    reason = record.fallback_reason
+    if not reason:
+        return ""
+    words = FALLBACK_WORDS.get(reason, reason.replace("_", " "))
+    chooser = (record.diagnostics or {}).get("fallback_strategy")
+    return f"{words} → {chooser} chose" if chooser else words
+
+
 def batch_table(records, task: Task | None = None) -> pd.DataFrame:
     """The per-cycle batch table: labels before the cycle, the batch chosen, its classes (or the spread of its
-    values), utilities, the test metrics of the task (``alcore.task``) and the fallback reason (why the strategy
-    handed over, e.g. a cold start)."""
+    values), utilities, the test metrics of the task (``alcore.task``) and the fallback in words (why the strategy
+    handed over, e.g. a cold start). Missing values read "—"."""
     categorical = task is None or task.categorical
     metric = primary_metric("classification" if task is None else task.name)
     rows = []
     for r in records:
         utility = _utilities_of(r.pool_idx, r.utilities, r.selected)
         labels = np.asarray(r.selected_labels)
+        mean = float(np.nanmean(utility)) if len(utility) and np.isfinite(utility).any() else np.nan
         row = {
             "cycle": r.cycle, "labels": r.n_labeled, "strategy": r.strategy,
-            "fallback": r.fallback_reason or (r.diagnostics or {}).get("fallback_strategy") or "",
+            "fallback": fallback_words(r) or ("training diverged" if r.diverged else ""),
             "batch": len(r.selected),
         }
         if categorical:
@@ -75,7 +95,7 @@ def batch_table(records, task: Task | None = None) -> pd.DataFrame:
         else:
             row["value range in batch"] = float(np.ptp(labels)) if len(labels) else np.nan
         row.update({
-            "mean utility": float(np.nanmean(utility)) if len(utility) and np.isfinite(utility).any() else np.nan,
+            "mean utility": shown_value(mean),
             metric_label(metric): getattr(r, metric), "test loss": r.test_loss,
             "selected": " ".join(map(str, np.asarray(r.selected).tolist())),
         })
@@ -85,10 +105,10 @@ def batch_table(records, task: Task | None = None) -> pd.DataFrame:
 
 def point_table(records, indices, cycle: int, y: np.ndarray, class_names=None, task: Task | None = None,
                 texts=None) -> pd.DataFrame:
-    """What is known about dataset points ``indices`` at ``cycle``: class, the model's prediction and confidence
-    (display subset), the utility the strategy gave it, and the cycle it was picked in (if ever). A regression run
-    (``task``) shows the true value, the prediction and the predictive spread σ instead; ``texts`` adds each
-    point's text."""
+    """What is known about dataset points ``indices`` at ``cycle``, as a table for people: class, the model's
+    prediction and confidence (display subset), the utility the strategy gave it, and the cycle it was picked in
+    (if ever). A regression run (``task``) shows the true value, the prediction and the predictive spread σ instead;
+    ``texts`` adds each point's text. What is not known reads "—" (``shown_value``)."""
     indices = np.asarray(indices, dtype=np.int64)
     if task is not None and not task.categorical:
         return _value_table(records, indices, cycle, y, task, texts)
@@ -109,9 +129,9 @@ def point_table(records, indices, cycle: int, y: np.ndarray, class_names=None, t
     table = pd.DataFrame({
         "index": indices,
         "class": [label(int(c)) for c in np.asarray(y)[indices]],
-        "prediction": [label(int(c)) for c in pred],
-        "confidence": conf,
-        "utility": _utilities_of(record.pool_idx, record.utilities, indices),
+        "prediction": [label(int(c)) or MISSING_VALUE for c in pred],
+        "confidence": [shown_value(c, "{:.2f}") for c in conf],
+        "utility": [shown_value(u) for u in _utilities_of(record.pool_idx, record.utilities, indices)],
     })
     return _with_state(table, records, record, indices, texts)
 
@@ -125,8 +145,9 @@ def _value_table(records, indices: np.ndarray, cycle: int, y: np.ndarray, task: 
         pred[hit] = task.predicted(np.asarray(record.display_probs)[rows])
         spread[hit] = np.abs(np.asarray(record.display_a)[rows, 0])
     table = pd.DataFrame({
-        "index": indices, "value": np.asarray(y, dtype=np.float64)[indices], "prediction": pred,
-        "spread σ": spread, "utility": _utilities_of(record.pool_idx, record.utilities, indices),
+        "index": indices, "value": np.asarray(y, dtype=np.float64)[indices],
+        "prediction": [shown_value(v) for v in pred], "spread σ": [shown_value(v) for v in spread],
+        "utility": [shown_value(u) for u in _utilities_of(record.pool_idx, record.utilities, indices)],
     })
     return _with_state(table, records, record, indices, texts)
 
@@ -151,7 +172,7 @@ def _with_state(table: pd.DataFrame, records, record, indices: np.ndarray, texts
     labelled_before = np.isin(indices, record.labeled_idx)
     table["state"] = np.where(labelled_before, "labelled",
                               np.where(np.isin(indices, record.selected), "chosen now", "unlabelled"))
-    table["picked in cycle"] = [int(c) if c >= 0 else None for c in picked]
+    table["picked in cycle"] = [str(int(c)) if c >= 0 else MISSING_VALUE for c in picked]
     if texts is not None:
         table["text"] = [texts[i] for i in indices]
     return table
@@ -248,10 +269,10 @@ def precompute_map(run_dir: str | Path, space: str = "gradient") -> None:
 
 def frame_titles(records, task: str = "classification") -> dict[int, str]:
     """'strategy · cycle c · n labels · test accuracy a' (or the task's own metric) for each cycle, shown with its
-    frame."""
+    frame; the final record's says it is the final evaluation (its stars are the last batch bought)."""
     metric = primary_metric(task)
-    return {int(r.cycle): f"{r.strategy} · cycle {r.cycle} · {r.n_labeled} labels · {metric_label(metric)} "
-                          f"{getattr(r, metric):.3f}" for r in records}
+    return {int(r.cycle): f"{r.strategy} · cycle {r.cycle} · {'final evaluation · ' if r.is_final else ''}"
+                          f"{r.n_labeled} labels · {metric_label(metric)} {getattr(r, metric):.3f}" for r in records}
 
 
 def run_frames_table(run_dir: str | Path, records=None, space: str = "gradient", dataset=None) -> pd.DataFrame:
@@ -263,6 +284,32 @@ def run_frames_table(run_dir: str | Path, records=None, space: str = "gradient",
     dataset = run_dataset(run_dir) if dataset is None else dataset
     result = run_projection(run_dir, records, space, dataset)
     return frames_table(records, result, dataset.y, dataset.class_names, task=run_task(run_dir))
+
+
+def run_map_figure(run_dir: str | Path, color_by: str = "label", space: str = "gradient", records=None,
+                   dataset=None, frames=None, height: int = 600):
+    """The run's animated map (``alcore.viz.animated_map.map_figure``): one frame per cycle, each titled with its
+    cycle, labels and the task's test metric. ``frames``: the run's frames table when the caller has it already."""
+    from alcore.viz.animated_map import map_figure
+
+    records = _store(run_dir).load_records() if records is None else records
+    dataset = run_dataset(run_dir) if dataset is None else dataset
+    frames = run_frames_table(run_dir, records, space, dataset) if frames is None else frames
+    return map_figure(frames, color_by, class_names=dataset.class_names,
+                      frame_titles=frame_titles(records, run_task(run_dir).name), height=height)
+
+
+def run_map_html(run_dir: str | Path, color_by: str = "label", space: str = "gradient", records=None,
+                 dataset=None) -> str:
+    """The run's animated map as one self-contained HTML page, for slides and teaching: plotly.js inlined (no
+    request to any host, so it plays offline), with its play button and cycle slider, opening on cycle 0."""
+    import html
+
+    figure = run_map_figure(run_dir, color_by, space, records, dataset, height=720)
+    page = figure.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False, auto_play=False,
+                          config={"displaylogo": False, "responsive": True})
+    title = html.escape(f"{_store(run_dir).run_id}: the animated map")
+    return page.replace("<head>", f"<head><title>{title}</title>", 1)
 
 
 def run_gif_bytes(run_dir: str | Path, space: str = "gradient", size: tuple[int, int] = (720, 480),

@@ -8,6 +8,9 @@ Before the first click, and only once the server has been idle for a moment (wor
 first page made that render 1.5 s slower on 2 cores), the registry imports the engine, computes the first cycle the
 Run page would start with (``prepare``) and takes torch's first optimizer step. Time comes from a ``Clock``, so
 tests move it by hand instead of sleeping.
+
+Just over 400 lines: the job (with the cycles queued on it), the registry and the prepared first cycle share the
+registry's one lock and clock; splitting the prepared cycle out would have to reach into the registry's state.
 """
 from __future__ import annotations
 
@@ -56,7 +59,13 @@ class Clock:
 
 @dataclass
 class Job:
-    """One background task: a single run, or several runs one after another (a comparison)."""
+    """One background task: a single run, or several runs one after another (a comparison).
+
+    ``cycles_done`` counts the records it stored and ``cycles_total`` those it will store: the acquisition cycles
+    asked of each run, plus the final evaluation when they reach the end of that run (a run of ``cycles`` cycles
+    asked ``cycles`` stores ``cycles + 1`` records and is complete). A single-run job still running takes more
+    cycles (``extend``): a Step clicked during a Run N is queued, not dropped.
+    """
 
     job_id: str
     run_dirs: list[Path]
@@ -64,6 +73,10 @@ class Job:
     error: str | None = None          # what the UI shows; the traceback goes to the log
     cycles_done: int = 0
     cycles_total: int = 0
+    asked: int | None = None          # acquisition cycles asked of each run; None: to the end
+    _cycles_left: int | None = 0      # acquisition cycles the (single) run had left when the job started
+    _closed: bool = False             # the worker decided to end: no more cycles can be queued
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -73,7 +86,7 @@ class Job:
 
     @property
     def progress(self) -> float:
-        return self.cycles_done / self.cycles_total if self.cycles_total else 0.0
+        return min(1.0, self.cycles_done / self.cycles_total) if self.cycles_total else 0.0
 
     def stop(self) -> None:
         """Ask the worker to stop after the cycle in progress (that cycle is still stored)."""
@@ -83,6 +96,38 @@ class Job:
         if self._thread is not None:
             self._thread.join(timeout)
         return not self.running
+
+    def extend(self, n_cycles: int | None) -> bool:
+        """Queue ``n_cycles`` more acquisition cycles (None: to the end of the run) on this running single-run
+        job; True too when it runs to the end anyway; False when it cannot take them (it is ending or stopping, or
+        it runs several runs a set number of cycles each)."""
+        with self._lock:
+            if self._closed or self._stop.is_set():
+                return False
+            if self.asked is None:  # it runs to the end already
+                return True
+            if len(self.run_dirs) != 1:
+                return False
+            self.asked = None if n_cycles is None else self.asked + n_cycles
+            self.cycles_total = planned_records(self._cycles_left, self.asked)
+            return True
+
+    def _should_stop(self, done_here: int, next_is_final: bool) -> bool:
+        """Before each step of a run: stop when asked to, or when the cycles asked are done and the next record
+        is not the final evaluation (that one always follows the last cycle). Ending closes the job to ``extend``."""
+        with self._lock:
+            stop = self._stop.is_set() or (self.asked is not None and done_here >= self.asked and not next_is_final)
+            self._closed = self._closed or stop
+            return stop
+
+
+def planned_records(cycles_left: int | None, asked: int | None) -> int:
+    """Records a run with ``cycles_left`` acquisition cycles to go (None: finished) stores when ``asked`` more are
+    asked (None: all): the cycles run, plus the final evaluation when they reach the end."""
+    if cycles_left is None:
+        return 0
+    run = cycles_left if asked is None else min(asked, cycles_left)
+    return run + (1 if run == cycles_left else 0)
 
 
 @dataclass
@@ -255,15 +300,21 @@ class JobRegistry:
 
     def start_group(self, run_dirs: list[Path], configs: list[ExperimentConfig | None], *, job_id: str,
                     n_cycles: int | None = None, on_cycle: OnCycle | None = None) -> Job:
-        """Run (or resume: config None) each run in turn in one worker, ``n_cycles`` more cycles each or to its end.
+        """Run (or resume: config None) each run in turn in one worker, ``n_cycles`` more acquisition cycles each
+        (with the final evaluation when they reach the end) or to its end.
 
-        A second start of a job id still running returns that job: a double click starts no second worker.
+        A start of a job id still running queues the cycles on that job (``Job.extend``) and returns it: a double
+        click starts no second worker, and no click is lost. A job that is just ending is waited for first.
         """
-        with self._changed:
-            existing = self._jobs.get(job_id)
-            if existing is not None and existing.running:
-                return existing
-            job = self._jobs[job_id] = Job(job_id, [Path(d) for d in run_dirs])
+        while True:
+            with self._changed:
+                existing = self._jobs.get(job_id)
+                if existing is None or not existing.running:
+                    job = self._jobs[job_id] = Job(job_id, [Path(d) for d in run_dirs], asked=n_cycles)
+                    break
+                if existing.extend(n_cycles):
+                    return existing
+            existing.wait()
         job._thread = threading.Thread(target=self._work, args=(job, configs, n_cycles, on_cycle),
                                        name=f"alcore-{job_id}", daemon=True)
         job._thread.start()
@@ -280,12 +331,18 @@ class JobRegistry:
             missing = [str(d) for d, config, exists in plan if config is None and not exists]
             if missing:
                 raise FileNotFoundError(f"no run at {missing[0]} and no config to start one")
-            job.cycles_total = sum(n_cycles if n_cycles is not None else _cycles_left(d, c) for d, c, _ in plan)
+            left = [_cycles_left(d, c) for d, c, _ in plan]
+            with job._lock:
+                job._cycles_left = left[0]
+                job.cycles_total = sum(planned_records(n, job.asked) for n in left)
             for run_dir, config, exists in plan:
                 # the run's one writer while it runs (RunBusy when another worker or process writes it)
                 with Experiment.resume(run_dir) if exists else Experiment(config, run_dir=run_dir) as exp:
+                    done_here = 0
                     try:
-                        for _ in exp.iter_cycles(n_cycles, should_stop=job._stop.is_set):
+                        for record in exp.iter_cycles(
+                                None, should_stop=lambda: job._should_stop(done_here, exp.next_is_final)):
+                            done_here += not record.is_final
                             job.cycles_done += 1
                             if on_cycle is not None:
                                 on_cycle(run_dir)
@@ -299,6 +356,8 @@ class JobRegistry:
             _log.exception("job %s failed", job.job_id)
             job.status, job.error = "failed", _message(err)
         finally:
+            with job._lock:
+                job._closed = True
             self._touch(ended=1)
 
 
@@ -310,16 +369,19 @@ def _message(err: BaseException) -> str:
     return str(err) if isinstance(err, (ConfigError, RunBusy, FileExistsError)) else f"{type(err).__name__}: {err}"
 
 
-def _cycles_left(run_dir: Path, config: ExperimentConfig | None) -> int:
-    """Cycles a worker runs to finish a run: all of a new one's, the rest of a stored one's."""
+def _cycles_left(run_dir: Path, config: ExperimentConfig | None) -> int | None:
+    """Acquisition cycles a run has still to go: all of a new one's, the rest of a stored one's; None once it is
+    finished (complete, or diverged)."""
     if config is not None:
-        return config.cycles + 1
+        return config.cycles
     store = RunStore(run_dir)
     try:
+        if store.is_finished():
+            return None
         cycles = int(store.manifest()["config"].get("cycles", 10))
     except (OSError, ValueError, TypeError):  # a damaged manifest: resume rebuilds it (or says why it cannot)
         return 0
-    return max(0, cycles + 1 - store.n_cycles())
+    return max(0, cycles - store.n_cycles())
 
 
 _ENGINE_LOCK = IMPORT_LOCK

@@ -20,8 +20,8 @@ from alcore.spaces import fixed_embedding
 from alcore.store import WARM_STATE, Damage, ManifestError, RunStore
 from alcore.strategies.base import PoolState
 from alcore.task import Task, task_for
-from alcore.train import (TrainResult, TrainSettings, _small_model_threads, load_state_arrays, state_arrays,
-                          train_model)
+from alcore.train import (TrainResult, TrainSettings, _small_model_threads, divergence_message, load_state_arrays,
+                          state_arrays, train_model)
 from alcore.uncertainty import last_layer_spread
 
 
@@ -35,7 +35,8 @@ class Experiment:
     """One run of ``config``. ``step()`` runs one cycle; ``run()`` the rest; ``resume(run_dir)`` continues a stored run.
 
     A run of ``cycles`` acquisition cycles yields ``cycles + 1`` records: the last one only evaluates the model
-    trained on every label bought, so the learning curve ends at ``initial_labels + cycles * batch_size``.
+    trained on every label bought, so the learning curve ends at ``initial_labels + cycles * batch_size``. A cycle
+    whose training diverges (the loss becomes NaN or infinite) ends the run with a ``diverged`` final record.
 
     With a ``run_dir`` the experiment is the run's one writer: it holds the run's lock (``alcore.run_lock``) from
     construction until ``close()`` (or the end of a ``with`` block, or the process), and a second writer gets
@@ -133,6 +134,11 @@ class Experiment:
     def done(self) -> bool:
         return bool(self.records) and self.records[-1].is_final
 
+    @property
+    def next_is_final(self) -> bool:
+        """Whether the next step only evaluates: every acquisition cycle has run, or the pool is empty."""
+        return self.cycle >= self.config.cycles or len(self.pool) == 0
+
     def dataset_info(self) -> dict:
         d = self.dataset
         return {"name": d.name, "n_samples": int(len(d.y)), "n_features": int(d.X.shape[1]),
@@ -169,11 +175,13 @@ class Experiment:
     def _step(self) -> CycleRecord:
         cfg, cycle, timings = self.config, self.cycle, {}
         pool = self.pool
-        is_final = cycle >= cfg.cycles or len(pool) == 0
+        is_final = self.next_is_final
 
         t = time.perf_counter()
         model, train_result = self.train_cycle(cycle)
         timings["train"] = time.perf_counter() - t
+        if train_result.diverged:
+            return self._stop_diverged(train_result, pool, timings)
 
         t = time.perf_counter()
         test = self.task.evaluate(model, self.X[self.split.test], self.y[self.split.test], self.device)
@@ -197,6 +205,18 @@ class Experiment:
         t = time.perf_counter()
         self._commit(record, model)
         record.timings["store"] = time.perf_counter() - t
+        return record
+
+    def _stop_diverged(self, train_result: TrainResult, pool: np.ndarray, timings: dict[str, float]) -> CycleRecord:
+        """End the run with a final record that says training diverged (no metrics, no map: the weights are NaN)."""
+        message = divergence_message(self.cycle, train_result, self.config.lr)
+        record = CycleRecord(cycle=self.cycle, n_labeled=len(self.labeled), strategy=self.strategy.name,
+                             is_final=True, diverged=True, labeled_idx=self.labeled.copy(),
+                             train_loss=train_result.loss_history, pool_idx=pool, timings=timings,
+                             diagnostics={"diverged": message, "diverged_epoch": train_result.diverged_epoch})
+        if self.store is not None:
+            self.store.append(record, error=message)
+        self.records.append(record)
         return record
 
     def _select_into(self, record: CycleRecord, model: ALModel, train_result: TrainResult, pool: np.ndarray,

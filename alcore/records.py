@@ -33,7 +33,9 @@ class CycleRecord:
     predictive spread σ of a regression model) and h = features(x), from which the map is computed
     without the n x C*d matrix. The metrics are the run's task's (``alcore.task``); the other task's
     are NaN. ``selected_labels`` are raw values: class codes, or the target in its own units.
-    The final record of a run (``is_final``) only evaluates; it selects nothing.
+    The final record of a run (``is_final``) only evaluates; it selects nothing. A record with ``diverged`` is the
+    final one of a run whose training diverged: it holds no metrics and no display data (its model is of no use),
+    and ``diagnostics["diverged"]`` says what happened and what to change.
     """
 
     cycle: int
@@ -41,6 +43,7 @@ class CycleRecord:
     strategy: str
     fallback_reason: str | None = None
     is_final: bool = False
+    diverged: bool = False
     batch_size: int = 0
     test_loss: float = float("nan")
     test_accuracy: float = float("nan")

@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any, Iterable, TypedDict
 
 import numpy as np
 
-from alcore import data
+from alcore import data, intervals
 from alcore import strategies as registry
 from alcore import limits
 from alcore import validation as v
 from alcore.config import ExperimentConfig
-from alcore.store import RunStore
-from alcore.task import METRICS, foreign_metrics, higher_is_better, primary_metric, task_of
+from alcore.store import FINISHED, RunStore
+from alcore.task import METRICS, foreign_metrics, higher_is_better, metric_label, primary_metric, task_of
 
 if TYPE_CHECKING:  # pandas, and alcore.metrics (which imports torch), are imported where they are used: planning a
     import pandas as pd  # sweep or a comparison (the command line, a preset) needs neither
@@ -132,8 +132,9 @@ class GroupRun:
         except (OSError, ValueError):
             return {}
 
-    def is_complete(self) -> bool:
-        return self.manifest().get("status") == "complete"
+    def is_finished(self) -> bool:
+        """The run takes no more cycles: it is complete, or its training diverged (``alcore.store.FINISHED``)."""
+        return self.manifest().get("status") in FINISHED
 
 
 @dataclass(frozen=True)
@@ -221,9 +222,9 @@ def progress(runs: Iterable[GroupRun]) -> pd.DataFrame:
 
 
 def is_finished(runs: Iterable[GroupRun]) -> bool:
-    """Every run complete on disk (and there is at least one)."""
+    """Every run finished on disk (complete, or diverged), and there is at least one."""
     runs = list(runs)
-    return bool(runs) and all(run.is_complete() for run in runs)
+    return bool(runs) and all(run.is_finished() for run in runs)
 
 
 def _check_strategies(names: Iterable[str], valid: dict[str, str]) -> list[str]:
@@ -294,6 +295,11 @@ class GroupSummary(TypedDict):
     penalty: pd.DataFrame   # metrics.penalty_matrix: rows beat columns (empty below two strategies)
     runs: int               # how many runs went in
     notes: list[str]        # plain-words reasons when a number cannot be computed (yet)
+    ranking: list[str]      # which strategies the intervals are too wide to rank, per measure (alcore.intervals)
+
+
+#: The summaries whose intervals are checked for ranking: column stems of ``summary_table`` (AULC, final value).
+RANKED_MEASURES = ("aulc", "final")
 
 
 def summarize(df: pd.DataFrame, x_percent: float = 90, metric: str | None = None,
@@ -309,7 +315,8 @@ def summarize(df: pd.DataFrame, x_percent: float = 90, metric: str | None = None
     from alcore import metrics
 
     notes: list[str] = []
-    out: GroupSummary = {"summary": pd.DataFrame(), "penalty": pd.DataFrame(), "runs": 0, "notes": notes}
+    out: GroupSummary = {"summary": pd.DataFrame(), "penalty": pd.DataFrame(), "runs": 0, "notes": notes,
+                         "ranking": []}
     if df.empty:
         notes.append("No cycle is finished yet: the tables fill in as runs finish.")
         return out
@@ -327,6 +334,13 @@ def summarize(df: pd.DataFrame, x_percent: float = 90, metric: str | None = None
                                                          metric=metric, baseline=baseline), sign)
     except ValueError as err:
         notes.append(f"Summary not available: {err}")
+    table = out["summary"]
+    for stem in RANKED_MEASURES if len(table) else ():
+        measure = "AULC" if stem == "aulc" else f"final {metric_label(metric)}"
+        note = intervals.ranking_note(measure, table[f"{stem}_mean"].to_dict(), table[f"{stem}_ci95"].to_dict(),
+                                      table["n_seeds"].to_dict())
+        if note:
+            out["ranking"].append(note)
     if sign < 0:
         notes.append(f"Lower {metric} is better: the penalty matrix counts lower values as wins; labels to X% and "
                      "label savings need a metric where higher is better.")

@@ -34,6 +34,8 @@ from alcore.records import CycleRecord
 MANIFEST = "manifest.json"
 CONFIG = "config.json"        # the config alone, written once: rebuilds a damaged manifest
 CYCLES = "cycles"
+#: Manifest statuses of a run that takes no more cycles: it stored its final record, or its training diverged.
+FINISHED = ("complete", "diverged")
 DAMAGED = "damaged"           # where damaged cycles are moved before they are computed again
 WARM_STATE = "model_state"    # with warm_start: the weights after each cycle, part of that cycle
 UNREADABLE = "unreadable"     # the status list_runs gives a folder whose manifest cannot be read
@@ -138,13 +140,19 @@ class RunStore:
         self._writer()
         atomic_write_npz(self.path / f"{name}.npz", arrays)
 
-    def append(self, record: CycleRecord) -> None:
-        """Store one cycle: arrays, then the JSON that marks it complete, then the manifest's count."""
+    def append(self, record: CycleRecord, **manifest: Any) -> None:
+        """Store one cycle: arrays, then the JSON that marks it complete, then the manifest's count and status
+        (``diverged``, ``complete`` after the final record, else ``running``) and any other ``manifest`` fields."""
         self._writer()
         stem = self.path / CYCLES / f"cycle_{record.cycle:05d}"
         atomic_write_npz(stem.with_suffix(".npz"), record.arrays())
         atomic_write_json(stem.with_suffix(".json"), record.scalars())
-        self.update(n_cycles=self.n_cycles(), status="complete" if record.is_final else "running")
+        status = "diverged" if record.diverged else "complete" if record.is_final else "running"
+        self.update(n_cycles=self.n_cycles(), status=status, **manifest)
+
+    def is_finished(self) -> bool:
+        """Whether the run takes no more cycles (``FINISHED``), by its manifest."""
+        return self.manifest().get("status") in FINISHED
 
     def set_aside(self, damage: Damage) -> Path:
         """Move the damaged cycle and every later one (with their weights) to ``damaged/<time>/``, so a resume

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from alcore import seeding
+from alcore.constants import DIVERGED_LOSS_FACTOR
 from alcore.models import ALModel, dropout_generator
 from alcore.threads import one_thread
 
@@ -46,13 +47,21 @@ class Checkpoint:
 
 @dataclass
 class TrainResult:
+    """Per-epoch mean training loss, the checkpoints LESS reads, and the epoch (1-based) at which training diverged
+    (``diverged``), if any: training stops there, and the model's weights are then of no use."""
+
     loss_history: np.ndarray
     checkpoints: list[Checkpoint]
     optimizer: str
+    diverged_epoch: int | None = None
 
     @property
     def trained(self) -> bool:
         return len(self.loss_history) > 0
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_epoch is not None
 
 
 def checkpoint_weights(mean_lrs) -> np.ndarray:
@@ -108,7 +117,8 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
 
     Shuffling and dropout draw from two generators seeded with ``seed`` (``seeding.training_generators``), never
     from torch's global one, so the same inputs give the same weights on CPU, also while other runs train in other
-    threads of the process.
+    threads of the process. An epoch whose mean loss ``diverged`` ends training (``TrainResult.diverged_epoch``):
+    every later step would only push the weights further out.
     """
     n = len(y)
     if n == 0:
@@ -119,7 +129,7 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
     X, y = X.to(device), y.to(device)
     loss_fn = F.cross_entropy if loss is None else loss
     save_at = set(checkpoint_epochs(settings.epochs, settings.n_checkpoints))
-    losses, checkpoints = [], []
+    losses, checkpoints, diverged = [], [], None
     gen, masks = seeding.training_generators(seed, device)
     with dropout_generator(model, masks), _small_model_threads(model, device):
         for epoch in range(1, settings.epochs + 1):
@@ -133,10 +143,29 @@ def train_model(model: ALModel, X: torch.Tensor, y: torch.Tensor, settings: Trai
                 opt.step()
                 total += float(batch_loss.detach()) * len(idx)
             losses.append(total / n)
+            if diverged_loss(losses):
+                diverged = epoch
+                break
             if epoch in save_at:
                 checkpoints.append(_checkpoint(model, opt, epoch))
     model.eval()
-    return TrainResult(np.asarray(losses), checkpoints, settings.optimizer)
+    return TrainResult(np.asarray(losses), checkpoints, settings.optimizer, diverged)
+
+
+def diverged_loss(losses: list[float]) -> bool:
+    """Whether the last epoch's mean loss shows training diverged: NaN or infinite, or more than
+    ``DIVERGED_LOSS_FACTOR`` times the first epoch's (or 1, if that is smaller). Cross-entropy starts near
+    ``log C``; a loss a hundred times that means logits pushed far the wrong way (a learning rate of 10 takes digits
+    from 2.3 to 20,000 in one epoch, with every probability exactly 0 or 1 after it)."""
+    last = losses[-1]
+    return not np.isfinite(last) or last > DIVERGED_LOSS_FACTOR * max(1.0, losses[0])
+
+
+def divergence_message(cycle: int, result: TrainResult, lr: float) -> str:
+    """What a run whose training diverged says, on its record, in its manifest and in the app."""
+    loss = result.loss_history[-1] if len(result.loss_history) else float("nan")
+    return (f"training diverged at cycle {cycle}: lower the learning rate (it is {lr:g}) and start a new run "
+            f"(the training loss reached {loss:.4g} in epoch {result.diverged_epoch})")
 
 
 def _small_model_threads(model: ALModel, device: torch.device | str, max_params: int = 1_000_000):

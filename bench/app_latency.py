@@ -114,6 +114,8 @@ def wait_for_run_page(page, timeout_ms: float = 60_000) -> None:
     page.get_by_text("Strategy", exact=True).first.wait_for(state="visible", timeout=timeout_ms)
 
 
+#: Where a chart draws the map's title: the map's animated title trace (``alcore.viz.animated_map``), or a layout title.
+MAP_TITLE = "[data-testid='stPlotlyChart'] .textpoint, [data-testid='stPlotlyChart'] .gtitle"
 #: Installed in every page before its scripts: the time of the last click on a button, and for each cycle
 #: the time of the first frame painted after a map title naming that cycle appeared (``performance.now()``, ms).
 PROBE = """
@@ -122,7 +124,7 @@ document.addEventListener("click", (e) => {
   if (e.target.closest && e.target.closest("button")) window.__alcore.click = performance.now();
 }, true);
 new MutationObserver(() => {
-  for (const title of document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle")) {
+  for (const title of document.querySelectorAll("MAP_TITLE")) {
     const m = /cycle (\\d+) ·/.exec(title.textContent || "");
     if (m && !(m[1] in window.__alcore.map)) {
       window.__alcore.map[m[1]] = -1;
@@ -130,12 +132,12 @@ new MutationObserver(() => {
     }
   }
 }).observe(document, {subtree: true, childList: true, characterData: true});
-"""
+""".replace("MAP_TITLE", MAP_TITLE)
 
 
 def wait_for_map_of_cycle(page, cycle: int, timeout_ms: float = 120_000) -> None:
     """The map shows ``cycle``: its title (drawn by plotly in the browser) names the cycle."""
-    page.locator("[data-testid='stPlotlyChart'] .gtitle", has_text=f"cycle {cycle} ·").first.wait_for(
+    page.locator(MAP_TITLE, has_text=f"cycle {cycle} ·").first.wait_for(
         state="visible", timeout=timeout_ms)
 
 

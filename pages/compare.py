@@ -13,6 +13,8 @@ from alcore import compare, presets, run_group, strategies
 from alcore.config import ConfigError, ExperimentConfig
 from alcore.task import metric_label
 from alcore.validation import show
+
+from pages.ui.docs import docs_popover, readable
 from pages.ui.errors import guard, show_error
 from pages.ui.frame import in_frame
 from pages.ui.jobs import registry, sync_jobs
@@ -23,15 +25,17 @@ COMPARE_PARAM = "compare"
 POLL_S = 2.0
 DEFAULT_STRATEGIES = ["badge", "entropy", "variance", "random"]  # those the dataset's task has
 DIVERSITY_LABELS = {
-    "div_mean_pairwise_distance": "mean pairwise gradient distance (docs/methods.md#diversity-metrics)",
+    "div_mean_pairwise_distance": "mean pairwise gradient distance",
     "div_mean_gradient_norm": "mean gradient norm ||a||·||h|| (uncertainty)",
-    "div_logdet": "log-det of the normalised gradient Gram matrix (docs/methods.md#diversity-metrics)",
-    "div_coverage_radius": "coverage radius in the fixed space (docs/methods.md#diversity-metrics)",
-    "div_mean_nearest_labeled": "mean distance to the nearest label (docs/methods.md#diversity-metrics)",
-    "div_class_entropy": "class entropy of the batch (docs/methods.md#diversity-metrics)",
+    "div_logdet": "log-det of the normalised gradient Gram matrix",
+    "div_coverage_radius": "coverage radius in the fixed space",
+    "div_mean_nearest_labeled": "mean distance to the nearest label",
+    "div_class_entropy": "class entropy of the batch",
     "div_class_coverage": "share of classes labelled so far",
     "div_batch_classes": "classes in the batch",
 }
+DIVERSITY_DOCS = "docs/methods.md#diversity-metrics"
+SUMMARY_DOCS = "docs/methods.md#learning-curve-summaries"
 
 
 
@@ -230,14 +234,17 @@ def _results(comparison: compare.Comparison, metrics_wanted: list[str]) -> None:
                               if want_curve in curve_options else 0, format_func=metric_label,
                               key="compare_curve_metric")
         st.plotly_chart(_curve(df, metric), width="stretch", key="compare_curve")
-        st.caption("Mean over seeds with its 95% band, against labels used.")
+        st.caption("Lines: the mean over the seeds (n in the legend); band: the lowest to the highest seed.")
     with right:
         if div_options:
             div = st.selectbox("Diversity per cycle", div_options, index=div_options.index(want_div),
-                               format_func=lambda m: DIVERSITY_LABELS[m], key="compare_div_metric")
+                               format_func=lambda m: DIVERSITY_LABELS[m], key="compare_div_metric",
+                               help=readable(f"How spread out, uncertain or class-balanced each chosen batch is; "
+                                             f"every measure is defined in {DIVERSITY_DOCS}."))
             st.plotly_chart(_curve(df, div), width="stretch", key="compare_div")
             st.caption("Measured on each chosen batch, against the labels used when it was chosen. A cold start's "
                        "first batch comes from the cold-start strategy.")
+            docs_popover("How these are measured", DIVERSITY_DOCS)
     _tables_view(dirs, cycles)
 
 
@@ -251,6 +258,8 @@ def _tables_view(dirs: tuple[str, ...], cycles: tuple[int, ...]) -> None:
     tables = _tables(dirs, cycles, x_percent, None)
     for note in tables["notes"]:
         st.caption(note)
+    for note in tables.get("ranking", []):
+        st.warning(note, icon=":material/balance:")
     summary = tables["summary"]
     if len(summary):
         attrs = summary.attrs
@@ -258,8 +267,10 @@ def _tables_view(dirs: tuple[str, ...], cycles: tuple[int, ...]) -> None:
                    f"{attrs.get('n_lo', 0):g}–{attrs.get('n_hi', 0):g}, divided by the width (1 = perfect from the "
                    f"first label). Target {label} {attrs.get('target_value', float('nan')):.3f} "
                    f"({x_percent:g}% of {attrs.get('reference', '?').replace('_', ' ')}). Label savings: 1 − labels "
-                   "needed / random's labels needed, paired by seed. ± is the 95% t-interval over seeds.")
+                   "needed / random's labels needed, paired by seed. ± is the 95% t-interval over the seeds "
+                   "(n in the first column); intervals that overlap cannot rank two strategies.")
         st.dataframe(_summary_display(summary, label), width="stretch")
+        st.caption(readable(f"How each number is computed: {SUMMARY_DOCS}."))
     penalty = tables["penalty"]
     if len(penalty):
         st.markdown("**Pairwise penalty matrix** (Ash et al. 2020): cell (row, column) is the share of checkpoints "

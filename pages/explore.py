@@ -7,7 +7,7 @@ import streamlit as st
 
 from alcore.constants import color_by_labels
 from alcore.export import batch_table, point_table, sample_images
-from alcore.viz.interaction import selected_indices
+from alcore.viz.interaction import selected_indices, selection_cycle
 
 from pages.ui.errors import show_error
 from pages.ui.frame import in_frame
@@ -37,15 +37,16 @@ if space == "gradient" and n_map == 0:
             icon=":material/hourglass_empty:")
 else:
     try:
-        figure = map_figure(run_dir, n_map if space == "gradient" else n, color_by=color_by, space=space)
+        figure = map_figure(run_dir, n_map if space == "gradient" else n, color_by=color_by, space=space,
+                            open_on_last=True)
     except (ValueError, MemoryError) as err:
         show_error(err, "Choose another space or colour, or a run with fewer display points.")
         st.stop()
     figure.setdefault("layout", {})["dragmode"] = "select"  # a drag draws a box; the lasso is in the toolbar
     event = st.plotly_chart(figure, key=f"explore_map_{color_by}_{space}", on_select="rerun",
                             selection_mode=("box", "lasso"), width="stretch")
-    st.caption("Drag a box or a lasso on the map (tools at its top right) to see the points inside; the slider "
-               "and ▶ play the cycles.")
+    st.caption("Drag a box or a lasso on the map (tools at its top right) to see the points inside, at the cycle "
+               "the map shows; the slider and ▶ play the cycles.")
 
 records = load_records(run_dir, n)
 indices = selected_indices(event)
@@ -53,12 +54,13 @@ st.subheader("Chosen points")
 if not len(indices):
     st.caption("Nothing selected yet.")
 else:
-    cycle = st.select_slider("Details at cycle", options=list(range(n)), value=n - 1, key="explore_cycle",
-                             help="Prediction and utility are those of the model at this cycle.")
+    cycle = selection_cycle(event)
+    cycle = n - 1 if cycle is None else cycle  # the map opens on the last cycle
     dataset = dataset_for(config)
     table = point_table(records, indices, cycle, dataset.y, dataset.class_names, task=task, texts=dataset.texts)
-    st.caption(f"{len(indices)} point(s) selected; utility is the strategy's score when the batch of cycle "
-               f"{cycle} was chosen.")
+    st.markdown(f"**{len(indices)} point(s) selected at cycle {cycle}**, the cycle the map showed: prediction, "
+                f"confidence and utility are those of that cycle's model and batch (move the map's slider and "
+                f"select again for another cycle).")
     if dataset.is_image:
         shown = indices[:48]
         st.image(sample_images(dataset.X, shown, dataset.sample_shape), width=56, clamp=True,
@@ -71,9 +73,9 @@ else:
                  column_config={c: st.column_config.NumberColumn(format=f) for c, f in BATCH_FORMATS.items()})
 
 st.subheader("Batches, cycle by cycle")
-st.caption("A fallback names why the strategy handed over to another (e.g. a cold start with no labels).")
+st.caption("A fallback says why the strategy's own scores did not choose the batch (e.g. a cold start with no "
+           "labels) and which strategy chose instead; its utilities read —.")
 batches = batch_table(records, task)
 st.dataframe(batches, hide_index=True, width="stretch",
-             column_config={"mean utility": st.column_config.NumberColumn(format="%.4f"),
-                            **{c: st.column_config.NumberColumn(format="%.3f") for c in batches.columns
-                               if str(c).startswith("test ")}})
+             column_config={c: st.column_config.NumberColumn(format="%.3f") for c in batches.columns
+                            if str(c).startswith("test ")})

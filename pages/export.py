@@ -1,4 +1,5 @@
-"""Export: the animated map as a GIF (with a preview), the records as CSV and Parquet, and the config JSON."""
+"""Export: the animated map as a GIF (with a preview) or as one self-contained HTML page, the records as CSV and
+Parquet, and the config JSON."""
 from __future__ import annotations
 
 import streamlit as st
@@ -7,10 +8,9 @@ from alcore import export
 from alcore.constants import color_by_labels
 from alcore.task import metric_label
 
-from pages.ui.errors import show_error
 from pages.ui.frame import in_frame
 from pages.ui.loaders import gif_bytes, tables_for
-from pages.ui.map_panel import SPACES, mapped_cycles
+from pages.ui.map_panel import SPACES, build_from_map, map_html
 from pages.ui.runs import run_task, stored_run
 
 in_frame()
@@ -42,19 +42,27 @@ if st.button("Render GIF", type="primary", icon=":material/movie:", key="gif_ren
                                            size=(int(width), int(width * 2 // 3)), max_points=int(max_points),
                                            show_curve=bool(show_curve))
 options = st.session_state.get("gif_options")
-n_gif = mapped_cycles(run_dir, n) if options is not None and options["space"] == "gradient" else n
-if options is not None and n_gif == 0:
-    st.info("The run's worker is laying out the first map; render again in a few seconds.")
-elif options is not None:
-    try:
-        with st.spinner("Rendering the GIF…"):
-            data = gif_bytes(str(run_dir), n_gif, **options)
-    except (ValueError, MemoryError, FileNotFoundError) as err:
-        show_error(err, "Try fewer points, a smaller size or another space.")
-    else:
-        st.image(data, caption=f"{run_id}: {n_gif} frames, {len(data) / 1e6:.2f} MB")
-        st.download_button("Download GIF", data, file_name=f"{run_id}.gif", mime="image/gif", key="gif_download",
-                           icon=":material/download:", type="primary")
+built = options and build_from_map(run_dir, n, options, gif_bytes, "Rendering the GIF…",
+                                   "Try fewer points, a smaller size or another space.")
+if built:
+    data, n_gif = built
+    st.image(data, caption=f"{run_id}: {n_gif} frames, {len(data) / 1e6:.2f} MB")
+    st.download_button("Download GIF", data, file_name=f"{run_id}.gif", mime="image/gif", key="gif_download",
+                       icon=":material/download:", type="primary")
+
+st.subheader("Animated map as a web page")
+st.caption("The map with its ▶ play button and cycle slider, in one HTML file that opens in any browser without a "
+           "network (plotly is inside it, about 5 MB): for slides and teaching. Colour and space as chosen above.")
+if st.button("Make the HTML page", icon=":material/html:", key="html_make",
+             help="Build the page from the run's map (the frames are cached, so this takes a few seconds)."):
+    st.session_state["html_options"] = dict(color_by=color_by, space=space)
+html_options = st.session_state.get("html_options")
+built = html_options and build_from_map(run_dir, n, html_options, map_html, "Building the HTML page…",
+                                        "Try another space, or a run with fewer points on the map.")
+if built:
+    page, _ = built
+    st.download_button(f"Download the map ({len(page.encode()) / 1e6:.1f} MB)", page, file_name=f"{run_id}-map.html",
+                       mime="text/html", key="html_download", icon=":material/download:", type="primary")
 
 st.subheader("Records")
 st.caption("One row per cycle (metrics, diversity, timings, the batch), and one row per labelled point.")

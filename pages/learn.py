@@ -9,15 +9,15 @@ import streamlit as st
 
 from alcore import presets, teaching
 from alcore.config import ConfigError
-from alcore.store import RunStore, new_run_id
+from alcore.store import RunStore
 
 from pages.ui import tour, tour_regression
 from pages.ui.tour_cold_start import cold_start
 from pages.ui.errors import guard, show_error
 from pages.ui.frame import in_frame
-from pages.ui.jobs import registry, sync_jobs
+from pages.ui.jobs import create_run, progress_text, registry, sync_jobs
 from pages.ui.loaders import dataset_for, load_records
-from pages.ui.runs import (current_run_dir, n_complete, past_runs, run_config, run_select, run_task, runs_root,
+from pages.ui.runs import (current_run_dir, cycles_line, n_complete, past_runs, run_config, run_select, run_task,
                            set_current_run)
 
 DEMO_PRESET = "learn-tour"
@@ -29,6 +29,8 @@ STEPS = {"1 · Hallucinated label": tour.hallucinated_label, "2 · Gradient embe
 
 # --- no run yet: offer the demo ----------------------------------------------------------------------------------
 def _start_demo() -> None:
+    """Create the demo run (its folder and manifest, so the page finds it at once), run it in the background and
+    show its progress until its first cycle opens the tour."""
     try:
         preset = presets.load_preset(DEMO_PRESET)
     except ConfigError as err:
@@ -36,8 +38,11 @@ def _start_demo() -> None:
         return
     config = preset["configs"][0]
     config.name = preset["title"]
-    run_dir = runs_root() / new_run_id("learn")
-    job = registry().start_group([run_dir], [config], job_id=run_dir.name)
+    with st.spinner("Setting up the demo run…"):
+        run_dir = create_run(config, prefix="learn")
+    if run_dir is None:
+        return
+    job = registry().start_group([run_dir], [None], job_id=run_dir.name)
     set_current_run(run_dir)
     if sync_jobs():
         with st.spinner("Running the demo…"):
@@ -59,8 +64,9 @@ def _no_run() -> None:
             st.rerun()
 
 
-def _wait_for_cycle(run_dir) -> None:
-    """The run has not chosen a batch yet: poll until it has."""
+def _wait_for_cycle(run_dir, n_stored: int) -> None:
+    """The run has not chosen a batch yet: show how far it is until it stores another cycle (then the page looks
+    again, and opens the tour once a cycle chose a batch)."""
     job = registry().get(run_dir.name)
     if job is None or not job.running:
         st.warning("This run has no cycle that chose a batch: continue it on the Run page, or start the demo.",
@@ -68,11 +74,13 @@ def _wait_for_cycle(run_dir) -> None:
         if st.button("Start the tour's demo run", key="learn_demo_2"):
             _start_demo()
         return
+    st.info(f"Running **{run_dir.name}**: the tour opens here as soon as its first cycle is stored (training, "
+            "scoring the pool and choosing a batch take a few seconds).", icon=":material/hourglass_top:")
 
     @st.fragment(run_every=POLL_S)
     def _poll() -> None:
-        st.progress(job.progress, text=f"Running: {job.cycles_done} of {job.cycles_total} cycles…")
-        if not job.running or n_complete(run_dir) >= 2:
+        st.progress(job.progress, text=progress_text(job))
+        if not job.running or n_complete(run_dir) > n_stored:
             st.rerun(scope="app")
 
     _poll()
@@ -91,14 +99,14 @@ n = n_complete(run_dir)
 records = load_records(str(run_dir), n)
 default_cycle = teaching.tour_cycle(records)
 if default_cycle is None:
-    _wait_for_cycle(run_dir)
+    _wait_for_cycle(run_dir, n)
     st.stop()
 
 config = run_config(run_dir)
 choices = [r.cycle for r in records if len(r.selected) and not r.is_final]
 head1, head2 = st.columns([3, 1])
-head1.markdown(f"Run **{run_dir.name}**: {config.strategy} on {config.dataset} ({config.model}), "
-               f"{RunStore(run_dir).manifest().get('status', '?')}, {n} cycles stored.")
+head1.markdown(f"Run **{run_dir.name}**: {config.strategy} on {config.dataset} ({config.model}) · "
+               f"{cycles_line(n, config.cycles, RunStore(run_dir).manifest().get('status'))}.")
 cycle = head2.selectbox("Cycle", choices, index=choices.index(default_cycle), key="learn_cycle",
                         help="The cycle whose model and batch the tour explains (default: the latest one with a "
                              "trained model).")

@@ -338,7 +338,10 @@ def test_explore_page_shows_the_map_and_the_batch_table(runs: Path) -> None:
     tables = at.dataframe
     batch = tables[-1].value
     assert list(batch["cycle"]) == [0, 1, 2]
-    assert batch["fallback"].iloc[0] == "cold_start"
+    assert batch["fallback"].iloc[0].startswith("cold start: no labels yet") and "chose" in batch["fallback"].iloc[0]
+    assert batch["mean utility"].iloc[0] == "—", "a cold start's batch has no utility: a dash, never nan or None"
+    scored = batch[(batch["batch"] > 0) & (batch["fallback"] == "")]
+    assert len(scored) and all(u != "—" and "nan" not in u for u in scored["mean utility"])
     at.selectbox(key="explore_color").set_value("state").run()
     assert_clean(at)
 

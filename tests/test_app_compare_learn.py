@@ -93,6 +93,14 @@ def test_a_compare_of_two_strategies_and_two_seeds_fills_its_table(runs: Path) -
     assert all(v != "–" for v in table["AULC"])
     assert any(list(d.value.columns) == ["random", "entropy"] for d in at.dataframe)  # the penalty matrix
     assert len(at.get("plotly_chart")) == 2  # learning curve and diversity
+    diversity = at.selectbox(key="compare_div_metric")
+    assert diversity.options and not any("docs/" in o for o in diversity.options), "labels read as words"
+    assert "“Diversity metrics” in docs/methods.md" in diversity.help, "the citation, put in words"
+    from alcore import compare, run_group
+
+    runs_of = [str(d) for d in compare.load_comparison(runs, group_id).run_dirs]
+    expected = run_group.summarize(run_group.cycle_frame(runs_of))["ranking"]
+    assert [w.value for w in at.warning] == expected, "the page says which strategies it cannot rank"
 
     again = open_page(COMPARE, compare=group_id)  # a reload finds the comparison on disk
     assert_clean(again)

@@ -12,23 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT
+from browser_checks import ARTIFACTS, assert_no_traceback, require_browser, screenshots
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO_ROOT / "test-artifacts"
+shot = screenshots("browser")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
 def browser(tmp_path: Path):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     from bench.app_latency import launch_browser
 
-    ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "browser-server.log").unlink(missing_ok=True)
     with sync_playwright() as p:
         browser = launch_browser(p)
@@ -40,15 +37,6 @@ def browser(tmp_path: Path):
         finally:
             context.close()
             browser.close()
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
-
-
-def assert_no_traceback(page) -> None:
-    assert page.locator("[data-testid='stException']").count() == 0, "an exception reached the page"
-    assert "Traceback" not in page.content()
 
 
 def wait_until_idle(page) -> None:
@@ -146,7 +134,7 @@ def test_a_fresh_servers_first_request_for_a_page_url_opens_that_page_in_the_app
         nav = page.locator("[data-testid='stSidebarNav'] a")
         assert [link.inner_text().split()[-1] for link in nav.all()] == ["Run", "Explore", "Compare", "Learn",
                                                                          "Export"], "the app's own navigation"
-        assert "1 cycle stored" in page.get_by_test_id("stSidebar").inner_text(), "the sidebar shows the URL's run"
+        assert "1 of 2 cycles run" in page.get_by_test_id("stSidebar").inner_text(), "the sidebar shows the URL's run"
         assert page.get_by_text("Page not found").count() == 0
         assert_no_traceback(page)
         shot(page, "9-fresh-server-explore")

@@ -116,7 +116,7 @@ ERRORS = {
     "bad batch size": (["--batch-size", "0"], "batch_size=0 is not valid; it must be an integer in 1..10000000"),
     "unknown field": (["--set", "bacth_size=3"], "unknown config field(s) ['bacth_size']"),
     "budget over the pool": (["--dataset", "iris", "--batch-size", "50", "--cycles", "5"],
-                             "is larger than the pool (120 points)"),
+                             "is more than the pool holds (120 points)"),
     "cnn on tabular data": (["--dataset", "moons", "--model", "cnn"], "image-shaped"),
     "unknown dataset option": (["--dataset", "moons", "--set", 'dataset_options={"n_sample": 50}'],
                                "dataset_options.n_sample=50 is not valid; dataset 'moons' has no such option"),

@@ -147,9 +147,45 @@ def test_budget_check_allows_exactly_the_runs_whose_last_batch_starts_inside_the
     if fits:
         cfg.check_budget(pool)
         return
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError):
         cfg.check_budget(pool)
-    suggestion = re.search(r"lower cycles to at most (\d+)", str(err.value))
-    if suggestion:  # the advice given must itself pass
-        ExperimentConfig(strategy="random", initial_labels=initial, batch_size=batch,
-                         cycles=int(suggestion.group(1))).check_budget(pool)
+
+
+def _advised(message: str, initial: int, batch: int, cycles: int) -> list[ExperimentConfig]:
+    """The configs a budget error's advice describes: each 'set cycles/batch_size/initial_labels to (at most) N'."""
+    advised = []
+    for advice in message.split(": ", 1)[1].split(" or "):
+        values = {"initial_labels": initial, "batch_size": batch, "cycles": cycles}
+        for field, value in re.findall(r"(initial_labels|batch_size|cycles) to (?:at most )?(\d+)", advice):
+            values[field] = int(value)
+        advised.append(ExperimentConfig(strategy="random", **values))
+    return advised
+
+
+@settings(max_examples=500, deadline=None)
+@given(pool=st.integers(1, 2000), initial=st.integers(0, 2000), batch=st.integers(1, 500),
+       cycles=st.integers(1, 100))
+def test_every_advice_of_a_budget_error_fits_the_pool_with_every_batch_full(pool, initial, batch, cycles):
+    """The advice given must itself pass the check, and its budget (initial + batch * cycles, as the message counts
+    it) must fit in the pool: no advice that still does not fit."""
+    cfg = ExperimentConfig(strategy="random", initial_labels=initial, batch_size=batch, cycles=cycles)
+    try:
+        cfg.check_budget(pool)
+        return
+    except ConfigError as err:
+        message = str(err)
+    advised = _advised(message, initial, batch, cycles)
+    assert advised, f"no advice in {message}"
+    for fix in advised:
+        fix.check_budget(pool)
+        assert fix.initial_labels + fix.batch_size * fix.cycles <= pool, f"{fix} from {message}"
+
+
+def test_a_budget_error_names_the_budget_the_pool_and_both_ways_to_fit():
+    cfg = ExperimentConfig(strategy="random", initial_labels=10, batch_size=20, cycles=10)
+    with pytest.raises(ConfigError) as err:
+        cfg.check_budget(150)
+    text = str(err.value)
+    assert "10 + 20 * 10 = 210 labels" in text and "150 points" in text
+    assert "set cycles to at most 7 (7 batches of 20 = 140 labels)" in text
+    assert "set batch_size to at most 14 (10 batches of 14 = 140 labels)" in text

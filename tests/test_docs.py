@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from tests.conftest import REPO_ROOT
 
+from pages.ui.docs import slug  # GitHub's anchor of a heading: the app resolves citations the same way
+
 # Written in pieces so that this file's own examples are neither citations nor forbidden references.
 DOCS_PREFIX = "docs" + "/"
 NOTES = tuple(name + ".md" for name in ("STRATEGIES", "DESIGN", "STYLE"))
@@ -43,15 +45,6 @@ REQUIRED_ANCHORS = {
 
 
 # --- the scanners ---------------------------------------------------------------------------------------------------
-
-def slug(heading: str) -> str:
-    """GitHub's anchor for a heading: the rendered text lower-cased, every character that is not a letter, digit,
-    underscore, space or hyphen dropped, each space made a hyphen."""
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link counts by its text
-    text = re.sub(r"<[^>]+>", "", text)  # inline HTML tags render to nothing
-    text = re.sub(r"[^\w\- ]", "", text.strip().lower())
-    return text.replace(" ", "-")
-
 
 def anchors(markdown: str) -> set[str]:
     """Every anchor a Markdown page defines: heading slugs (outside fenced code; a repeated slug gets -1, -2, ...

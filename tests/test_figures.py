@@ -76,7 +76,7 @@ def test_map_has_one_frame_per_cycle_with_stable_ids_fixed_axes_and_controls(run
     assert tuple(fig.data[0].ids) == ids[0]
     for frame, r in zip(fig.frames, records):  # the selected batch on top, per frame
         assert sorted(int(i[1:]) for i in frame.data[1].ids) == sorted(r.selected.tolist())
-        assert list(frame.traces) == [0, 1]
+        assert list(frame.traces) == [0, 1, 2]
     xr, yr = fig.layout.xaxis.range, fig.layout.yaxis.range
     assert fig.layout.xaxis.autorange is False and fig.layout.yaxis.autorange is False
     assert xr[0] < df["x"].min() and xr[1] > df["x"].max() and yr[0] < df["y"].min() and yr[1] > df["y"].max()
@@ -85,6 +85,10 @@ def test_map_has_one_frame_per_cycle_with_stable_ids_fixed_axes_and_controls(run
     assert any("play" in b for b in labels) and any("pause" in b for b in labels)
     assert [s.label for s in fig.layout.sliders[0].steps] == [str(c) for c in cycles]
     assert fig.data[1].marker.symbol == "star"
+    animations = [b.args[1] for b in fig.layout.updatemenus[0].buttons]
+    animations += [s.args[1] for s in fig.layout.sliders[0].steps]
+    assert all(a["frame"]["redraw"] for a in animations), "without a redraw, a box drawn after the slider moved or " \
+        "the map played selects nothing"
 
 
 def test_map_colours_by_every_option_with_the_shared_palette(run):
@@ -95,7 +99,8 @@ def test_map_colours_by_every_option_with_the_shared_palette(run):
         assert len(values) == int(df[(df["cycle"] == 0) & df["in_display"]].shape[0])
     fig = map_figure(df, "label", class_names=["cat", "dog", "owl"])
     legend = {t.name: t.marker.color for t in fig.data[3:]}
-    assert legend == {"cat": palette.class_color(0), "dog": palette.class_color(1), "owl": palette.class_color(2)}
+    assert legend == {"chosen batch": "#ffffff", "labelled (outlined)": "#ffffff", "cat": palette.class_color(0),
+                      "dog": palette.class_color(1), "owl": palette.class_color(2)}
     utility = np.asarray(map_figure(df, "utility").frames[0].data[0].marker.color, dtype=float)
     labelled = (df[(df["cycle"] == 0) & df["in_display"]]["state"] == "labeled").to_numpy()
     assert np.all(utility[labelled] == 0) and np.all((utility[~labelled] >= 0.15) & (utility[~labelled] <= 1))
@@ -128,8 +133,9 @@ def curves_df():
 def test_learning_curve_shows_the_mean_over_seeds_and_a_min_max_band_in_the_strategy_colour():
     df = curves_df()
     fig = learning_curve_figure(df, "test_accuracy")
-    mean = {t.name: t for t in fig.data if t.showlegend is not False}
+    mean = {t.name.split(" (")[0]: t for t in fig.data if t.showlegend is not False}
     assert set(mean) == {"random", "badge"}
+    assert mean["badge"].name == "badge (n=3)", "the legend says over how many seeds"
     np.testing.assert_allclose(mean["badge"].y, [0.6 + 0.1 + 0.02, 0.6 + 0.2 + 0.02, 0.6 + 0.3 + 0.02])
     assert mean["badge"].line.color == palette.strategy_color("badge")
     bands = [t for t in fig.data if t.fill == "tonexty"]
@@ -193,8 +199,80 @@ def test_a_map_opened_on_its_last_frame_shows_that_frames_points_title_and_slide
     opened = open_on_last_frame(json.loads(json.dumps(figure)))
     for i in (0, 1):
         assert opened["data"][i]["x"] == last["data"][i]["x"] and opened["data"][i]["ids"] == last["data"][i]["ids"]
-    assert opened["layout"]["title"]["text"] == last["layout"]["title"]["text"] != figure["layout"]["title"]["text"]
+    assert opened["data"][2]["text"] == last["data"][2]["text"] != figure["data"][2]["text"], "the title follows"
     assert opened["layout"]["sliders"][0]["active"] == len(records) - 1
-    assert opened["data"][2:] == figure["data"][2:] and opened["frames"] == figure["frames"], "the rest is kept"
+    assert opened["data"][3:] == figure["data"][3:] and opened["frames"] == figure["frames"], "the rest is kept"
     one = json.loads(map_figure(df[df["cycle"] == 0], "label").to_json())
     assert open_on_last_frame(json.loads(json.dumps(one))) == one, "a single frame is already the last"
+
+
+def test_each_frame_carries_its_own_title_in_a_trace_the_animation_replaces(run):
+    """plotly.js redraws a frame's layout only after the tween (so a layout title stayed on cycle 0 while the map
+    played); the title is an animated text trace instead, and the layout has none."""
+    _, records, _, df = run
+    titles = {r.cycle: f"cycle {r.cycle} of the test" for r in records}
+    fig = map_figure(df, "label", frame_titles=titles)
+    assert not fig.layout.title.text
+    assert [tuple(f.data[2].text) for f in fig.frames] == [(titles[r.cycle],) for r in records]
+    assert fig.data[2].text == (titles[records[0].cycle],) and fig.data[2].cliponaxis is False
+    assert all(f.layout.title.text is None for f in fig.frames), "no frame changes the layout's title"
+
+
+def test_a_selected_point_says_which_frame_it_was_selected_on(run):
+    from alcore.viz.interaction import selected_indices, selection_cycle
+
+    _, records, _, df = run
+    fig = map_figure(df, "label")
+    for frame, r in zip(fig.frames, records):
+        custom = [list(c) for c in frame.data[0].customdata[:3]]
+        event = {"selection": {"points": [{"customdata": c} for c in custom]}}
+        assert selection_cycle(event) == r.cycle
+        assert selected_indices(event).tolist() == [int(c[0]) for c in custom]
+        as_objects = {"selection": {"points": [{"customdata": {str(i): v for i, v in enumerate(c)}} for c in custom]}}
+        assert selection_cycle(as_objects) == r.cycle
+    assert selection_cycle({"selection": {"points": []}}) is None and selection_cycle(None) is None
+
+
+def test_the_final_frame_stars_the_last_batch_bought():
+    """The final record selects nothing; its frame stars the batch of the cycle before (now labelled)."""
+    y, records = fake_run(cycles=3)
+    last = records[-1]
+    final = CycleRecord(cycle=3, n_labeled=last.n_labeled + len(last.selected), strategy="margin", is_final=True,
+                        labeled_idx=np.concatenate([last.labeled_idx, last.selected]), display_idx=last.display_idx,
+                        display_probs=last.display_probs, display_a=last.display_a, display_h=last.display_h)
+    records = records + [final]
+    result = project_records(records, settings=ProjectionSettings(n_iter=150, warm_iter=30, perplexity=10))
+    df = frames_table(records, result, y)
+    starred = set(df.loc[(df["cycle"] == 3) & df["batch"], "idx"])
+    assert starred == set(last.selected.tolist()) & set(result.idx.tolist())
+    assert (df.loc[(df["cycle"] == 3) & df["batch"], "state"] == "labeled").all()
+    for r in records[:-1]:
+        assert set(df.loc[(df["cycle"] == r.cycle) & df["batch"], "idx"]) == set(r.selected.tolist())
+    fig = map_figure(df, "label")
+    assert sorted(int(i[1:]) for i in fig.frames[-1].data[1].ids) == sorted(starred)
+
+
+def _has_colorbar(fig: go.Figure) -> bool:
+    return bool(getattr(fig.layout, "coloraxis", None) and fig.layout.coloraxis.colorscale) or any(
+        getattr(getattr(t, "marker", None), "showscale", False) for t in fig.data)
+
+
+def test_the_learn_figures_keep_their_legend_clear_of_the_colour_bar():
+    """Both sit on the right by default, one over the other: the legend goes in a row above the plot."""
+    from alcore.viz import tour
+
+    rng = np.random.default_rng(0)
+    n = 30
+    trace = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n), "index": np.arange(n),
+                          "probability": rng.random(n), "order": np.arange(n),
+                          "role": ["candidate"] * 25 + ["chosen"] * 4 + ["this pick"]})
+    scores = pd.DataFrame({"cosine": rng.normal(size=n), "g_norm": rng.random(n), "score": rng.normal(size=n),
+                           "rank": np.arange(1, n + 1), "index": np.arange(n), "y_hat": rng.integers(0, 3, n)})
+    figures = [tour.kmeanspp_figure(trace, 5, 10, [0.4, 0.2]), tour.alignment_figure(scores, 5)]
+    for fig in figures:
+        assert _has_colorbar(fig) and any(t.showlegend is not False for t in fig.data)
+        legend = fig.layout.legend
+        assert legend.orientation == "h" and legend.y >= 1 and legend.yanchor == "bottom", "above the plot"
+        colorbars = [t.marker.colorbar for t in fig.data if getattr(t.marker, "showscale", False)]
+        colorbars += [fig.layout.coloraxis.colorbar] if fig.layout.coloraxis.colorscale else []
+        assert all(c.x is None or c.x >= 1 for c in colorbars), "the colour bar stays right of the plot"

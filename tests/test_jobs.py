@@ -295,3 +295,78 @@ def test_a_config_that_cannot_run_prepares_nothing(tmp_path, clock, digits_confi
     assert prepared.done.wait(WAIT_S) and not prepared.ok
     assert registry.take_prepared(config, tmp_path, timeout=5) is None
     assert not (tmp_path / ".prepared" / "too-big").exists()
+
+
+# --- how many cycles a job runs, and clicks while it runs ------------------------------------------------------
+@pytest.mark.parametrize("left, asked, expected", [(10, 10, 11), (10, 3, 3), (10, None, 11), (3, 5, 4), (0, 1, 1),
+                                                   (None, 4, 0)])
+def test_asking_for_the_cycles_a_run_has_left_includes_its_final_evaluation(left, asked, expected):
+    assert jobs.planned_records(left, asked) == expected
+
+
+def test_running_as_many_cycles_as_the_run_has_leaves_it_complete(tmp_path, fast_config):
+    from alcore.store import RunStore
+
+    config = fast_config(cycles=3)
+    job = JobRegistry(warm_up=False).start_group([tmp_path / "r"], [config], job_id="r", n_cycles=3)
+    assert job.wait(WAIT_S) and job.status == "done"
+    assert RunStore(tmp_path / "r").n_cycles() == 4 and RunStore(tmp_path / "r").manifest()["status"] == "complete"
+    assert job.cycles_done == job.cycles_total == 4
+
+
+def test_one_cycle_at_a_time_the_last_step_also_stores_the_final_evaluation(tmp_path, fast_config):
+    from alcore.store import RunStore
+
+    registry, run_dir = JobRegistry(warm_up=False), tmp_path / "r"
+    for step in range(2):
+        job = registry.start_group([run_dir], [fast_config(cycles=2) if step == 0 else None], job_id="r",
+                                   n_cycles=1)
+        assert job.wait(WAIT_S)
+        assert RunStore(run_dir).n_cycles() == (1 if step == 0 else 3)
+    assert RunStore(run_dir).manifest()["status"] == "complete"
+
+
+class HeldWorker:
+    """``on_cycle`` for a job: the worker stops after each stored cycle until the test lets it go on."""
+
+    def __init__(self) -> None:
+        self.stored, self.go = threading.Semaphore(0), threading.Semaphore(0)
+
+    def __call__(self, run_dir) -> None:
+        self.stored.release()
+        assert self.go.acquire(timeout=WAIT_S)
+
+    def next_cycle(self) -> None:
+        assert self.stored.acquire(timeout=WAIT_S), "the worker stored no cycle"
+
+
+def test_a_step_clicked_while_a_job_runs_is_queued_on_it(tmp_path, fast_config):
+    from alcore.store import RunStore
+
+    registry, run_dir, held = JobRegistry(warm_up=False), tmp_path / "r", HeldWorker()
+    job = registry.start_group([run_dir], [fast_config(cycles=5)], job_id="r", n_cycles=2, on_cycle=held)
+    held.next_cycle()  # cycle 0 stored; the worker waits
+    assert job.cycles_total == 2
+    again = registry.start_group([run_dir], [None], job_id="r", n_cycles=1, on_cycle=held)  # the click
+    assert again is job and job.cycles_total == 3, "the click adds a cycle to the running job"
+    for _ in range(2):
+        held.go.release()
+        held.next_cycle()
+    held.go.release()
+    assert job.wait(WAIT_S) and job.status == "done"
+    assert RunStore(run_dir).n_cycles() == 3 == job.cycles_done
+
+
+def test_a_click_after_the_worker_decided_to_end_starts_a_new_job(tmp_path, fast_config):
+    from alcore.store import RunStore
+
+    registry, run_dir, held = JobRegistry(warm_up=False), tmp_path / "r", HeldWorker()
+    first = registry.start_group([run_dir], [fast_config(cycles=5)], job_id="r", n_cycles=1, on_cycle=held)
+    held.next_cycle()
+    assert not first._should_stop(0, False), "one cycle asked, none done: go on"
+    assert first._should_stop(1, False), "the cycle asked is done: the worker ends"
+    assert not first.extend(1), "an ending job takes no more cycles"
+    held.go.release()
+    second = registry.start_group([run_dir], [None], job_id="r", n_cycles=1)
+    assert second is not first and second.wait(WAIT_S)
+    assert RunStore(run_dir).n_cycles() == 2, "the click ran its own cycle after the first job ended"

@@ -1,4 +1,4 @@
-"""Command line: ``python -m alcore run | gif | sweep | report``; the top of the engine, which nothing imports.
+"""Command line: ``python -m alcore run | gif | html | sweep | report``; the top of the engine, which nothing imports.
 
 Each command is a module of this package with ``add_args(parser)`` and ``main(args) -> exit code``. Bad input exits
 2 with a one-line message naming what to fix, never a traceback; a run that another process is writing exits 3
@@ -10,11 +10,11 @@ import argparse
 import sys
 from typing import Sequence
 
-from alcore.cli import gif, report, run, sweep
+from alcore.cli import gif, html, report, run, sweep
 from alcore.config import ConfigError
 from alcore.run_lock import RunBusy
 
-COMMANDS = {"run": run, "gif": gif, "sweep": sweep, "report": report}
+COMMANDS = {"run": run, "gif": gif, "html": html, "sweep": sweep, "report": report}
 EXIT_BAD_INPUT = 2
 EXIT_BUSY = 3
 

@@ -1,8 +1,10 @@
 """``python -m alcore run``: one run, a progress line per cycle. ``--resume`` continues the run stored in ``--out``;
-without it, ``--out`` must not hold a run yet (the message names the settings that differ from the stored run's)."""
+without it, ``--out`` must not hold a run yet (the message names the settings that differ from the stored run's). A
+run whose training diverged says so and exits 1."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from alcore.cli.args import add_config_args, config_from_args, config_values_from_args, progress_line
 from alcore.config import ConfigError, config_differences
@@ -43,6 +45,8 @@ def main(args: argparse.Namespace) -> int:
     short = {"test_accuracy": "test_acc"}.get(metric, metric)
 
     def report(r) -> None:
+        if r.diverged:
+            return
         note = f" (fallback: {r.fallback_reason})" if r.fallback_reason else ""
         target = f" target_loss={r.target_loss:.4f}" if len(exp.split.target) else ""
         print(progress_line(r.cycle + 1, total, f"cycle {r.cycle}: labels={r.n_labeled} "
@@ -51,4 +55,7 @@ def main(args: argparse.Namespace) -> int:
     with exp:
         exp.run(on_cycle=report)
     print(f"run stored in {args.out}")
+    if exp.records and exp.records[-1].diverged:
+        print(f"error: {exp.records[-1].diagnostics['diverged']}", file=sys.stderr)
+        return 1
     return 0

@@ -106,7 +106,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     if args.dry_run:
         for job in jobs:
-            print(f"{job.run_id}  {'complete' if job.is_complete() else 'to run'}")
+            print(f"{job.run_id}  {job.manifest().get('status') if job.is_finished() else 'to run'}")
         return 0
     where = args.address or "local"
     width = "" if args.backend == "ray" else (", one job per core" if args.jobs < 1 else f", {args.jobs} jobs")
@@ -121,7 +121,7 @@ def main(args: argparse.Namespace) -> int:
             short = {"test_accuracy": "test_acc"}.get(r.get("metric") or "test_accuracy", r.get("metric"))
             value = r.get("final_value", r.get("test_accuracy"))
             text += f" in {r['seconds']:.1f}s, {short}={value:.4f}{resumed}"
-        elif r["status"] == "failed":
+        elif r["status"] in ("failed", "diverged"):
             text += f": {(r['error'] or '').splitlines()[0][:200]}"
         elif r["status"] == "busy":
             text += f": {r['error']}"
@@ -130,7 +130,7 @@ def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     results = run_sweep(jobs, backend=args.backend, n_jobs=args.jobs, address=args.address, on_result=report,
                         threads=args.threads)
-    counts = {s: sum(r["status"] == s for r in results) for s in ("complete", "skipped", "failed", "busy")}
+    counts = {s: sum(r["status"] == s for r in results) for s in ("complete", "diverged", "skipped", "failed", "busy")}
     path = write_failures(args.out, results)
     print(f"done in {time.perf_counter() - started:.1f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     if counts["failed"]:

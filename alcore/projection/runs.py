@@ -16,12 +16,16 @@ from alcore.projection.spaces import FactorSpace
 
 
 def _has_display(record) -> bool:
-    return len(record.display_idx) > 0 and np.asarray(record.display_h).size > 0
+    """The record carries display data, all of it finite (a model that diverged leaves NaN factors)."""
+    factors = [np.asarray(record.display_a), np.asarray(record.display_h)]
+    return (len(record.display_idx) > 0 and factors[1].size > 0
+            and all(np.isfinite(f).all() for f in factors if f.size))
 
 
 def map_records(records: Sequence) -> list:
-    """The records that get a frame: every one carrying display data, the final (evaluation-only) record
-    included when the engine stored its factors (it shows the last model's map with every label)."""
+    """The records that get a frame: every one carrying finite display data, the final (evaluation-only) record
+    included when the engine stored its factors (it shows the last model's map with every label); a record whose
+    training diverged has none, so the map draws every finite frame before it."""
     return [r for r in records if _has_display(r)]
 
 

@@ -35,7 +35,7 @@ def run_sweep(jobs: list[GroupRun], backend: str = "joblib", n_jobs: int = -1, a
         raise ConfigError(f"backend={backend!r} is not valid; choose one of {list(BACKENDS)}")
     results, todo = [], []
     for job in jobs:
-        if job.is_complete():
+        if job.is_finished():
             results.append(result_row(job, "skipped"))
             if on_result is not None:
                 on_result(results[-1])

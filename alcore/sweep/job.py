@@ -18,8 +18,9 @@ from alcore.task import primary_metric, task_of
 def run_job(job: GroupRun, threads: int = 1) -> dict[str, Any]:
     """Run (or resume, or skip) one job in this process and return its result row. Never raises for a job's error.
 
-    Statuses: ``complete`` (ran to the end now), ``skipped`` (already complete), ``failed`` (``error`` says why;
-    also written into the run's manifest), ``busy`` (another live writer holds the run's lock).
+    Statuses: ``complete`` (ran to the end now), ``diverged`` (its training diverged: ``error`` says at which
+    cycle), ``skipped`` (already finished), ``failed`` (``error`` says why; also written into the run's manifest),
+    ``busy`` (another live writer holds the run's lock).
     """
     start = time.perf_counter()
     result = result_row(job, "failed")
@@ -40,7 +41,7 @@ def run_job(job: GroupRun, threads: int = 1) -> dict[str, Any]:
 
 def _run_locked(job: GroupRun, result: dict[str, Any], threads: int, start: float, lock: RunLock) -> dict[str, Any]:
     store = RunStore(job.run_dir)
-    if store.exists() and job.is_complete():
+    if store.exists() and job.is_finished():
         result.update(status="skipped", n_cycles=store.n_cycles(), **_final_metric(store))
         return result
     try:
@@ -55,10 +56,12 @@ def _run_locked(job: GroupRun, result: dict[str, Any], threads: int, start: floa
             store.update(status="running", error=None, traceback=None, sweep=_sweep_info(job))
             records = exp.run()
         last = exp.records[-1] if exp.records else None
+        diverged = last is not None and last.diverged
         metric = exp.task.primary_metric
-        result.update(status="complete", n_cycles=len(exp.records), ran_cycles=len(records),
-                      test_accuracy=None if last is None else float(last.test_accuracy), metric=metric,
-                      final_value=None if last is None else float(getattr(last, metric)))
+        result.update(status="diverged" if diverged else "complete", n_cycles=len(exp.records),
+                      ran_cycles=len(records), test_accuracy=None if last is None else float(last.test_accuracy),
+                      metric=metric, final_value=None if last is None else float(getattr(last, metric)),
+                      error=last.diagnostics.get("diverged") if diverged else None)
     except Exception as err:  # a job's failure is data: record it (still the run's writer), let the others go on
         message = f"{type(err).__name__}: {err}"
         result.update(status="failed", error=message, traceback=traceback.format_exc(limit=20))

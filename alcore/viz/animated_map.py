@@ -11,14 +11,21 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from alcore.constants import color_by_labels
+from alcore.constants import MISSING_VALUE, color_by_labels
 from alcore.viz import palette
-from alcore.viz.frames import check_frames_df, is_continuous
+from alcore.viz.frames import check_frames_df, is_continuous, starred_points
 
 #: Where utilities start on the map's colour scale; below it, a grey band for points without one.
 UTILITY_LOW = 0.15
 #: Above this many points per frame the map switches to WebGL (SVG tweens smoothly up to about 5k).
 WEBGL_ABOVE = 5000
+#: The traces every frame replaces: the points, the batch (stars) and the title. The title is a text trace above
+#: the plot, not the layout's title: plotly.js applies a frame's layout only on a full redraw, after the points'
+#: tween, so a layout title lagged behind the frame (or, without redraws, stayed on "cycle 0").
+ANIMATED_TRACES = (0, 1, 2)
+TITLE_COLOR = "#2a3f5f"
+#: A colour bar sits low on the right, below the legend's entries at the top (the batch and the outline).
+COLORBAR_PLACE = dict(len=0.55, y=0.0, yanchor="bottom")
 
 
 def _step_scale(colors: Sequence[str]) -> list:
@@ -81,11 +88,13 @@ def _marker_scale(color_by: str, colors: list[str], values=None) -> dict:
 
 
 def _hover(part: pd.DataFrame) -> np.ndarray:
-    utility = ["–" if not np.isfinite(u) else f"{u:.4g}" for u in part["utility"].to_numpy()]
+    """Per point: index, class, prediction, utility, state, and the frame's cycle (a box or lasso selection then
+    says which frame it was drawn on: ``alcore.viz.interaction.selection_cycle``)."""
+    utility = [MISSING_VALUE if not np.isfinite(u) else f"{u:.4g}" for u in part["utility"].to_numpy()]
     label = part["label_name"] if "label_name" in part else part["label"].astype(str)
     pred = part["pred_name"] if "pred_name" in part else part["pred"].astype(str)
     return np.column_stack([part["idx"].to_numpy(), np.asarray(label, object), np.asarray(pred, object),
-                            np.asarray(utility, object), part["state"].to_numpy()])
+                            np.asarray(utility, object), part["state"].to_numpy(), part["cycle"].to_numpy()])
 
 
 def _hover_template(noun: str) -> str:
@@ -96,14 +105,28 @@ def _hover_template(noun: str) -> str:
 def _colorbar(color_by: str, values) -> dict | None:
     """The colour bar of a continuous colouring: the utility's low to high, or the values' own numbers."""
     if color_by == "utility":
-        return dict(title=dict(text="utility<br>(per cycle)"), len=0.6,
+        return dict(title=dict(text="utility<br>(per cycle)"), **COLORBAR_PLACE,
                     tickvals=[UTILITY_LOW / 2 - 0.01, UTILITY_LOW, 1.0], ticktext=["labelled", "low", "high"])
     if values is None:
         return None
     lo, hi, _ = values
     title = color_by_labels("regression")[color_by].split(" (")[0].lower()
-    return dict(title=dict(text=title), len=0.6, tickvals=[UTILITY_LOW, (UTILITY_LOW + 1) / 2, 1.0],
+    return dict(title=dict(text=title), **COLORBAR_PLACE, tickvals=[UTILITY_LOW, (UTILITY_LOW + 1) / 2, 1.0],
                 ticktext=[f"{v:.3g}" for v in (lo, (lo + hi) / 2, hi)])
+
+
+def _title_trace(text: str, x: float, y: float) -> go.Scatter:
+    """The frame's title, centred just above the plot (``cliponaxis`` off), the same colour when points around it
+    are selected."""
+    font = dict(size=15, color=TITLE_COLOR)
+    same = dict(textfont=dict(color=TITLE_COLOR))
+    return go.Scatter(x=[x], y=[y], mode="text", text=[text], textposition="top center", cliponaxis=False,
+                      textfont=font, hoverinfo="skip", showlegend=False, name="title", selected=same, unselected=same)
+
+
+def _legend_marker(name: str, **marker) -> go.Scatter:
+    """A legend entry only: one marker that is never drawn."""
+    return go.Scatter(x=[None], y=[None], mode="markers", name=name, hoverinfo="skip", marker=marker)
 
 
 def padded_range(lo: float, hi: float, pad: float = 0.05) -> list[float]:
@@ -131,10 +154,11 @@ def map_figure(
 
     Trace 0 holds every display point in every frame with stable ``ids`` (the global index), so plotly
     tweens each point from its previous position; labelled points have a dark outline. Trace 1, drawn on
-    top, is the cycle's selected batch (stars). Axis ranges are fixed over all frames. ``color_by``: 'label'
-    (true class), 'pred' (predicted class), 'utility' (scaled within each cycle; grey = not a candidate) or
-    'state' (pool / labelled / selected). ``webgl`` defaults to True above 5,000 points per frame (no
-    tweening there). ``frame_titles`` maps a cycle to the title shown with that frame.
+    top, is the cycle's selected batch (stars; in the final frame, which selects nothing, the last batch bought).
+    Trace 2 is the frame's title. The legend names the stars, the outline and the colours. Axis ranges are fixed
+    over all frames. ``color_by``: 'label' (true class), 'pred' (predicted class), 'utility' (scaled within each
+    cycle; grey = not a candidate) or 'state' (pool / labelled / selected). ``webgl`` defaults to True above 5,000
+    points per frame (no tweening there). ``frame_titles`` maps a cycle to the title shown with that frame.
     """
     color_by = check_frames_df(frames_df, color_by)
     values = value_range(frames_df, color_by)
@@ -150,12 +174,19 @@ def map_figure(
         webgl = per_frame > WEBGL_ABOVE
     Scatter = go.Scattergl if webgl else go.Scatter
     groups = {int(c): g for c, g in frames_df.groupby("cycle", sort=True)}
+    x0, x1 = padded_range(float(frames_df["x"].min()), float(frames_df["x"].max()))
+    y0, y1 = padded_range(float(frames_df["y"].min()), float(frames_df["y"].max()))
+
+    def frame_title(cycle: int) -> str:
+        if frame_titles and cycle in frame_titles:
+            return frame_titles[cycle]
+        return f"{title + ' · ' if title else ''}cycle {cycle}"
 
     def traces(cycle: int) -> list:
         part = groups[cycle]
         color = _color_values(part, color_by, len(colors), values)  # utilities scaled over the whole cycle
         shown = in_display.loc[part.index].to_numpy()
-        on_top = (part["state"] == "selected").to_numpy()
+        on_top = starred_points(part)
         points, batch = part[shown], part[on_top]
         labeled = (points["state"] == "labeled").to_numpy()
         marker = dict(
@@ -175,25 +206,20 @@ def map_figure(
             marker=dict(symbol="star", size=point_size * 2.6, color=color[on_top],
                         line=dict(color=palette.EDGE_COLOR, width=1.2), **scale),
         )
-        return [main, top]
-
-    def frame_title(cycle: int) -> str:
-        if frame_titles and cycle in frame_titles:
-            return frame_titles[cycle]
-        return f"{title + ' · ' if title else ''}cycle {cycle}"
+        return [main, top, _title_trace(frame_title(cycle), (x0 + x1) / 2, y1)]
 
     fig = go.Figure(data=traces(cycles[0]))
-    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="selected batch", hoverinfo="skip",
-                             marker=dict(symbol="star", size=12, color="#ffffff",
-                                         line=dict(color=palette.EDGE_COLOR, width=1.2))))
+    fig.add_trace(_legend_marker("chosen batch", symbol="star", size=12, color="#ffffff",
+                                 line=dict(color=palette.EDGE_COLOR, width=1.2)))
+    fig.add_trace(_legend_marker("labelled (outlined)", size=9, color="#ffffff",
+                                 line=dict(color=palette.EDGE_COLOR, width=1.5)))
     for name, color in zip(names, colors):  # legend entries: constant, not animated
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, hoverinfo="skip",
-                                 marker=dict(color=color, size=9)))
-    fig.frames = [go.Frame(name=str(c), data=traces(c), traces=[0, 1], layout=dict(title_text=frame_title(c)))
-                  for c in cycles]
-    x0, x1 = padded_range(float(frames_df["x"].min()), float(frames_df["x"].max()))
-    y0, y1 = padded_range(float(frames_df["y"].min()), float(frames_df["y"].max()))
-    redraw = bool(webgl)
+        fig.add_trace(_legend_marker(name, color=color, size=9))
+    fig.frames = [go.Frame(name=str(c), data=traces(c), traces=list(ANIMATED_TRACES)) for c in cycles]
+    # Every frame ends with a full redraw (after the tween): without it, plotly.js leaves its selection state on the
+    # frame it was drawn with, and a box or lasso drawn after the slider moved or the animation played selects
+    # nothing.
+    redraw = True
     play = dict(label="▶ play", method="animate", args=[None, dict(
         frame=dict(duration=frame_duration, redraw=redraw), fromcurrent=True,
         transition=dict(duration=transition_duration, easing="cubic-in-out"))])
@@ -204,7 +230,7 @@ def map_figure(
         for c in cycles]
     axis = dict(showgrid=False, zeroline=False, showticklabels=False, autorange=False, fixedrange=False)
     fig.update_layout(
-        title=dict(text=frame_title(cycles[0])), height=height, template="plotly_white",
+        height=height, template="plotly_white",
         xaxis=dict(range=[x0, x1], **axis),
         yaxis=dict(range=[y0, y1], scaleanchor="x", scaleratio=1, constrain="domain", **axis),
         legend=dict(title=dict(text={"label": "class", "pred": "predicted", "state": "state"}.get(color_by, "")),
@@ -212,7 +238,7 @@ def map_figure(
         hovermode="closest", margin=dict(l=10, r=10, t=50, b=10),
         updatemenus=[dict(type="buttons", direction="left", buttons=[play, pause], showactive=False,
                           x=0.0, y=0.0, xanchor="left", yanchor="top", pad=dict(t=40, r=10))],
-        sliders=[dict(active=0, steps=steps, x=0.3, len=0.7, y=0.0, yanchor="top", pad=dict(t=30),
+        sliders=[dict(active=0, steps=steps, x=0.35, len=0.65, y=0.0, yanchor="top", pad=dict(t=30),
                       currentvalue=dict(prefix="cycle ", visible=True, xanchor="right"),
                       transition=dict(duration=transition_duration))],
     )

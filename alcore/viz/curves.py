@@ -47,7 +47,8 @@ def learning_curve_figure(
     df: pd.DataFrame, metric: str = "test_accuracy", *, band: str | None = "minmax", x: str = "n_labeled",
     title: str = "", height: int = 420,
 ) -> go.Figure:
-    """``metric`` against labels used: per strategy the mean over seeds and a band (min–max or ±1 std).
+    """``metric`` against labels used: per strategy the mean over seeds and a band (min–max or ±1 std); the legend
+    gives each strategy's number of seeds (``strategy (n=3)``).
 
     ``df``: one row per (strategy, seed, cycle) with columns strategy, seed, ``x`` and ``metric``.
     """
@@ -57,8 +58,10 @@ def learning_curve_figure(
         raise ValueError(f"df is missing columns {missing}")
     fig = go.Figure()
     for strategy in pd.unique(df["strategy"]):
-        xs, mean, lower, upper = _summary(df[df["strategy"] == strategy], x, metric, band)
-        _band_traces(fig, xs, mean, lower, upper, str(strategy), palette.strategy_color(str(strategy)), True)
+        part = df[df["strategy"] == strategy]
+        xs, mean, lower, upper = _summary(part, x, metric, band)
+        name = f"{strategy} (n={part['seed'].nunique()})" if "seed" in part else str(strategy)
+        _band_traces(fig, xs, mean, lower, upper, name, palette.strategy_color(str(strategy)), True)
     fig.update_layout(
         title=title or None, height=height, template="plotly_white", hovermode="x unified",
         xaxis_title="labels used" if x == "n_labeled" else x, yaxis_title=metric_label(metric),

@@ -49,10 +49,11 @@ def frames_table(
 
     Columns: cycle, idx (global index), x, y, label (true class), pred (predicted class at that cycle),
     utility (NaN when the point was not a candidate), state ('labeled' | 'pool' | 'selected'), label_name,
-    pred_name, and in_display (False for selected points outside the display set, placed at their nearest
-    display point). ``labeled`` means labelled before this cycle's batch; the batch itself is 'selected'.
-    A regression run (``task``) has float label and pred in the target's units (pred NaN where unknown) and a
-    ``residual`` column, pred - label.
+    pred_name, in_display (False for selected points outside the display set, placed at their nearest
+    display point), and batch (the points a frame stars: this cycle's batch, or in the final frame, which selects
+    nothing, the last batch bought). ``labeled`` means labelled before this cycle's batch; the batch itself is
+    'selected'. A regression run (``task``) has float label and pred in the target's units (pred NaN where unknown)
+    and a ``residual`` column, pred - label.
     """
     y_true = np.asarray(y_true)
     task = task if task is not None else Classification(len(class_names or ()))
@@ -78,6 +79,7 @@ def frames_table(
         state = np.full(len(idx), "pool", dtype=object)
         state[np.isin(idx, np.asarray(r.labeled_idx, dtype=np.int64))] = "labeled"
         state[np.isin(idx, np.asarray(r.selected, dtype=np.int64))] = "selected"
+        starred = r.selected if len(r.selected) or not r.is_final else by_cycle.get(int(cycle) - 1, r).selected
         utility = _lookup(np.asarray(r.pool_idx), np.asarray(r.utilities, np.float64), idx, np.nan)
         kind = np.int64 if task.categorical else np.float64
         label, pred = y_true[idx].astype(kind), pred.astype(kind)
@@ -89,6 +91,7 @@ def frames_table(
             "utility": utility.astype(np.float64), "state": state,
             "label_name": names[0], "pred_name": names[1],
             "in_display": np.arange(len(idx)) < len(result.idx),
+            "batch": np.isin(idx, np.asarray(starred, dtype=np.int64)),
         }
         if not task.categorical:
             columns["residual"] = pred - label
@@ -107,3 +110,11 @@ def check_frames_df(df: pd.DataFrame, color_by: str) -> str:
     if missing:
         raise ValueError(f"frames_df is missing columns {missing}; build it with frames_table()")
     return color_by_option(color_by, "regression" if is_continuous(df) else "classification")
+
+
+def starred_points(part: pd.DataFrame) -> np.ndarray:
+    """Which rows of a frame are drawn as the batch (stars): the ``batch`` column, or in a table without it, the
+    points selected in that cycle."""
+    if "batch" in part:
+        return part["batch"].to_numpy(dtype=bool)
+    return (part["state"] == "selected").to_numpy()

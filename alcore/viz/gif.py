@@ -34,7 +34,7 @@ from alcore.constants import color_by_labels, color_by_option
 from alcore.task import FRACTION_METRICS, metric_label
 from alcore.viz import palette
 from alcore.viz.animated_map import value_range
-from alcore.viz.frames import is_continuous
+from alcore.viz.frames import is_continuous, starred_points
 
 
 def _colors(part: pd.DataFrame, color_by: str, values=None) -> np.ndarray:
@@ -252,9 +252,10 @@ def render_gif(
         part = groups[cycle]
         colors = _colors(part, color_by, values)
         state = part["state"].to_numpy()
+        starred = starred_points(part)
         xy = part[["x", "y"]].to_numpy(np.float64)
-        for sc, which in ((pool_sc, "pool"), (lab_sc, "labeled"), (sel_sc, "selected")):
-            m = state == which
+        for sc, m in ((pool_sc, (state == "pool") & ~starred), (lab_sc, (state == "labeled") & ~starred),
+                      (sel_sc, starred)):
             sc.set_offsets(xy[m] if m.any() else empty)
             sc.set_facecolors(colors[m] if m.any() else np.zeros((0, 3)))
         title.set_text(_frame_title(info))

@@ -9,6 +9,14 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 _MARGIN = dict(l=10, r=10, t=30, b=10)
+#: A figure with both a legend and a colour bar: the legend goes in a row above the plot, the colour bar stays on
+#: the right (plotly puts both on the right by default, one over the other).
+LEGEND_ABOVE = dict(orientation="h", x=0.0, xanchor="left", y=1.02, yanchor="bottom")
+
+
+def _legend_clear_of_colorbar(fig: go.Figure) -> go.Figure:
+    fig.update_layout(legend=LEGEND_ABOVE, margin=dict(_MARGIN, t=80), title=dict(y=0.98, yanchor="top"))
+    return fig
 
 
 def probabilities_figure(class_names: Sequence[str], probs, a) -> go.Figure:
@@ -45,21 +53,20 @@ def kmeanspp_figure(frame: pd.DataFrame, pick: int, k: int, explained: Sequence[
     this = frame[frame["role"] == "this pick"]
     fig.add_trace(go.Scatter(x=this["x"], y=this["y"], mode="markers", name=f"pick {pick}",
                              marker=dict(size=20, color="#e45756", symbol="star", line=dict(width=1, color="black"))))
-    fig.update_layout(height=480, margin=_MARGIN,
-                      xaxis_title=f"gradient PC 1 ({explained[0]:.0%} of variance)",
+    fig.update_layout(height=480, xaxis_title=f"gradient PC 1 ({explained[0]:.0%} of variance)",
                       yaxis_title=f"gradient PC 2 ({explained[1]:.0%} of variance)",
                       title=f"pick {pick} of {k}: gradient embeddings of the pool (kernel PCA of ⟨a,a'⟩⟨h,h'⟩)")
-    return fig
+    return _legend_clear_of_colorbar(fig)
 
 
 def alignment_figure(frame: pd.DataFrame, k: int) -> go.Figure:
     """Step 4: each pool point's alignment with the target gradient against its gradient size, coloured by the
     score, the top ``k`` marked (``teaching.alignment_scores``)."""
-    return px.scatter(frame.assign(top_k=frame["rank"] <= k), x="cosine", y="g_norm", color="score",
-                      symbol="top_k", color_continuous_scale="RdBu_r", color_continuous_midpoint=0.0,
-                      hover_data=["index", "y_hat", "rank"], height=380,
-                      labels={"cosine": "cos(g_x, M): direction (last layer)", "g_norm": "‖g_x‖: uncertainty",
-                              "top_k": "top-k"})
+    return _legend_clear_of_colorbar(px.scatter(
+        frame.assign(top_k=frame["rank"] <= k), x="cosine", y="g_norm", color="score", symbol="top_k",
+        color_continuous_scale="RdBu_r", color_continuous_midpoint=0.0, hover_data=["index", "y_hat", "rank"],
+        height=400, labels={"cosine": "cos(g_x, M): direction (last layer)", "g_norm": "‖g_x‖: uncertainty",
+                            "top_k": "top-k"}))
 
 
 def less_figure(frame: pd.DataFrame) -> go.Figure:

@@ -22,6 +22,10 @@ from pages.ui.runs import (current_run_dir, past_runs, run_dir_for, run_select, 
                            unreadable_runs)
 
 PAGES_DIR = Path(__file__).resolve().parents[1]
+#: The tab's icon: a file of the app, served by the app itself. (A ``:material/...:`` page icon makes the browser
+#: fetch an SVG from a Google font host; the app asks no other host for anything unless the user asks for a
+#: download.)
+PAGE_ICON = PAGES_DIR.parent / "assets" / "icon.png"
 #: The pages in menu order: file, title, icon. A page's URL is its file's name (``/explore``); the first one is
 #: also ``/``.
 PAGES = (("run.py", "Run", ":material/play_circle:"), ("explore.py", "Explore", ":material/travel_explore:"),
@@ -34,7 +38,7 @@ _running = threading.local()  # per script-run thread: whether the frame is runn
 def run_app() -> None:
     """Draw the frame and run the page the URL names inside ``guard()`` (an unexpected error becomes an
     ``st.error`` with what to do; the traceback goes to the server log)."""
-    st.set_page_config(page_title="Active-learning explorer", page_icon=":material/scatter_plot:", layout="wide")
+    st.set_page_config(page_title="Active-learning explorer", page_icon=str(PAGE_ICON), layout="wide")
     pages = [st.Page(PAGES_DIR / name, title=title, icon=icon, default=not i)
              for i, (name, title, icon) in enumerate(PAGES)]
     sync_run_param()

@@ -10,11 +10,15 @@ from typing import Any
 
 import streamlit as st
 
-from alcore.config import ExperimentConfig
+from alcore.config import ConfigError, ExperimentConfig
+from alcore.data import DatasetError
 from alcore.jobs import PREPARED_DIR, Job, JobRegistry, worth_preparing
 from alcore.store import new_run_id
 
-from pages.ui.runs import runs_root
+from pages.ui.errors import show_error
+from pages.ui.loaders import dataset_for
+from pages.ui.runs import cycles_line, runs_root
+from pages.ui.setup_form import attach_upload
 
 _log = logging.getLogger("alcore.app")
 
@@ -33,13 +37,13 @@ def job_running(run_dir: str | Path) -> bool:
 
 
 def run_status(info: dict[str, Any]) -> str:
-    """Cycles stored and status of a run, for a caption. A run whose manifest says running but that no worker of
-    this server runs (stopped, or the server restarted) is paused: Step or Run continues it."""
+    """Cycles run and status of a run, for a caption (``runs.cycles_line``). A run whose manifest says running but
+    that no worker of this server runs (stopped, or the server restarted) is paused: Step or Run continues it."""
     status = info.get("status", "?")
     if status in ("running", "created") and not job_running(info.get("run_id") or Path(info.get("path", "")).name):
         status = "paused"
-    n = int(info.get("n_cycles", 0))
-    return f"{n} cycle{'' if n == 1 else 's'} stored · {status}"
+    cycles = int((info.get("config") or {}).get("cycles", 0))
+    return cycles_line(int(info.get("n_cycles", 0)), cycles, status)
 
 
 def sync_jobs() -> bool:
@@ -77,6 +81,31 @@ def prepare_first_cycle(config: ExperimentConfig) -> None:
 def take_prepared_run(config: ExperimentConfig, timeout: float) -> Path | None:
     """The new run whose first cycle was prepared for ``config`` (waiting for one in progress), or None."""
     return registry().take_prepared(config, runs_root(), timeout)
+
+
+def create_run(config: ExperimentConfig, prefix: str | None = None) -> Path | None:
+    """A new run folder for ``config`` with its manifest (checked against the data: the budget, the model), so the
+    pages find the run at once, before its first cycle; None after showing what to fix. A staged upload is copied
+    into the folder (``setup_form.attach_upload``)."""
+    from alcore.loop import Experiment  # here: the first render does not wait for torch
+
+    run_dir = runs_root() / new_run_id(prefix or config.strategy)
+    try:
+        config = attach_upload(config, run_dir)
+        # checks the budget and the memory against the data, writes the manifest, and lets the run's lock go
+        Experiment(config, run_dir=run_dir, dataset=dataset_for(config)).close()
+    except (ConfigError, DatasetError, ValueError, OSError, MemoryError) as err:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        show_error(err)
+        return None
+    return run_dir
+
+
+def progress_text(job: Job, what: str = "cycles") -> str:
+    """How far a job is, for a progress bar: records stored of those it will store, and what is queued."""
+    if job.cycles_total == 0:
+        return "Starting…"
+    return f"{job.cycles_done} of {job.cycles_total} {what} stored"
 
 
 def start_job(run_dir: Path, config: ExperimentConfig | None, n_cycles: int | None) -> Job:

@@ -1,5 +1,6 @@
 """What the pages read from a run, cached: records and summaries by (folder, cycles stored), since a run only
-ever grows; datasets once per server; the export tables and the GIF."""
+ever grows (records also by the last cycle's time: a repair rewrites cycles); datasets once per server; the export
+tables and the GIF."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ import streamlit as st
 from alcore import data
 from alcore.config import ExperimentConfig
 from alcore.records import CycleRecord
-from alcore.store import RunStore
+from alcore.store import CYCLES, RunStore
 
 
 if TYPE_CHECKING:
@@ -24,21 +25,31 @@ def run_config(run_dir: str | Path) -> ExperimentConfig:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _stored(run_dir: str | Path, n_cycles: int) -> tuple[list[CycleRecord], str | None]:
-    """The first ``n_cycles`` readable records of a run, and what is damaged after them (None when nothing is)."""
+def _stored(run_dir: str | Path, n_cycles: int, version: int) -> tuple[list[CycleRecord], str | None]:
+    """The first ``n_cycles`` readable records of a run, and what is damaged after them (None when nothing is).
+    ``version`` (``_version``) only keys the cache."""
     store = RunStore(run_dir)
     records = store.load_records()[:n_cycles]
     return records, None if store.damage is None else str(store.damage)
 
 
+def _version(run_dir: str | Path, n_cycles: int) -> int:
+    """Which writing of the first ``n_cycles`` cycles is on disk: the last one's time. A run grows, except when a
+    resume computes a damaged cycle again, with every later one (the last included), to the same count."""
+    try:
+        return (Path(run_dir) / CYCLES / f"cycle_{n_cycles - 1:05d}.json").stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 def load_records(run_dir: str | Path, n_cycles: int) -> list[CycleRecord]:
     """The first ``n_cycles`` complete records of a run (fewer when one is damaged: ``damage_note``)."""
-    return _stored(run_dir, n_cycles)[0]
+    return _stored(run_dir, n_cycles, _version(run_dir, n_cycles))[0]
 
 
 def damage_note(run_dir: str | Path, n_cycles: int) -> str | None:
     """What reading the run's first ``n_cycles`` cycles found damaged (docs/run-format.md#damaged-files)."""
-    return _stored(run_dir, n_cycles)[1]
+    return _stored(run_dir, n_cycles, _version(run_dir, n_cycles))[1]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

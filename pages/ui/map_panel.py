@@ -14,7 +14,7 @@ from alcore.viz.interaction import open_on_last_frame
 from pages.ui.errors import show_error
 from pages.ui.jobs import job_running
 from pages.ui.loaders import dataset_for, load_records
-from pages.ui.runs import run_config, run_task
+from pages.ui.runs import run_config
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,13 +35,19 @@ def frames_for(run_dir: str, n_cycles: int, space: str = "gradient") -> pd.DataF
 @st.cache_data(show_spinner=False, max_entries=16)
 def _map_json(run_dir: str, n_cycles: int, color_by: str, space: str) -> str:
     from alcore import export
-    from alcore.viz import figures
 
-    figure = figures.map_figure(frames_for(run_dir, n_cycles, space), color_by,
-                                class_names=dataset_for(run_config(run_dir)).class_names,
-                                frame_titles=export.frame_titles(load_records(run_dir, n_cycles),
-                                                                 run_task(run_dir).name), height=560)
+    figure = export.run_map_figure(run_dir, color_by, space, load_records(run_dir, n_cycles),
+                                   dataset_for(run_config(run_dir)), frames_for(run_dir, n_cycles, space), height=560)
     return figure.to_json()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def map_html(run_dir: str, n_cycles: int, color_by: str, space: str) -> str:
+    """The map as one self-contained HTML page (``alcore.export.run_map_html``), cached by run, cycles and options."""
+    from alcore import export
+
+    return export.run_map_html(run_dir, color_by, space, load_records(run_dir, n_cycles),
+                               dataset_for(run_config(run_dir)))
 
 
 def map_figure(run_dir: str | Path, n_cycles: int, color_by: str = "label", space: str = "gradient",
@@ -75,3 +81,19 @@ def mapped_cycles(run_dir: Path, n_cycles: int, running: bool | None = None) -> 
     from alcore import export
 
     return min(n_cycles, export.projected_cycles(run_dir))
+
+
+def build_from_map(run_dir: Path, n_cycles: int, options: dict, build, doing: str, fix: str):
+    """``build(run_dir, cycles, **options)`` of an export drawn from the map (the GIF, the HTML page) over the cycles
+    whose map is laid out, and that count; None after saying why there is nothing (no frame yet, or an error
+    with ``fix``)."""
+    n_map = mapped_cycles(run_dir, n_cycles) if options["space"] == "gradient" else n_cycles
+    if n_map == 0:
+        st.info("The run's worker is laying out the first map; try again in a few seconds.")
+        return None
+    try:
+        with st.spinner(doing):
+            return build(str(run_dir), n_map, **options), n_map
+    except (ValueError, MemoryError, FileNotFoundError) as err:
+        show_error(err, fix)
+        return None

@@ -20,6 +20,7 @@ from alcore.config import MODELS, OPTIMIZERS, ConfigError, ExperimentConfig
 from alcore.data import DatasetError
 from alcore.task import TASKS
 
+from pages.ui.docs import readable
 from pages.ui.errors import show_error
 from pages.ui.runs import runs_root
 
@@ -150,8 +151,8 @@ class _Form:
         chosen = {}
         for name, default, help_text in options:
             try:
-                value = _option_widget(f"{self.k}{prefix}_{name}", name, given.get(name, default), help_text,
-                                       f"{field}.{name}")
+                value = _option_widget(f"{self.k}{prefix}_{name}", name, given.get(name, default),
+                                       readable(help_text), f"{field}.{name}")
             except ConfigError as err:
                 self.errors.append(err)
                 continue
@@ -206,8 +207,9 @@ class _Form:
                      "the array holding the labels (empty: y)."),
             "text_column": c2.text_input(
                 "Text column", value=given.get("text_column") or "", key=k + "text_column",
-                help="CSV only: the column holding a text per row (a story, a review). Its features are TF-IDF "
-                     "and SVD fitted on the pool (docs/datasets.md#text-features). Empty: numeric features."),
+                help=readable("CSV only: the column holding a text per row (a story, a review). Its features are "
+                              "TF-IDF and SVD fitted on the pool (docs/datasets.md#text-features). Empty: numeric "
+                              "features.")),
             "target_column": c3.text_input(
                 "Second rating column", value=given.get("target_column") or "", key=k + "target_column",
                 help="CSV only, optional: another rating of the same rows (a second rater), used for the target "
@@ -217,8 +219,8 @@ class _Form:
         options = {name: value.strip() for name, value in columns.items() if value.strip()}
         self.values["task"] = st.selectbox(
             "Task", ["auto", *TASKS], index=(["auto", *TASKS].index(d.task) if d.task in TASKS else 0),
-            key=k + "task", help="auto: integer or text labels are classes, many distinct numbers a value to "
-                                 "predict (regression); docs/tasks.md#tasks.")
+            key=k + "task", help=readable("auto: integer or text labels are classes, many distinct numbers a value "
+                                          "to predict (regression); docs/tasks.md#tasks."))
         self.slot("task")
         if upload is None and d.dataset == "file" and d.dataset_options.get("path"):
             return dict(d.dataset_options)
@@ -294,8 +296,9 @@ class _Form:
         task = self.task()
         names = [n for n, spec in strategies.specs().items() if task is None or task in spec.tasks]
         strategy = st.selectbox("Strategy", names, index=names.index(d.strategy) if d.strategy in names else 0,
-                                key=k + "strategy", help="How the next batch is chosen from the unlabelled "
-                                "pool; the list holds the strategies of the dataset's task (docs/tasks.md#regression).")
+                                key=k + "strategy", help=readable(
+                                    "How the next batch is chosen from the unlabelled pool; the list holds the "
+                                    "strategies of the dataset's task (docs/tasks.md#regression)."))
         spec = strategies.spec(strategy)  # memoised on disk: the form does not import torch
         st.caption(spec.description)
         self.slot("strategy", "strategy_options", "target_size")
@@ -312,10 +315,10 @@ class _Form:
         d, k, values = self.d, self.k, self.values
         c1, c2, c3 = st.columns(3)
         values["batch_size"] = int(c1.number_input("Batch size", 1, 100_000, d.batch_size, key=k + "batch_size",
-                                                   help="Labels bought per cycle."))
-        values["cycles"] = int(c2.number_input("Cycles", 1, 10_000, d.cycles, key=k + "cycles",
-                                               help="Acquisition cycles in the run (one more evaluates the last "
-                                                    "batch)."))
+                                                   help="Labels bought per cycle (points in each batch)."))
+        values["cycles"] = int(c2.number_input("Cycles in run", 1, 10_000, d.cycles, key=k + "cycles",
+                                               help="Acquisition cycles of the whole run: it buys cycles × batch size "
+                                                    "labels, then evaluates the last model once more (not a cycle)."))
         values["initial_labels"] = int(c3.number_input("Initial labels", 0, 1_000_000, d.initial_labels,
                                                        key=k + "initial_labels",
                                                        help="Random labels before the first cycle; 0 is a cold "
