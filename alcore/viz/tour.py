@@ -98,3 +98,26 @@ def cold_start_figure(frame: pd.DataFrame, strategy: str, baseline: str, explain
     fig.update_yaxes(title_text=f"gradient PC 2 ({explained[1]:.0%} of variance)", col=1)
     fig.update_layout(height=440, margin=dict(l=10, r=10, t=50, b=10))
     return fig
+
+
+def regression_norm_figure(frame: pd.DataFrame) -> go.Figure:
+    """A regression run's step 2: each displayed pool point's spread σ against its embedding's norm ``σ·||h||``,
+    this cycle's batch marked (``teaching.regression.spread_frame``)."""
+    return px.scatter(frame, x="sigma", y="g_norm", color="selected", hover_data=["index"],
+                      color_discrete_map={True: "#e45756", False: "#9ecae9"}, opacity=0.7, height=360,
+                      labels={"sigma": "spread σ", "g_norm": "‖g‖ = σ·‖h‖", "selected": "in this cycle's batch"})
+
+
+def regression_alignment_figure(frame: pd.DataFrame, k: int) -> go.Figure:
+    """A regression run's step 4: each pool point's alignment ``|<∇f, G_T>|`` against its spread σ, coloured by the
+    score, the top ``k`` marked (``teaching.regression.alignment_scores``)."""
+    return px.scatter(frame.assign(top_k=frame["rank"] <= k), x="alignment", y="sigma", color="score",
+                      symbol="top_k", hover_data=["index", "rank"], height=380,
+                      labels={"alignment": "|⟨∇f, G_T⟩|: direction", "sigma": "σ: uncertainty"})
+
+
+def regression_less_figure(frame: pd.DataFrame) -> go.Figure:
+    """A regression run's step 5: each pool point's LESS score with Adam features against the one with plain
+    gradients (``teaching.regression.less_scores``)."""
+    return px.scatter(frame, x="score_sgd", y="score_adam", color="in_batch", hover_data=["index"], height=380,
+                      labels={"score_sgd": "score with SGD features", "score_adam": "score with Adam features"})

@@ -173,6 +173,16 @@ def kmeanspp(run_dir: str, n: int, cycle: int, dataset) -> None:
         st.dataframe(top.rename(columns={"d2": "D²"}), hide_index=True, width="stretch")
 
 
+def target_metrics(res: dict) -> None:
+    """The alignment step's four numbers, for either task: the target set, ||G_T||, this cycle's target loss and how
+    many of the top k the run's batch holds."""
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("target set", f"{res['n_target']} points", help=res["target_source"])
+    c2.metric("‖G_T‖", f"{res['g_t_norm']:.3g}", help="norm of the target-loss gradient, all parameters")
+    c3.metric("target loss (this cycle)", f"{res['target_loss']:.3f}" if np.isfinite(res["target_loss"]) else "–")
+    c4.metric("top-k ∩ run's batch", f"{res['overlap']} / {res['k']}")
+
+
 def alignment(run_dir: str, n: int, cycle: int, dataset) -> None:
     st.markdown(
         "Sometimes we care about one part of the data: a **target set** T of labelled examples (here "
@@ -190,11 +200,7 @@ def alignment(run_dir: str, n: int, cycle: int, dataset) -> None:
         res = _alignment(run_dir, n, cycle)
     for note in rep.notes:
         st.caption(note)
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("target set", f"{res['n_target']} points", help=res["target_source"])
-    c2.metric("‖G_T‖", f"{res['g_t_norm']:.3g}", help="norm of the target-loss gradient, all parameters")
-    c3.metric("target loss (this cycle)", f"{res['target_loss']:.3f}" if np.isfinite(res["target_loss"]) else "–")
-    c4.metric("top-k ∩ run's batch", f"{res['overlap']} / {res['k']}")
+    target_metrics(res)
     if res["target_source"] != "target":
         st.caption("This run has no target set, so the test set stands in for it. The targeted demo on the Compare "
                    "page uses a real one.")

@@ -3,12 +3,11 @@ k-means++ (the same step as classification's), and alignment and LESS with the r
 (docs/tasks.md#hallucinated-labels-in-regression)."""
 from __future__ import annotations
 
-import numpy as np
-import plotly.express as px
 import streamlit as st
 
 from alcore.teaching import regression
 from alcore.teaching.study import study_note
+from alcore.viz import tour as figures
 
 from pages.ui import tour
 from pages.ui.runs import run_task
@@ -64,11 +63,7 @@ def gradient_norm(run_dir: str, n: int, cycle: int, dataset) -> None:
         "lower bound over labels here: a far-off true value makes a larger gradient, a close one a smaller.")
     frame = regression.spread_frame(_record(run_dir, n, cycle))
     if len(frame):
-        st.plotly_chart(px.scatter(frame, x="sigma", y="g_norm", color="selected", hover_data=["index"],
-                                   color_discrete_map={True: "#e45756", False: "#9ecae9"}, opacity=0.7, height=360,
-                                   labels={"sigma": "spread σ", "g_norm": "‖g‖ = σ·‖h‖",
-                                           "selected": "in this cycle's batch"}),
-                        width="stretch", key="learn_norm_scatter")
+        st.plotly_chart(figures.regression_norm_figure(frame), width="stretch", key="learn_norm_scatter")
         st.caption(f"Every displayed pool point of cycle {cycle}; rank correlation of ‖g‖ with σ: "
                    f"ρ = {frame.attrs['spearman']:.2f}.")
 
@@ -83,16 +78,9 @@ def alignment(run_dir: str, n: int, cycle: int, dataset) -> None:
              r"s(x) = \sigma(x)\, \big|\langle \nabla_\theta f(x), G_T \rangle\big|")
     with st.spinner("Rebuilding this cycle's model and scoring the pool…"):
         res = _alignment(run_dir, n, cycle)
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("target set", f"{res['n_target']} points", help=res["target_source"])
-    c2.metric("‖G_T‖", f"{res['g_t_norm']:.3g}")
-    c3.metric("target loss (this cycle)", f"{res['target_loss']:.3f}" if np.isfinite(res["target_loss"]) else "–")
-    c4.metric("top-k ∩ run's batch", f"{res['overlap']} / {res['k']}")
+    tour.target_metrics(res)
     frame = res["frame"]
-    st.plotly_chart(px.scatter(frame.assign(top_k=frame["rank"] <= res["k"]), x="alignment", y="sigma",
-                               color="score", symbol="top_k", hover_data=["index", "rank"], height=380,
-                               labels={"alignment": "|⟨∇f, G_T⟩|: direction", "sigma": "σ: uncertainty"}),
-                    width="stretch", key="learn_align_scatter")
+    st.plotly_chart(figures.regression_alignment_figure(frame, res["k"]), width="stretch", key="learn_align_scatter")
     st.caption(f"σ alone explains ρ = {res['spearman_sigma_score']:.2f} of the ranking.")
     st.dataframe(frame.nsmallest(res["k"], "rank"), hide_index=True, width="stretch", height=240)
     st.info(study_note(categorical=False), icon=":material/science:")
@@ -114,10 +102,7 @@ def less(run_dir: str, n: int, cycle: int, dataset) -> None:
     c1.metric("checkpoints", res["n_checkpoints"])
     c2.metric("rank corr. Adam vs SGD scores", f"{res['spearman']:.2f}")
     c3.metric("top-k shared", f"{res['top_overlap']} / {res['k']}")
-    st.plotly_chart(px.scatter(res["frame"], x="score_sgd", y="score_adam", color="in_batch", hover_data=["index"],
-                               labels={"score_sgd": "score with SGD features",
-                                       "score_adam": "score with Adam features"},
-                               height=380), width="stretch", key="learn_less_scatter")
+    st.plotly_chart(figures.regression_less_figure(res["frame"]), width="stretch", key="learn_less_scatter")
 
 
 STEPS = {"1 · Hallucinated residual": hallucinated_residual, "2 · Gradient embedding": gradient_norm,
