@@ -335,9 +335,11 @@ class JobRegistry:
             with job._lock:
                 job._cycles_left = left[0]
                 job.cycles_total = sum(planned_records(n, job.asked) for n in left)
-            for run_dir, config, exists in plan:
+            for i, (run_dir, config, exists) in enumerate(plan):
                 # the run's one writer while it runs (RunBusy when another worker or process writes it)
                 with Experiment.resume(run_dir) if exists else Experiment(config, run_dir=run_dir) as exp:
+                    if exp.repaired is not None:  # its damaged cycles were set aside: they are to run again
+                        _replan(job, i, left, max(0, exp.config.cycles - exp.cycle))
                     done_here = 0
                     try:
                         for record in exp.iter_cycles(
@@ -367,6 +369,16 @@ def _message(err: BaseException) -> str:
     from alcore.run_lock import RunBusy
 
     return str(err) if isinstance(err, (ConfigError, RunBusy, FileExistsError)) else f"{type(err).__name__}: {err}"
+
+
+def _replan(job: Job, i: int, left: list[int | None], now: int) -> None:
+    """Run ``i`` of ``job`` has ``now`` cycles to go, not the ``left[i]`` its manifest said (a resume set damaged
+    cycles aside): the records the job will store follow."""
+    with job._lock:
+        job.cycles_total += planned_records(now, job.asked) - planned_records(left[i], job.asked)
+        left[i] = now
+        if i == 0:
+            job._cycles_left = now
 
 
 def _cycles_left(run_dir: Path, config: ExperimentConfig | None) -> int | None:

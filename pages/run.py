@@ -16,7 +16,7 @@ from pages.ui.errors import guard, show_error
 from pages.ui.frame import in_frame
 from pages.ui.jobs import (create_run, prepare_first_cycle, progress_text, registry, start_job, sync_jobs,
                            take_prepared_run)
-from pages.ui.loaders import damage_note
+from pages.ui.loaders import damage_note, load_records
 from pages.ui.map_panel import map_view, mapped_cycles
 from pages.ui.run_panels import batch_view, curves_view, diverged_view
 from pages.ui.runs import current_run_dir, cycles_line, cycles_run, n_complete, run_config, set_current_run
@@ -78,18 +78,21 @@ with st.sidebar:
                  "the next Step start a new run; the old one stays on disk.")
     config = config_form(f"run_{run_dir.name if run_dir is not None else 'new'}", run_cfg or app_defaults())
 
-finished, manifest, done = False, {}, 0
+finished, manifest, done, damage = False, {}, 0, None
 if run_dir is not None:
     manifest = RunStore(run_dir).manifest()
     done = n_complete(run_dir)
     damage = damage_note(run_dir, done) if done else None
     finished = (manifest.get("status") in FINISHED or done >= run_cfg.cycles + 1) and damage is None
     if damage is not None:
+        done = len(load_records(run_dir, done))  # the cycles before the damaged one: a Step computes the rest
         st.warning(f"{damage}. Step or Run computes it (and the cycles after it) again; the damaged files are kept "
                    "in the run's damaged/ folder (docs/run-format.md#damaged-files).", icon=":material/build:")
     if writer is not None:
         st.warning(str(RunBusy(run_dir, writer)), icon=":material/lock:")
 continues = run_dir is not None and config is not None and _same(config, run_cfg)
+status = None if damage is not None else manifest.get("status")  # a damaged run is not finished: it resumes
+ran = cycles_run(done, run_cfg.cycles, status) if run_dir is not None else 0
 if config is None:
     hint = "Fix the settings in the sidebar to run."
 elif not continues:
@@ -99,11 +102,11 @@ elif finished:
     hint = (f"This run is finished: {cycles_line(done, run_cfg.cycles, manifest.get('status'))}. Change a setting "
             "to start a new run, or look at it on Explore and Export.")
 else:
-    hint = (f"Continues run `{run_dir.name}`: {cycles_run(done, run_cfg.cycles, manifest.get('status'))} of "
-            f"{run_cfg.cycles} cycles run, {run_cfg.batch_size} labels per cycle.")
+    hint = (f"Continues run `{run_dir.name}`: {ran} of {run_cfg.cycles} cycles run, {run_cfg.batch_size} labels per "
+            "cycle.")
 
 if continues:
-    cycles_left = 0 if finished else run_cfg.cycles - cycles_run(done, run_cfg.cycles, manifest.get("status"))
+    cycles_left = 0 if finished else run_cfg.cycles - ran
 else:
     cycles_left = config.cycles if config is not None else 1
 b1, b2, b3, b4 = st.columns([1, 1.4, 0.8, 1], vertical_alignment="bottom")

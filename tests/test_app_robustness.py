@@ -67,6 +67,8 @@ def test_a_damaged_cycle_is_shown_with_a_warning_and_step_recomputes_it(runs: Pa
     assert not at.exception and any("cycle 1 is damaged" in w.value for w in at.warning)
     at = opened(run=run.name)
     assert any("cycle 1 is damaged" in w.value for w in at.warning)
+    # the count is of the cycles before the damaged one, which a Step continues from (it said 2 of 2 before)
+    assert any("1 of 2 cycles run" in c.value for c in at.caption), [c.value for c in at.caption]
     at.button(key="run_step").click().run()  # resumes: cycle 1 computed again, then one more cycle
     assert not at.exception
     assert not any("damaged" in w.value for w in opened(run=run.name).warning)

@@ -326,6 +326,21 @@ def test_one_cycle_at_a_time_the_last_step_also_stores_the_final_evaluation(tmp_
     assert RunStore(run_dir).manifest()["status"] == "complete"
 
 
+def test_a_job_repairing_a_damaged_finished_run_counts_the_cycles_it_computes_again(tmp_path, fast_config):
+    """A finished run with a cut cycle: the job sets that cycle (and the later ones) aside and computes them again;
+    its progress counts them (it said "2 of 0" when it planned from the manifest's "complete")."""
+    from alcore.store import RunStore
+
+    registry, run_dir = JobRegistry(warm_up=False), tmp_path / "r"
+    assert registry.start_group([run_dir], [fast_config(cycles=2)], job_id="r", n_cycles=None).wait(WAIT_S)
+    cut = run_dir / "cycles" / "cycle_00001.json"
+    cut.write_bytes(cut.read_bytes()[:20])
+    job = registry.start_group([run_dir], [None], job_id="r", n_cycles=None)
+    assert job.wait(WAIT_S) and job.status == "done"
+    assert job.cycles_done == job.cycles_total == 2  # cycle 1 again, then the final evaluation
+    assert RunStore(run_dir).n_cycles() == 3 and RunStore(run_dir).manifest()["status"] == "complete"
+
+
 class HeldWorker:
     """``on_cycle`` for a job: the worker stops after each stored cycle until the test lets it go on."""
 
