@@ -1,5 +1,6 @@
 """Export: the animated map as a GIF (with a preview) or as one self-contained HTML page, the records as CSV and
-Parquet, and the config JSON."""
+Parquet, and the config JSON. A download button only downloads (``on_click="ignore"``): the file is made before it
+is shown, so a click has nothing to recompute and does not run the page again."""
 from __future__ import annotations
 
 import streamlit as st
@@ -48,7 +49,7 @@ if built:
     data, n_gif = built
     st.image(data, caption=f"{run_id}: {n_gif} frames, {len(data) / 1e6:.2f} MB")
     st.download_button("Download GIF", data, file_name=f"{run_id}.gif", mime="image/gif", key="gif_download",
-                       icon=":material/download:", type="primary")
+                       icon=":material/download:", type="primary", on_click="ignore")
 
 st.subheader("Animated map as a web page")
 st.caption("The map with its ▶ play button and cycle slider, in one HTML file that opens in any browser without a "
@@ -62,7 +63,8 @@ built = html_options and build_from_map(run_dir, n, html_options, map_html, "Bui
 if built:
     page, _ = built
     st.download_button(f"Download the map ({len(page.encode()) / 1e6:.1f} MB)", page, file_name=f"{run_id}-map.html",
-                       mime="text/html", key="html_download", icon=":material/download:", type="primary")
+                       mime="text/html", key="html_download", icon=":material/download:", type="primary",
+                       on_click="ignore")
 
 st.subheader("Records")
 st.caption("One row per cycle (metrics, diversity, timings, the batch), and one row per labelled point.")
@@ -71,9 +73,10 @@ for name, frame in tables.items():
     st.markdown(f"**{name}** · {len(frame)} rows")
     a, b = st.columns(2)
     a.download_button(f"{name} as CSV", export.to_csv_bytes(frame), file_name=f"{run_id}-{name}.csv",
-                      mime="text/csv", key=f"csv_{name}", icon=":material/table:")
+                      mime="text/csv", key=f"csv_{name}", icon=":material/table:", on_click="ignore")
     b.download_button(f"{name} as Parquet", export.to_parquet_bytes(frame), file_name=f"{run_id}-{name}.parquet",
-                      mime="application/vnd.apache.parquet", key=f"parquet_{name}", icon=":material/dataset:")
+                      mime="application/vnd.apache.parquet", key=f"parquet_{name}", icon=":material/dataset:",
+                      on_click="ignore")
 with st.expander("Preview the cycles table"):
     st.dataframe(tables["cycles"], hide_index=True, width="stretch")
 
@@ -82,5 +85,5 @@ text = export.config_json(run_dir)
 st.caption("Repeat the run with `python -m alcore run --config config.json --out runs/again` (same seed, same "
            "selections).")
 st.download_button("config.json", text, file_name=f"{run_id}-config.json", mime="application/json",
-                   key="config_download", icon=":material/data_object:")
+                   key="config_download", icon=":material/data_object:", on_click="ignore")
 st.code(text, language="json")

@@ -33,3 +33,9 @@ def screenshots(prefix: str) -> Callable[..., None]:
 def assert_no_traceback(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0, "an exception reached the page"
     assert "Traceback" not in page.content()
+
+
+def wait_for_script_idle(page, timeout_ms: float = 120_000) -> None:
+    """The page's script run ended: Streamlit's running icon is gone (a click during a run is still answered, but
+    the test then depends on how the rerun it asks for races with the one in progress)."""
+    page.locator("[data-testid='stStatusWidgetRunningIcon']").wait_for(state="detached", timeout=timeout_ms)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_checks import ARTIFACTS, assert_no_traceback, require_browser, screenshots
+from browser_checks import ARTIFACTS, assert_no_traceback, require_browser, screenshots, wait_for_script_idle
 
 shot = screenshots("browser")
 
@@ -46,6 +46,8 @@ def wait_until_idle(page) -> None:
 
 
 def test_new_user_runs_badge_watches_the_map_and_downloads_a_gif(browser) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     from bench.app_latency import free_port, serve_app, wait_for_map_of_cycle, wait_for_run_page
 
     page, runs = browser
@@ -106,9 +108,15 @@ def test_new_user_runs_badge_watches_the_map_and_downloads_a_gif(browser) -> Non
         page.get_by_role("button", name="Render GIF").click()
         download_button = page.get_by_role("button", name="Download GIF")
         download_button.wait_for(state="visible", timeout=120_000)
+        wait_for_script_idle(page)  # the records and parquet below the GIF are drawn too
         shot(page, "6-export")
-        with page.expect_download() as info:
-            download_button.click()
+        try:
+            with page.expect_download(timeout=30_000) as info:
+                download_button.click()
+        except PlaywrightTimeout:
+            shot(page, "6-no-download")
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+            pytest.fail(f"a click on Download GIF started no download within 30 s; the server log ends:\n{tail}")
         target = ARTIFACTS / "browser-run.gif"
         info.value.save_as(str(target))
         assert target.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
