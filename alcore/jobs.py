@@ -9,8 +9,8 @@ first page made that render 1.5 s slower on 2 cores), the registry imports the e
 Run page would start with (``prepare``) and takes torch's first optimizer step. Time comes from a ``Clock``, so
 tests move it by hand instead of sleeping.
 
-Just over 400 lines: the job (with the cycles queued on it), the registry and the prepared first cycle share the
-registry's one lock and clock; splitting the prepared cycle out would have to reach into the registry's state.
+The job (with the cycles queued on it), the registry and the prepared first cycle share the registry's one lock
+and clock, so they live together; how many records a job stores is ``alcore.job_plan``.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from typing import Callable
 from alcore import data
 from alcore.config import ExperimentConfig
 from alcore.imports import IMPORT_LOCK
+from alcore.job_plan import cycles_left, planned_records
 from alcore.store import RunStore
 
 _log = logging.getLogger("alcore.jobs")
@@ -119,15 +120,6 @@ class Job:
             stop = self._stop.is_set() or (self.asked is not None and done_here >= self.asked and not next_is_final)
             self._closed = self._closed or stop
             return stop
-
-
-def planned_records(cycles_left: int | None, asked: int | None) -> int:
-    """Records a run with ``cycles_left`` acquisition cycles to go (None: finished) stores when ``asked`` more are
-    asked (None: all): the cycles run, plus the final evaluation when they reach the end."""
-    if cycles_left is None:
-        return 0
-    run = cycles_left if asked is None else min(asked, cycles_left)
-    return run + (1 if run == cycles_left else 0)
 
 
 @dataclass
@@ -331,7 +323,7 @@ class JobRegistry:
             missing = [str(d) for d, config, exists in plan if config is None and not exists]
             if missing:
                 raise FileNotFoundError(f"no run at {missing[0]} and no config to start one")
-            left = [_cycles_left(d, c) for d, c, _ in plan]
+            left = [cycles_left(d, c) for d, c, _ in plan]
             with job._lock:
                 job._cycles_left = left[0]
                 job.cycles_total = sum(planned_records(n, job.asked) for n in left)
@@ -379,21 +371,6 @@ def _replan(job: Job, i: int, left: list[int | None], now: int) -> None:
         left[i] = now
         if i == 0:
             job._cycles_left = now
-
-
-def _cycles_left(run_dir: Path, config: ExperimentConfig | None) -> int | None:
-    """Acquisition cycles a run has still to go: all of a new one's, the rest of a stored one's; None once it is
-    finished (complete, or diverged)."""
-    if config is not None:
-        return config.cycles
-    store = RunStore(run_dir)
-    try:
-        if store.is_finished():
-            return None
-        cycles = int(store.manifest()["config"].get("cycles", 10))
-    except (OSError, ValueError, TypeError):  # a damaged manifest: resume rebuilds it (or says why it cannot)
-        return 0
-    return max(0, cycles - store.n_cycles())
 
 
 _ENGINE_LOCK = IMPORT_LOCK

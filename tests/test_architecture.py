@@ -16,7 +16,7 @@ LAYERS = (
     ("alcore.cli", "alcore.__main__"),
     ("alcore.viz", "alcore.report", "alcore.report_figures", "alcore.export", "alcore.jobs", "alcore.teaching",
      "alcore.presets", "alcore.compare", "alcore.catalog"),
-    ("alcore.loop", "alcore.run_group", "alcore.sweep", "alcore.win_loss"),
+    ("alcore.loop", "alcore.run_group", "alcore.sweep", "alcore.win_loss", "alcore.job_plan"),
     ("alcore.strategies", "alcore.config", "alcore.task", "alcore.metrics", "alcore.projection",
      "alcore.uncertainty", "alcore.run_data"),
     ("alcore", "alcore.data", "alcore.models", "alcore.train", "alcore.gradients", "alcore.store", "alcore.records",

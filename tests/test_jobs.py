@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from alcore import jobs
+from alcore import job_plan, jobs
 from alcore.jobs import JobRegistry
 
 WAIT_S = 60.0  # bound on every event wait: reached only when the property under test is broken
@@ -301,7 +301,7 @@ def test_a_config_that_cannot_run_prepares_nothing(tmp_path, clock, digits_confi
 @pytest.mark.parametrize("left, asked, expected", [(10, 10, 11), (10, 3, 3), (10, None, 11), (3, 5, 4), (0, 1, 1),
                                                    (None, 4, 0)])
 def test_asking_for_the_cycles_a_run_has_left_includes_its_final_evaluation(left, asked, expected):
-    assert jobs.planned_records(left, asked) == expected
+    assert job_plan.planned_records(left, asked) == expected
 
 
 def test_running_as_many_cycles_as_the_run_has_leaves_it_complete(tmp_path, fast_config):
