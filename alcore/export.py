@@ -312,22 +312,33 @@ def run_map_html(run_dir: str | Path, color_by: str = "label", space: str = "gra
     return page.replace("<head>", f"<head><title>{title}</title>", 1)
 
 
+def curve_metrics(records: list, task: str) -> list[str]:
+    """The metrics a run's GIF can draw beside its map, the default first: the target loss when the run has a
+    labelled target set (the variable a targeted strategy tries to lower), and the task's primary metric."""
+    primary = primary_metric(task)
+    targeted = any(np.isfinite(getattr(r, "target_loss", float("nan"))) for r in records)
+    return ["target_loss", primary] if targeted else [primary]
+
+
 def run_gif_bytes(run_dir: str | Path, space: str = "gradient", size: tuple[int, int] = (720, 480),
                   fps: float = 2.0, color_by: str = "label", max_points: int | None = None,
-                  show_curve: bool = True, records=None, dataset=None) -> bytes:
+                  show_curve: bool = True, records=None, dataset=None, curve_metric: str | None = None) -> bytes:
     """The run's animated map (one frame per cycle, the batch drawn on top) as GIF bytes, rendered without a
-    browser (``alcore.viz.gif.render_gif``) from the cached projection frames."""
+    browser (``alcore.viz.gif.render_gif``) from the cached projection frames. ``curve_metric``: the learning
+    curve beside the map and the number in each frame's title, one of ``curve_metrics`` (None: its default)."""
+    from alcore import validation as v
     from alcore.viz.gif import check_gif_options, render_gif, run_curve
 
     check_gif_options(size=size, fps=fps, max_points=max_points)
     store = _store(run_dir)
     records = store.load_records() if records is None else records
     check_gif_options(size=size, fps=fps, max_points=max_points, n_frames=len(records))
+    choices = curve_metrics(records, run_task(run_dir).name)
+    metric = choices[0] if curve_metric is None else v.choice("curve_metric", curve_metric, choices)
     dataset = run_dataset(run_dir) if dataset is None else dataset
     frames = run_frames_table(run_dir, records, space, dataset)
     cycles = sorted(int(c) for c in frames["cycle"].unique())
     by_cycle = {int(r.cycle): r for r in records}
-    metric = primary_metric(run_task(run_dir).name)
     title_info = [{"strategy": by_cycle[c].strategy, "cycle": c, "n_labeled": by_cycle[c].n_labeled,
                    "metric": metric, "value": getattr(by_cycle[c], metric)} for c in cycles]
     curve = run_curve([r for r in records if np.isfinite(getattr(r, metric))], metric)

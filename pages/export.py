@@ -10,7 +10,7 @@ from alcore.constants import color_by_labels
 from alcore.task import metric_label
 
 from pages.ui.frame import in_frame
-from pages.ui.loaders import gif_bytes, tables_for
+from pages.ui.loaders import gif_bytes, load_records, tables_for
 from pages.ui.map_panel import SPACES, build_from_map, map_html
 from pages.ui.runs import run_task, stored_run
 
@@ -35,13 +35,16 @@ width = c4.select_slider("Width (px)", [480, 640, 720, 960, 1280], value=720, ke
 max_points = c5.number_input("Most points drawn", 100, 100_000, 2000, step=100, key="gif_points",
                              help="A seeded subset of the map's points (the batch is always drawn); fewer points "
                                   "make a smaller file.")
-show_curve = c6.checkbox("Learning curve inset", value=True, key="gif_curve",
-                         help=f"Draw the {metric_label(task.primary_metric)} against labels beside the map.")
+curves = [*export.curve_metrics(load_records(str(run_dir), n), task.name), None]
+curve = c6.selectbox("Curve beside the map", curves, key="gif_curve",
+                     format_func=lambda m: "no curve" if m is None else metric_label(m),
+                     help="The learning curve drawn beside the map, and the number in each frame's title. A run with "
+                          "a target set offers its target loss, the variable a targeted strategy tries to lower.")
 if st.button("Render GIF", type="primary", icon=":material/movie:", key="gif_render",
              help="Render the frames (a few seconds for a digits run)."):
     st.session_state["gif_options"] = dict(space=space, color_by=color_by, fps=float(fps),
                                            size=(int(width), int(width * 2 // 3)), max_points=int(max_points),
-                                           show_curve=bool(show_curve))
+                                           show_curve=curve is not None, curve_metric=curve)
 options = st.session_state.get("gif_options")
 built = options and build_from_map(run_dir, n, options, gif_bytes, "Rendering the GIF…",
                                    "Try fewer points, a smaller size or another space.")

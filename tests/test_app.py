@@ -371,6 +371,37 @@ def test_export_page_offers_gif_tables_and_config(runs: Path) -> None:
     assert "Download GIF" in [b.label for b in at.get("download_button")]
 
 
+def test_a_targeted_runs_gif_draws_its_target_loss_by_default_and_the_accuracy_on_request(runs: Path,
+                                                                                          tmp_path: Path) -> None:
+    """The seed's variable is the loss on the target set: a run with one draws it beside the map unless asked for
+    the task's metric; a run without one has only the task's metric, and a metric it lacks is refused by name."""
+    from PIL import Image
+
+    from alcore import export
+    from alcore.cli import main
+    from alcore.config import ConfigError
+
+    plain = stored_run(runs, cycles_run=2)
+    targeted = stored_run(runs, cycles_run=2, strategy="alignment", target_size=30)
+    records = RunStore(targeted).load_records()
+    assert export.curve_metrics(records, "classification") == ["target_loss", "test_accuracy"]
+    assert export.curve_metrics(RunStore(plain).load_records(), "classification") == ["test_accuracy"]
+    options = dict(size=(320, 240), max_points=150)
+    default = export.run_gif_bytes(targeted, **options)
+    assert default == export.run_gif_bytes(targeted, curve_metric="target_loss", **options)
+    accuracy = export.run_gif_bytes(targeted, curve_metric="test_accuracy", **options)
+    assert Image.open(io.BytesIO(accuracy)).n_frames == 2 and accuracy != default  # another curve and titles
+    with pytest.raises(ConfigError, match="curve_metric"):
+        export.run_gif_bytes(plain, curve_metric="target_loss", **options)
+    out = tmp_path / "acc.gif"
+    assert main(["gif", str(targeted), "--out", str(out), "--width", "320", "--height", "240", "--max-points", "150",
+                 "--curve-metric", "test_accuracy"]) == 0
+    assert out.read_bytes() == accuracy
+    at = open_app(targeted.name, page="pages/export.py")
+    assert_clean(at)
+    assert at.selectbox(key="gif_curve").options == ["target loss", "test accuracy", "no curve"]
+
+
 # --- the engine side of the Export page (alcore.export), also behind `python -m alcore gif` -------------------
 def test_exported_tables_have_a_row_per_cycle_and_per_labelled_point(runs: Path) -> None:
     from alcore import export

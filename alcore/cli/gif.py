@@ -18,6 +18,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space", default="gradient", choices=list(SPACES))
     p.add_argument("--max-points", type=int, default=None, dest="max_points")
     p.add_argument("--no-curve", action="store_true", dest="no_curve")
+    p.add_argument("--curve-metric", default=None, dest="curve_metric",
+                   help="the curve beside the map: target_loss (the default when the run has a target set) or the "
+                        "task's metric (test_accuracy, test_r2)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -25,7 +28,8 @@ def main(args: argparse.Namespace) -> int:
     from alcore.export import run_gif_bytes
 
     data = run_gif_bytes(args.run_dir, space=args.space, size=(args.width, args.height), fps=args.fps,
-                         color_by=args.color_by, max_points=args.max_points, show_curve=not args.no_curve)
+                         color_by=args.color_by, max_points=args.max_points, show_curve=not args.no_curve,
+                         curve_metric=args.curve_metric)
     atomic_files.write_bytes(args.out, data)
     print(f"wrote {args.out} ({len(data) / 1e6:.2f} MB)")
     return 0

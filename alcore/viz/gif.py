@@ -281,8 +281,8 @@ def render_gif(
 
 
 def run_curve(records: Sequence, metric: str = "test_accuracy") -> pd.DataFrame:
-    """cycle, n_labeled, ``metric`` (test accuracy, or a regression run's R²), test_loss, strategy of each record (the
-    GIF's side panel)."""
+    """cycle, n_labeled, ``metric`` (test accuracy, a regression run's R², or the target loss), test_loss, strategy of
+    each record (the GIF's side panel)."""
     return pd.DataFrame([{"cycle": int(r.cycle), "n_labeled": int(r.n_labeled), metric: getattr(r, metric),
                           "test_loss": r.test_loss, "strategy": r.strategy} for r in records])
 
