@@ -1,7 +1,7 @@
 """Benchmark: the app's latency as a user feels it, measured in a real browser (Playwright + Debian's chromium).
 
     python bench/app_latency.py              # three repeats of each measurement
-    python bench/app_latency.py --repeats 1  # smoke run
+    python bench/app_latency.py --smoke      # smoke run: one server, two Steps
 
 Measured (targets on a 2-core machine: under 3 s each; a typical cycle's click-to-map at most 1.5 s, issue 16):
   first render   page.goto(Run page) until the Step button and the setup form are on screen; the first load after
@@ -153,11 +153,12 @@ def click_step(page) -> None:
     button.click()
 
 
-def measure_app(repeats: int, runs_dir: Path, think_s: float = THINK_S
+def measure_app(repeats: int, runs_dir: Path, think_s: float = THINK_S, smoke: bool = False
                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Per repeat a fresh server: its first page load (cold), ``think_s`` of reading, four Steps of the default run
     on that page, then the page again in a second tab (warm); and a fresh server with ``ALCORE_PREPARE=0``, for
-    cycle 0 as a Step computes it when nothing was prepared. Returns the times in the page (renders: as
+    cycle 0 as a Step computes it when nothing was prepared. ``smoke``: the first server's first two Steps only
+    (every helper still runs; the suite's time goes to the browser tests). Returns the times in the page (renders: as
     Playwright sees them) and the Steps as Playwright sees them."""
     from playwright.sync_api import sync_playwright
 
@@ -188,11 +189,15 @@ def measure_app(repeats: int, runs_dir: Path, think_s: float = THINK_S
                 render(page, url, "first render (cold)")
                 time.sleep(think_s)
                 # 0: cold start (untrained model); 1: the first trained model; 2, 3: typical
-                steps(page, ["cycle 0 to map", "cycle 1 to map", "cycle to map", "cycle to map"])
+                steps(page, ["cycle 0 to map", "cycle 1 to map", *([] if smoke else ["cycle to map"] * 2)])
                 page.close()
+                if smoke:
+                    continue
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 render(page, url, "first render (warm)")
                 page.close()
+            if smoke:
+                continue
             with serve_app("app.py", runs_dir, log=runs_dir / "server.log", env={"ALCORE_PREPARE": "0"}) as url:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.add_init_script(PROBE)
@@ -249,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--think", type=float, default=THINK_S,
                         help=f"seconds the user reads the first page before the first Step (default {THINK_S:g})")
-    parser.add_argument("--smoke", action="store_true", help="one repeat, no pause before the first Step")
+    parser.add_argument("--smoke", action="store_true",
+                        help="one repeat, no pause before the first Step, two Steps on one server")
     args = parser.parse_args(argv)
     if args.smoke:
         args.repeats, args.think = 1, 0.0
@@ -258,10 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="alcore-bench-") as tmp:
         tmp = Path(tmp)
-        app, seen = measure_app(args.repeats, tmp / "runs", args.think)
+        app, seen = measure_app(args.repeats, tmp / "runs", args.think, smoke=args.smoke)
         blank = measure_blank(args.repeats, tmp / "blank")
         engine = measure_engine(args.repeats, tmp / "engine")
-    med = {k: statistics.median(v) for k, v in app.items()}
+    med = {k: statistics.median(v) for k, v in app.items() if v}
     blank_s, engine_s = statistics.median(blank), statistics.median(engine)
     print(f"{'measurement':<22}{'median s':>10}{'runs':>6}  {'target':>8}  vs baseline"
           f"{'':<33}seen by Playwright")
