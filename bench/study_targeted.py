@@ -26,7 +26,8 @@ raters' mean disagreement ``|z_llm - z_human|`` on the stories bought, over its 
 last batch; ``area``, the mean target loss after each batch (the area under the target-loss curve per cycle);
 ``below`` on how many seeds ``final`` / ``area`` is lower than random's in the same block and seed; ``acc`` the final
 test accuracy (all ten classes), or ``r2`` the test R² on the pool rater's ratings; ``s/cycle`` the mean selection
-time.
+time; ``cls0`` (digits) how many classes the first batch's true labels hold (a top-k rule on an untrained network
+can pile into one); ``loss1`` the target loss after the first batch.
 """
 from __future__ import annotations
 
@@ -174,11 +175,14 @@ def run_one(strategy: str, options: dict, cold_start: str, start: dict, seed: in
         records = exp.run()
     picks = np.concatenate([r.selected for r in records[:-1]])
     losses = [r.target_loss for r in records]
+    first = float("nan")  # classes among the first batch's true labels (a regression target has none)
     if exp.task.categorical:
         share, end = float(np.isin(exp.y[picks], TARGET_CLASSES).mean()), records[-1].test_accuracy
+        first = float(len(np.unique(exp.y[records[0].selected])))
     else:
         share, end = float(disagreement(exp, picks) / disagreement(exp, exp.split.pool)), records[-1].test_r2
-    return {"share": share, "final": losses[-1], "area": float(np.mean(losses[1:])), "acc": end,
+    return {"share": share, "final": losses[-1], "area": float(np.mean(losses[1:])), "acc": end, "cls0": first,
+            "loss1": losses[1],
             "select_s": float(np.mean([r.timings["select"] for r in records[:-1]])), "curve": losses,
             "fallback_cycles": int(sum(r.fallback_reason is not None for r in records[:-1]))}
 
@@ -258,9 +262,10 @@ def table(results: list[dict], blocks: dict, task: str = "digits") -> str:
         lines.append(f"\n{block} start: {start['initial_labels']} initial labels, {start['cycles']} batches of "
                      f"{TASKS[task]['config']['batch_size']}, {n} seed(s)")
         lines.append(f"  {'strategy and options':{WIDTH}s} {share:>5s} {'final':>6s} {'area':>6s} {'below':>7s} "
-                     f"{end:>5s} {'s/cycle':>7s}")
+                     f"{end:>5s} {'s/cycle':>7s} {'cls0':>5s} {'loss1':>6s}")
         for r in rows:
-            get = {k: np.array([run[k] for run in r["runs"]]) for k in ("share", "final", "area", "acc", "select_s")}
+            get = {k: np.array([run.get(k, np.nan) for run in r["runs"]])
+                   for k in ("share", "final", "area", "acc", "select_s", "cls0", "loss1")}
             if base is None or r is base:
                 below = "-"
             else:
@@ -269,7 +274,7 @@ def table(results: list[dict], blocks: dict, task: str = "digits") -> str:
                 below = f"{int(np.sum(get['final'] < bf))}/{n},{int(np.sum(get['area'] < ba))}/{n}"
             lines.append(f"  {r['label']:{WIDTH}s} {get['share'].mean():5.2f} {get['final'].mean():6.3f} "
                          f"{get['area'].mean():6.3f} {below:>7s} {get['acc'].mean():5.3f} "
-                         f"{get['select_s'].mean():7.3f}")
+                         f"{get['select_s'].mean():7.3f} {get['cls0'].mean():5.1f} {get['loss1'].mean():6.3f}")
     return "\n".join(lines)
 
 

@@ -98,3 +98,31 @@ def test_cli_flag_sets_the_cold_start_strategy(tmp_path, capsys):
     assert main(["run", "--dataset", "moons", "--strategy", "entropy", "--cycles", "1", "--epochs", "2",
                  "--cold-start-strategy", "self", "--out", str(out)]) == 0
     assert "fallback" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_less_top_k_on_an_untrained_network_piles_into_one_class_where_alignments_diverse_draw_spreads(seed):
+    """docs/study.md#why-lesss-first-batch-fails: from zero labels, LESS's first batch on the untrained network (top k of a cosine
+    that varies smoothly with the input) is 20 digits of one class, so the next model predicts that class for every
+    input; alignment's default (the same kind of score, drawn by weighted k-means++) and random span most classes."""
+    target = [0, 1, 2, 3, 4]
+
+    def first_batch(strategy: str):
+        config = ExperimentConfig(dataset="digits", model="mlp", batch_size=20, target_size=50, target_classes=target,
+                                  initial_labels=0, cold_start_strategy="self", strategy=strategy, seed=seed,
+                                  display_size=200, device="cpu")
+        exp = Experiment(config)
+        record = exp.step()
+        assert record.n_labeled == 0 and record.fallback_reason is None
+        return exp, record
+
+    def first_batch_classes(strategy: str) -> int:
+        exp, record = first_batch(strategy)
+        return len(np.unique(exp.y[record.selected]))
+
+    exp, less = first_batch("less")
+    assert len(np.unique(exp.y[less.selected])) <= 2
+    # the score does find the target's digits: its 100 best are (nearly) all of them
+    best = less.pool_idx[np.argsort(-less.utilities, kind="stable")[:100]]
+    assert np.isin(exp.y[best], target).mean() >= 0.9
+    assert first_batch_classes("alignment") >= 7 and first_batch_classes("random") >= 6
