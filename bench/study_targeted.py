@@ -262,7 +262,7 @@ def table(results: list[dict], blocks: dict, task: str = "digits") -> str:
         lines.append(f"\n{block} start: {start['initial_labels']} initial labels, {start['cycles']} batches of "
                      f"{TASKS[task]['config']['batch_size']}, {n} seed(s)")
         lines.append(f"  {'strategy and options':{WIDTH}s} {share:>5s} {'final':>6s} {'area':>6s} {'below':>7s} "
-                     f"{end:>5s} {'s/cycle':>7s} {'cls0':>5s} {'loss1':>6s}")
+                     f"{end:>5s} {'s/cycle':>7s}" + (f" {'cls0':>5s}" if task == "digits" else "") + f" {'loss1':>6s}")
         for r in rows:
             get = {k: np.array([run.get(k, np.nan) for run in r["runs"]])
                    for k in ("share", "final", "area", "acc", "select_s", "cls0", "loss1")}
@@ -274,7 +274,8 @@ def table(results: list[dict], blocks: dict, task: str = "digits") -> str:
                 below = f"{int(np.sum(get['final'] < bf))}/{n},{int(np.sum(get['area'] < ba))}/{n}"
             lines.append(f"  {r['label']:{WIDTH}s} {get['share'].mean():5.2f} {get['final'].mean():6.3f} "
                          f"{get['area'].mean():6.3f} {below:>7s} {get['acc'].mean():5.3f} "
-                         f"{get['select_s'].mean():7.3f} {get['cls0'].mean():5.1f} {get['loss1'].mean():6.3f}")
+                         f"{get['select_s'].mean():7.3f}" + (f" {get['cls0'].mean():5.1f}" if task == "digits" else "")
+                         + f" {get['loss1'].mean():6.3f}")
     return "\n".join(lines)
 
 

@@ -174,10 +174,11 @@ def test_the_study_command_prints_its_table_from_scratch(capsys):
     assert len(rows) == len(SMOKE_ROWS)
     for label, *_ in SMOKE_ROWS:
         assert any(label in line for line in out.splitlines()), label
-    for row in rows:
-        share, final, area = (float(v) for v in row[-6:-3])
+    for row in rows:  # ... share final area below acc s/cycle cls0 loss1
+        share, final, area = (float(v) for v in row[-8:-5])
         assert 0 <= share <= 1 and final > 0 and area > 0
-        assert row[-3] == "-" or re.fullmatch(r"[01]/1,[01]/1", row[-3])
+        assert row[-5] == "-" or re.fullmatch(r"[01]/1,[01]/1", row[-5])
+        assert 1 <= float(row[-2]) <= 10 and float(row[-1]) > 0  # classes in the first batch, loss after it
     assert f"{len(SMOKE_ROWS)} runs in" in out
 
 
