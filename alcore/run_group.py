@@ -342,8 +342,8 @@ def summarize(df: pd.DataFrame, x_percent: float = 90, metric: str | None = None
         if note:
             out["ranking"].append(note)
     if sign < 0:
-        notes.append(f"Lower {metric} is better: the penalty matrix counts lower values as wins; labels to X% and "
-                     "label savings need a metric where higher is better.")
+        notes.append(f"Lower {metric_label(metric)} is better: the penalty matrix counts lower values as wins; labels "
+                     "to X% and label savings need a metric where higher is better.")
     if baseline not in set(use["strategy"]):
         notes.append(f"Label savings are measured against {baseline}; add {baseline} to the strategies to see them.")
     if use["strategy"].nunique() >= 2:

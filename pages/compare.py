@@ -11,9 +11,10 @@ import streamlit as st
 
 from alcore import compare, presets, run_group, strategies
 from alcore.config import ConfigError, ExperimentConfig
-from alcore.task import metric_label
+from alcore.task import higher_is_better, metric_label
 from alcore.validation import show
 
+from pages.ui.compare_tables import summary_display
 from pages.ui.docs import docs_popover, readable
 from pages.ui.errors import guard, show_error
 from pages.ui.frame import in_frame
@@ -245,17 +246,21 @@ def _results(comparison: compare.Comparison, metrics_wanted: list[str]) -> None:
             st.caption("Measured on each chosen batch, against the labels used when it was chosen. A cold start's "
                        "first batch comes from the cold-start strategy.")
             docs_popover("How these are measured", DIVERSITY_DOCS)
-    _tables_view(dirs, cycles)
+    _tables_view(dirs, cycles, metric)
 
 
-def _tables_view(dirs: tuple[str, ...], cycles: tuple[int, ...]) -> None:
-    st.subheader("Summary")
-    label = metric_label(run_group.group_metric(_frame(dirs, cycles)))  # test accuracy, or test R² (regression)
-    c1, c2 = st.columns([1, 3])
-    x_percent = float(c1.slider(f"Labels to reach X% of the reference {label}", 50, 100, 90, 5, key="compare_x",
-                                help=f"The reference is random's mean final {label} (BADGE's analysis does the "
-                                     "same) or, without random, the best strategy's."))
-    tables = _tables(dirs, cycles, x_percent, None)
+def _tables_view(dirs: tuple[str, ...], cycles: tuple[int, ...], metric: str) -> None:
+    """The summary of the metric the learning curve shows (the seed's experiment: the target loss)."""
+    label = metric_label(metric)
+    st.subheader(f"Summary: {label}")
+    loss = not higher_is_better(metric)
+    x_percent = 90.0
+    if not loss:  # labels to X% of a reference needs a goal to reach; a loss has none (docs/methods.md)
+        c1, c2 = st.columns([1, 3])
+        x_percent = float(c1.slider(f"Labels to reach X% of the reference {label}", 50, 100, 90, 5, key="compare_x",
+                                    help=f"The reference is random's mean final {label} (BADGE's analysis does the "
+                                         "same) or, without random, the best strategy's."))
+    tables = _tables(dirs, cycles, x_percent, metric)
     for note in tables["notes"]:
         st.caption(note)
     for note in tables.get("ranking", []):
@@ -263,19 +268,23 @@ def _tables_view(dirs: tuple[str, ...], cycles: tuple[int, ...]) -> None:
     summary = tables["summary"]
     if len(summary):
         attrs = summary.attrs
-        st.caption(f"Over {tables['runs']} complete runs. AULC: area under the {label} curve over labels "
-                   f"{attrs.get('n_lo', 0):g}–{attrs.get('n_hi', 0):g}, divided by the width (1 = perfect from the "
-                   f"first label). Target {label} {attrs.get('target_value', float('nan')):.3f} "
-                   f"({x_percent:g}% of {attrs.get('reference', '?').replace('_', ' ')}). Label savings: 1 − labels "
-                   "needed / random's labels needed, paired by seed. ± is the 95% t-interval over the seeds "
-                   "(n in the first column); intervals that overlap cannot rank two strategies.")
-        st.dataframe(_summary_display(summary, label), width="stretch")
+        span = f"{attrs.get('n_lo', 0):g}–{attrs.get('n_hi', 0):g}"
+        st.caption(f"Over {tables['runs']} complete runs. " + (
+            f"AULC: area under the {label} curve over labels {span}, divided by the width: the mean {label} over "
+            "the run, lower is better. Labels to X% are not computed for a loss. " if loss else
+            f"AULC: area under the {label} curve over labels {span}, divided by the width (1 = perfect from the "
+            f"first label). Target {label} {attrs.get('target_value', float('nan')):.3f} "
+            f"({x_percent:g}% of {attrs.get('reference', '?').replace('_', ' ')}). Label savings: 1 − labels "
+            "needed / random's labels needed, paired by seed. ") + "± is the 95% t-interval over the seeds (n in the "
+            "first column); intervals that overlap cannot rank two strategies.")
+        st.dataframe(summary_display(summary, label, loss), width="stretch")
         st.caption(readable(f"How each number is computed: {SUMMARY_DOCS}."))
     penalty = tables["penalty"]
     if len(penalty):
+        better = f"a significantly lower {label}" if loss else f"a significantly better {label}"
         st.markdown("**Pairwise penalty matrix** (Ash et al. 2020): cell (row, column) is the share of checkpoints "
-                    f"where the row strategy had a significantly better {label} than the column strategy (paired "
-                    "t-test over seeds, p < 0.05). Column means: how often a strategy loses.")
+                    f"where the row strategy had {better} than the column strategy (paired t-test over seeds, "
+                    "p < 0.05). Column means: how often a strategy loses.")
         shown = penalty.copy()
         shown.loc["column mean (losses)"] = penalty.mean(axis=0)
         st.dataframe(shown.style.format("{:.2f}").background_gradient(cmap="Reds", axis=None),
@@ -283,22 +292,6 @@ def _tables_view(dirs: tuple[str, ...], cycles: tuple[int, ...]) -> None:
         checkpoints = penalty.attrs.get("checkpoints", [])
         if checkpoints:
             st.caption("Checkpoints (labels used): " + ", ".join(f"{c:g}" for c in checkpoints))
-
-
-def _summary_display(summary: pd.DataFrame, label: str) -> pd.DataFrame:
-    """Mean ± CI as text, one column per measure (formatting only)."""
-    def pm(mean: str, ci: str, fmt: str) -> pd.Series:
-        return summary.apply(lambda r: "–" if pd.isna(r[mean]) else
-                             (fmt.format(r[mean]) + ("" if pd.isna(r[ci]) else " ± " + fmt.format(r[ci]))), axis=1)
-
-    out = pd.DataFrame(index=summary.index)
-    out["seeds"] = summary["n_seeds"]
-    out["AULC"] = pm("aulc_mean", "aulc_ci95", "{:.3f}")
-    out[f"final {label}"] = pm("final_mean", "final_ci95", "{:.3f}")
-    out["labels to X%"] = pm("labels_to_x_mean", "labels_to_x_ci95", "{:.0f}")
-    out["seeds reaching X%"] = summary["labels_to_x_reached"]
-    out["label savings vs random"] = pm("label_savings_mean", "label_savings_ci95", "{:.0%}")
-    return out
 
 
 # --- the page ---------------------------------------------------------------------------------------------------

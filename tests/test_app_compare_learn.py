@@ -106,6 +106,17 @@ def test_a_compare_of_two_strategies_and_two_seeds_fills_its_table(runs: Path) -
     assert_clean(again)
     assert list(summary(again).index) == ["random", "entropy"]
 
+    # the summary follows the learning curve's metric; a loss has no goal to reach, so no labels-to-X% columns
+    assert "labels to X%" in table.columns and at.slider(key="compare_x")
+    at.selectbox(key="compare_curve_metric").set_value("test_loss").run()
+    assert_clean(at)
+    loss_table = summary(at)
+    assert "final test loss" in loss_table.columns and "labels to X%" not in loss_table.columns
+    assert not [s for s in at.slider if s.key == "compare_x"]
+    assert any(h.value == "Summary: test loss" for h in at.subheader)
+    expected = run_group.summarize(run_group.cycle_frame(runs_of), metric="test_loss")["summary"]
+    assert [f"{v:.3f}" for v in expected["aulc_mean"]] == [a.split(" ±")[0] for a in loss_table["AULC"]]
+
 
 def test_a_background_comparison_fills_in_when_its_runs_finish(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pages.ui.jobs import registry
@@ -193,3 +204,21 @@ def test_every_step_of_the_tour_shows_formulas_and_the_runs_numbers(runs: Path) 
         if i < 5:
             at.button(key="learn_next").click().run()
             assert at.radio(key="learn_step").value == steps[i + 1]
+
+
+def test_the_summary_table_reads_a_tiny_negative_mean_as_zero_and_drops_goal_columns_for_a_loss() -> None:
+    import pandas as pd
+
+    from pages.ui.compare_tables import summary_display
+
+    nan = float("nan")
+    summary = pd.DataFrame({"n_seeds": [3, 3], "aulc_mean": [0.5, 0.4], "aulc_ci95": [0.1, nan],
+                            "final_mean": [0.9, 0.8], "final_ci95": [0.01, 0.02], "labels_to_x_mean": [10.0, nan],
+                            "labels_to_x_ci95": [1.0, nan], "labels_to_x_reached": [3, 0],
+                            "label_savings_mean": [-0.001, -0.2], "label_savings_ci95": [0.1, 0.1]},
+                           index=["alignment", "badge"])
+    shown = summary_display(summary, "test accuracy")
+    assert list(shown["label savings vs random"]) == ["0% ± 10%", "-20% ± 10%"]  # not "-0%"; a real loss keeps "-"
+    assert list(shown["AULC"]) == ["0.500 ± 0.100", "0.400"] and list(shown["labels to X%"]) == ["10 ± 1", "–"]
+    loss = summary_display(summary, "target loss", loss=True)
+    assert list(loss.columns) == ["seeds", "AULC", "final target loss"]

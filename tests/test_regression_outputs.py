@@ -71,7 +71,7 @@ def test_a_loss_is_summarised_with_lower_as_better(diabetes_run, tmp_path) -> No
     final = df[df["cycle"] == 2].groupby("strategy")["test_loss"].mean()
     assert np.allclose(loss["summary"]["final_mean"].sort_index(), final.sort_index())  # in the loss's own sign
     assert loss["summary"]["labels_to_x_mean"].isna().all()
-    assert any("Lower test_loss is better" in note for note in loss["notes"])
+    assert any("Lower test loss is better" in note for note in loss["notes"])
     paths = write_report(root, metric="target_loss")
     assert paths["report.md"].exists()
 
