@@ -125,7 +125,9 @@ def test_new_user_runs_badge_watches_the_map_and_downloads_a_gif(browser) -> Non
 
 def test_a_fresh_servers_first_request_for_a_page_url_opens_that_page_in_the_app(browser) -> None:
     """Streamlit runs a file of ``pages/`` on its own at a fresh server's first request for its URL: the page
-    still comes with the app's navigation and sidebar, without a "Page not found" dialog, and keeps its run."""
+    still comes with the app's navigation and sidebar, without a "Page not found" dialog, and keeps its run. The
+    run's first batch fell back to random (BADGE's cold start): on the Run page its utilities read "—" with the
+    reason, never nan or None (issue 14, item 9)."""
     from alcore.loop import Experiment
     from alcore.store import new_run_id
     from bench.app_latency import serve_app
@@ -134,7 +136,7 @@ def test_a_fresh_servers_first_request_for_a_page_url_opens_that_page_in_the_app
 
     page, runs = browser
     run_dir = runs / new_run_id("test")
-    Experiment(make_digits_config(), run_dir=run_dir).run(1)
+    Experiment(make_digits_config(strategy="badge"), run_dir=run_dir).run(1)
     with serve_app("app.py", runs, log=ARTIFACTS / "browser-server.log") as url:
         page.goto(f"{url}/explore?run={run_dir.name}")
         page.get_by_text("Explore a run").wait_for()
@@ -149,6 +151,13 @@ def test_a_fresh_servers_first_request_for_a_page_url_opens_that_page_in_the_app
         nav.filter(has_text="Export").click()
         page.get_by_text("Export a run").wait_for()
         assert f"run={run_dir.name}" in page.url, "the run stays in the URL across pages"
+        assert_no_traceback(page)
+        nav.filter(has_text="Run").click()
+        page.get_by_text("No utility (—)").wait_for()
+        captions = page.locator("[data-testid='stImageCaption']").all_inner_texts()
+        assert len(captions) == 20 and all(c.endswith("· —") for c in captions), captions
+        main = page.get_by_test_id("stMain").inner_text()
+        assert "nan" not in main and "None" not in main
         assert_no_traceback(page)
 
 

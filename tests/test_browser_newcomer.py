@@ -148,7 +148,7 @@ def test_a_new_user_steps_runs_queues_and_plays_the_map(server, page) -> None:
     shot(page, "1-opened")
 
     # 9: the first batch's utilities are numbers or a dash with the reason, never nan or None (the form's default
-    # cold start runs BADGE itself on the untrained model; the dash of a fallback batch is checked by AppTests)
+    # cold start runs BADGE itself on the untrained model; the dash of a fallback batch: AppTests and test_browser.py)
     page.get_by_role("button", name="Step").click()
     wait_for_map_of_cycle(page, 0)
     page.locator("[data-testid='stImageCaption']").first.wait_for()
