@@ -63,10 +63,20 @@ def map_figure(run_dir: str | Path, n_cycles: int, color_by: str = "label", spac
     return open_on_last_frame(figure) if open_on_last else figure
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _run_page_figure(run_dir: str, n_cycles: int, color_by: str, space: str):
+    """The Run page's map as a plotly Figure, validated once and shared read-only by every rerun and session:
+    ``st.plotly_chart`` validates a dict again on each rerun (a quarter of a second for a digits map, also on every
+    poll while a job runs), but only copies a Figure."""
+    import plotly.graph_objects as go
+
+    return go.Figure(map_figure(run_dir, n_cycles, color_by=color_by, space=space, open_on_last=True))
+
+
 def map_view(run_dir: Path, n_cycles: int, key: str, color_by: str = "label", space: str = "gradient") -> None:
     """The map on the Run page: opens on the latest cycle; ▶ replays every cycle."""
     try:
-        figure = map_figure(str(run_dir), n_cycles, color_by=color_by, space=space, open_on_last=True)
+        figure = _run_page_figure(str(run_dir), n_cycles, color_by, space)
     except (ValueError, MemoryError) as err:
         show_error(err, "Try another space, or a run with fewer points on the map.")
         return
