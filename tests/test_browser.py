@@ -111,12 +111,12 @@ def test_new_user_runs_badge_watches_the_map_and_downloads_a_gif(browser) -> Non
         wait_for_script_idle(page)  # the records and parquet below the GIF are drawn too
         shot(page, "6-export")
         try:
-            with page.expect_download(timeout=30_000) as info:
+            with page.expect_download(timeout=60_000) as info:
                 download_button.click()
         except PlaywrightTimeout:
             shot(page, "6-no-download")
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
-            pytest.fail(f"a click on Download GIF started no download within 30 s; the server log ends:\n{tail}")
+            pytest.fail(f"a click on Download GIF started no download within 60 s; the server log ends:\n{tail}")
         target = ARTIFACTS / "browser-run.gif"
         info.value.save_as(str(target))
         assert target.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
