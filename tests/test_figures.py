@@ -244,12 +244,22 @@ def test_the_final_frame_stars_the_last_batch_bought():
     result = project_records(records, settings=ProjectionSettings(n_iter=150, warm_iter=30, perplexity=10))
     df = frames_table(records, result, y)
     starred = set(df.loc[(df["cycle"] == 3) & df["batch"], "idx"])
-    assert starred == set(last.selected.tolist()) & set(result.idx.tolist())
+    assert starred == set(last.selected.tolist())  # all of it, like the frame before: not only its display points
     assert (df.loc[(df["cycle"] == 3) & df["batch"], "state"] == "labeled").all()
     for r in records[:-1]:
         assert set(df.loc[(df["cycle"] == r.cycle) & df["batch"], "idx"]) == set(r.selected.tolist())
     fig = map_figure(df, "label")
     assert sorted(int(i[1:]) for i in fig.frames[-1].data[1].ids) == sorted(starred)
+    # a batch point outside the display set sits where the display point it was drawn on in frame 2 is in frame 3
+    outside = [i for i in last.selected.tolist() if i not in set(result.idx.tolist())]
+    assert outside, "the case needs a batch point outside the display set"
+    rows = {c: df[df["cycle"] == c].set_index("idx") for c in (2, 3)}
+    shown = {c: rows[c][rows[c]["in_display"]] for c in (2, 3)}
+    for i in outside:
+        before = rows[2].loc[i, ["x", "y"]].to_numpy(float)
+        anchor = (shown[2][["x", "y"]].to_numpy(float) == before).all(axis=1)
+        assert anchor.any() and np.allclose(rows[3].loc[i, ["x", "y"]].to_numpy(float),
+                                            shown[3].loc[shown[2].index[anchor][0], ["x", "y"]].to_numpy(float))
 
 
 def _has_colorbar(fig: go.Figure) -> bool:

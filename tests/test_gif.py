@@ -100,3 +100,21 @@ def test_write_run_gif_projects_the_records_and_writes_the_file(tmp_path):
     assert image.n_frames == 3 and image.size == (400, 300)
     assert (tmp_path / "run" / "projection").is_dir()
     assert list(run_curve(records)["n_labeled"]) == [3, 7, 11]
+
+
+@pytest.mark.parametrize("color_by, values, expected", [
+    ("label", None, ["0", "1", "2", "3", "labelled (outlined)", "selected batch"]),
+    ("state", None, None),  # the states of palette.STATE_ORDER but "selected" (the stars)
+    ("utility", None, ["labelled (no utility)", "selected batch"]),
+    ("label", (1.0, 9.9, None), ["labelled (outlined)", "selected batch"]),  # a true value: never missing
+    ("pred", (1.0, 9.9, None), ["no prediction", "labelled (outlined)", "selected batch"]),
+])
+def test_the_gif_legend_names_what_its_marks_mean_and_no_missing_true_value(color_by, values, expected):
+    from alcore.viz.gif import legend_handles
+    from alcore.viz import palette
+
+    frames = frames_df(cycles=2)
+    labels = [h.get_label() for h in legend_handles(frames, color_by, values)]
+    if expected is None:
+        expected = [k for k in palette.STATE_ORDER if k != "selected"] + ["selected batch"]
+    assert labels == expected

@@ -42,6 +42,26 @@ def _values(values: np.ndarray) -> np.ndarray:
     return np.asarray(["?" if not np.isfinite(v) else f"{v:.4g}" for v in values], dtype=object)
 
 
+def _extras(result, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame ``t``'s batch points outside the display set and where they are drawn (none when it has none)."""
+    if not result.extra_idx or not len(result.extra_idx[t]):
+        return np.zeros(0, np.int64), np.zeros((0, 2), np.float32)
+    return (np.asarray(result.extra_idx[t], dtype=np.int64),
+            np.asarray(result.extra_xy[t], np.float32).reshape(-1, 2))
+
+
+def _last_batch_extras(result, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """The final frame (which selects nothing) stars the last batch: its points outside the display set, drawn at
+    the display point each sat on in the frame before, where that point is now (the final model has no
+    factors for them; the display points keep their identity from frame to frame)."""
+    before_idx, before_xy = _extras(result, t - 1)
+    if not len(before_idx):
+        return before_idx, before_xy
+    previous = np.asarray(result.frames[t - 1], np.float32)
+    anchor = np.argmin(((previous[None, :, :] - before_xy[:, None, :]) ** 2).sum(axis=2), axis=1)
+    return before_idx, np.asarray(result.frames[t], np.float32)[anchor]
+
+
 def frames_table(
     records: Sequence, result, y_true: np.ndarray, class_names: Sequence[str] | None = None, task: Task | None = None
 ) -> pd.DataFrame:
@@ -67,7 +87,9 @@ def frames_table(
         pred_display = task.predicted(r.display_probs, r.display_a)
         pred = _lookup(display_idx, pred_display, idx, missing) if len(pred_display) else np.full(len(idx), missing)
         xy = np.asarray(result.frames[t], dtype=np.float32)
-        extra_idx = np.asarray(result.extra_idx[t], dtype=np.int64) if result.extra_idx else np.zeros(0, np.int64)
+        extra_idx, extra_xy = _extras(result, t)
+        if r.is_final and not len(r.selected) and t > 0 and not len(extra_idx):
+            extra_idx, extra_xy = _last_batch_extras(result, t)
         if len(extra_idx):
             selected = np.asarray(r.selected, dtype=np.int64)
             pred_sel = task.predicted(np.zeros((0, 0)), r.selected_a)
@@ -75,7 +97,7 @@ def frames_table(
                           else np.full(len(extra_idx), missing))
             idx = np.concatenate([idx, extra_idx])
             pred = np.concatenate([pred, extra_pred])
-            xy = np.concatenate([xy, np.asarray(result.extra_xy[t], np.float32).reshape(-1, 2)])
+            xy = np.concatenate([xy, extra_xy])
         state = np.full(len(idx), "pool", dtype=object)
         state[np.isin(idx, np.asarray(r.labeled_idx, dtype=np.int64))] = "labeled"
         state[np.isin(idx, np.asarray(r.selected, dtype=np.int64))] = "selected"

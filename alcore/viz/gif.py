@@ -121,6 +121,32 @@ def check_gif_options(*, size: tuple[int, int] = (720, 480), fps: float = 2.0, m
                                f"the ceiling of {limits.memory_ceiling() / limits.GB:.1f} GB; make the GIF smaller")
 
 
+def legend_handles(frames_df: pd.DataFrame, color_by: str, values, class_names=None) -> list:
+    """The GIF's legend: what a colour means (classes, states, or the grey of a point without a value: a labelled
+    point has no utility, a point without a prediction no predicted value), the outline of a labelled point and the
+    star of the batch, as the interactive map's legend says them."""
+    from matplotlib.lines import Line2D
+
+    def entry(label: str, color: str, marker: str = "o", **style) -> "Line2D":
+        return Line2D([], [], marker=marker, ls="", color=color, markeredgecolor=palette.EDGE_COLOR, label=label,
+                      **style)
+
+    if color_by == "utility":
+        handles = [entry("labelled (no utility)", palette.MISSING_COLOR)]
+    elif values is not None:  # a continuous colouring: only a prediction can be missing
+        handles = [entry("no prediction", palette.MISSING_COLOR)] if color_by != "label" else []
+    elif color_by == "state":  # selected points are the stars below
+        handles = [entry(k, palette.STATE_COLORS[k]) for k in palette.STATE_ORDER if k != "selected"]
+    else:
+        present = np.unique(np.concatenate([frames_df["label"].to_numpy(), frames_df["pred"].to_numpy()]))
+        handles = [entry(str(class_names[k]) if class_names is not None and k < len(class_names) else str(k),
+                         palette.class_color(k)) for k in (int(k) for k in present if k >= 0)]
+    if color_by not in ("utility", "state"):
+        handles.append(entry("labelled (outlined)", "#ffffff"))
+    star = palette.STATE_COLORS["selected"] if color_by == "state" else "#ffffff"
+    return [*handles, entry("selected batch", star, marker="*", markersize=10)]
+
+
 def render_gif(
     frames_df: pd.DataFrame,
     curve_df: pd.DataFrame | None = None,
@@ -145,7 +171,6 @@ def render_gif(
     from matplotlib.colors import ListedColormap, Normalize
     from matplotlib.cm import ScalarMappable
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
     from PIL import Image
 
     task = "regression" if is_continuous(frames_df) else "classification"
@@ -200,20 +225,7 @@ def render_gif(
         else:
             bar.ax.set_xticklabels([f"{values[0]:.3g}", f"{values[1]:.3g}"], fontsize=font)
             bar.ax.set_title(color_by_labels(task)[color_by].split(" (")[0].lower(), fontsize=font)
-        handles = [Line2D([], [], marker="o", ls="", color=palette.MISSING_COLOR, markeredgecolor=palette.EDGE_COLOR,
-                          label="labelled" if values is None else "no prediction")]
-    elif color_by == "state":  # selected points are the stars below
-        handles = [Line2D([], [], marker="o", ls="", color=palette.STATE_COLORS[k], label=k)
-                   for k in palette.STATE_ORDER if k != "selected"]
-    else:
-        present = np.unique(np.concatenate([frames_df["label"].to_numpy(), frames_df["pred"].to_numpy()]))
-        present = [int(k) for k in present if k >= 0]
-        handles = [Line2D([], [], marker="o", ls="", color=palette.class_color(k),
-                          label=str(class_names[k]) if class_names is not None and k < len(class_names) else str(k))
-                   for k in present]
-    star_color = palette.STATE_COLORS["selected"] if color_by == "state" else "#ffffff"
-    handles.append(Line2D([], [], marker="*", ls="", markersize=10, color=star_color,
-                          markeredgecolor=palette.EDGE_COLOR, label="selected batch"))
+    handles = legend_handles(frames_df, color_by, values, class_names)
     ncol = 2 if len(handles) > 8 else 1
     legend_ax.legend(handles=handles, loc="upper left" if curve else "center left", fontsize=font,
                      frameon=False, ncol=ncol,
