@@ -44,5 +44,9 @@ def cold_start(run_dir: str, n: int, cycle: int, dataset) -> None:
     c4.metric(f"{base}: log-det", f"{d.loc['logdet', base]:.3g}")
     st.dataframe(d.rename(index=engine.SHOWN).style.format("{:.4g}"), width="stretch")
     st.markdown(res["verdict"])
+    st.markdown("Spreading the first batch matters most when the model knows nothing. A ranking without it can "
+                "pile into one mode: on digits with a target set of five classes, LESS (top k) takes its whole "
+                "first batch from one class on every seed studied, although the points it ranks highest are nearly "
+                "all of the target's classes (docs/study.md#why-lesss-first-batch-fails).")
     st.caption(f"First batch of {res['k']} points each, on the untrained network; the map is the kernel PCA of "
                "the gradient embeddings of the displayed pool and of both batches (as in step 3).")
