@@ -10,7 +10,7 @@ from alcore.constants import color_by_labels
 from alcore.task import metric_label
 
 from pages.ui.frame import in_frame
-from pages.ui.loaders import gif_bytes, load_records, tables_for
+from pages.ui.loaders import gif_bytes, load_summary, tables_for
 from pages.ui.map_panel import SPACES, build_from_map, map_html
 from pages.ui.runs import run_task, stored_run
 
@@ -35,7 +35,7 @@ width = c4.select_slider("Width (px)", [480, 640, 720, 960, 1280], value=720, ke
 max_points = c5.number_input("Most points drawn", 100, 100_000, 2000, step=100, key="gif_points",
                              help="A seeded subset of the map's points (the batch is always drawn); fewer points "
                                   "make a smaller file.")
-curves = [*export.curve_metrics(load_records(str(run_dir), n), task.name), None]
+curves = [*export.curve_metrics(list(load_summary(str(run_dir), n).itertuples()), task.name), None]  # scalars only
 curve = c6.selectbox("Curve beside the map", curves, key="gif_curve",
                      format_func=lambda m: "no curve" if m is None else metric_label(m),
                      help="The learning curve drawn beside the map, and the number in each frame's title. A run with "
