@@ -6,7 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from alcore.config import ExperimentConfig
-from alcore.store import RunStore
+from alcore.store import FINISHED, RunStore
+
+
+def cycles_run(n_records: int, cycles: int, status: str | None) -> int:
+    """Acquisition cycles a run of ``cycles`` has done: its records, less the final one once it is finished
+    (``FINISHED``: complete, the final evaluation; diverged, the cycle whose training failed)."""
+    return max(0, min(cycles, n_records - (1 if status in FINISHED else 0)))
 
 
 def planned_records(cycles_left: int | None, asked: int | None) -> int:
@@ -30,4 +36,4 @@ def cycles_left(run_dir: Path, config: ExperimentConfig | None) -> int | None:
         cycles = int(store.manifest()["config"].get("cycles", 10))
     except (OSError, ValueError, TypeError):  # a damaged manifest: resume rebuilds it (or says why it cannot)
         return 0
-    return max(0, cycles - store.n_cycles())
+    return cycles - cycles_run(store.n_cycles(), cycles, None)

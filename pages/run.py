@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from alcore.config import ExperimentConfig
+from alcore.job_plan import cycles_run
 from alcore.run_lock import RunBusy, holder
 from alcore.store import FINISHED, ManifestError, RunStore
 
@@ -19,7 +20,7 @@ from pages.ui.jobs import (create_run, prepare_first_cycle, progress_text, regis
 from pages.ui.loaders import damage_note, load_records
 from pages.ui.map_panel import map_view, mapped_cycles
 from pages.ui.run_panels import batch_view, curves_view, diverged_view
-from pages.ui.runs import current_run_dir, cycles_line, cycles_run, n_complete, run_config, set_current_run
+from pages.ui.runs import current_run_dir, cycles_line, n_complete, run_config, set_current_run
 from pages.ui.setup_form import app_defaults, config_form
 
 POLL_S = 1.0        # how often the live view re-reads the disk while a job runs

@@ -13,7 +13,8 @@ from typing import Any
 
 import streamlit as st
 
-from alcore.store import FINISHED, UNREADABLE, RunStore, list_runs
+from alcore.job_plan import cycles_run
+from alcore.store import UNREADABLE, RunStore, list_runs
 from alcore.task import Task, task_from_info
 
 from pages.ui.loaders import damage_note, load_records, run_config  # noqa: F401  run_config: the pages' import
@@ -91,12 +92,6 @@ def run_select(runs: list[dict[str, Any]], label: str, **selectbox: Any) -> str 
 def n_complete(run_dir: str | Path) -> int:
     """Complete cycles on disk (cheap: counts files); the cache key of everything derived from a run."""
     return RunStore(run_dir).n_cycles()
-
-
-def cycles_run(n_records: int, cycles: int, status: str | None) -> int:
-    """Acquisition cycles a run has done: its records, less the final one once it is finished (complete: the final
-    evaluation; diverged: the cycle whose training failed)."""
-    return max(0, min(cycles, n_records - (1 if status in FINISHED else 0)))
 
 
 def cycles_line(n_records: int, cycles: int, status: str | None) -> str:
