@@ -88,7 +88,8 @@ def frames_table(
         pred = _lookup(display_idx, pred_display, idx, missing) if len(pred_display) else np.full(len(idx), missing)
         xy = np.asarray(result.frames[t], dtype=np.float32)
         extra_idx, extra_xy = _extras(result, t)
-        if r.is_final and not len(r.selected) and t > 0 and not len(extra_idx):
+        last_batch = r.is_final and not len(r.selected)  # the final frame stars the batch of the cycle before
+        if last_batch and t > 0 and not len(extra_idx):
             extra_idx, extra_xy = _last_batch_extras(result, t)
         if len(extra_idx):
             selected = np.asarray(r.selected, dtype=np.int64)
@@ -101,7 +102,7 @@ def frames_table(
         state = np.full(len(idx), "pool", dtype=object)
         state[np.isin(idx, np.asarray(r.labeled_idx, dtype=np.int64))] = "labeled"
         state[np.isin(idx, np.asarray(r.selected, dtype=np.int64))] = "selected"
-        starred = r.selected if len(r.selected) or not r.is_final else by_cycle.get(int(cycle) - 1, r).selected
+        starred = by_cycle.get(int(cycle) - 1, r).selected if last_batch else r.selected
         utility = _lookup(np.asarray(r.pool_idx), np.asarray(r.utilities, np.float64), idx, np.nan)
         kind = np.int64 if task.categorical else np.float64
         label, pred = y_true[idx].astype(kind), pred.astype(kind)
